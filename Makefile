@@ -1,0 +1,38 @@
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+
+.PHONY: install demo test check format bench clean
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev,emulator]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	@rm -f samples/demo.results.jsonl
+	-@$(BIN)/batchrecall run samples/demo.jsonl --emulate --emulate-scenario samples/demo.scenario.json --yes --no-progress --overwrite
+	@echo
+	@echo "Results: samples/demo.results.jsonl  (summarise again: $(BIN)/batchrecall report samples/demo.results.jsonl)"
+
+test: install
+	$(BIN)/pytest
+
+check: install
+	$(BIN)/ruff format --check batchrecall tests
+	$(BIN)/ruff check batchrecall tests
+	$(BIN)/mypy
+
+format: install
+	$(BIN)/ruff format batchrecall tests
+	$(BIN)/ruff check --fix batchrecall tests
+
+bench: install
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

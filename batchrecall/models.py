@@ -1,0 +1,163 @@
+"""The value types that flow through a run: items, calls, outcomes and result rows."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+from urllib.parse import quote
+
+
+class Vendor(StrEnum):
+    EASEMOB = "easemob"
+    GOEASY = "goeasy"
+    YUNXIN = "yunxin"
+
+
+class Op(StrEnum):
+    RECALL = "recall"
+    DELETE_CONVERSATION = "delete_conversation"
+    DELETE_MESSAGE = "delete_message"
+    CLEAR_HISTORY = "clear_history"
+
+
+class Status(StrEnum):
+    OK = "ok"
+    NOT_FOUND = "not_found"
+    FAILED = "failed"
+    INVALID = "invalid"
+    SKIPPED = "skipped"
+    UNKNOWN = "unknown"
+
+
+def make_item_key(vendor: str, app: str, op: str, ids: tuple[str, ...]) -> str:
+    """A stable identity: vendor, app, op and the target ids, each percent-encoded."""
+    parts = [vendor, app, op, *ids]
+    return ":".join(quote(part, safe="") for part in parts)
+
+
+def invalid_item_key(raw: bytes) -> str:
+    return "invalid:" + hashlib.sha256(raw).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Item:
+    """One message or one conversation to act on, from one job row.
+
+    `batch_key` names the items that may travel in one vendor call (one GoEasy conversation, one
+    Yunxin `clear_message` value); `params` holds the vendor fields as the job row gave them.
+    """
+
+    job: str
+    line: int
+    index: int
+    ref: str
+    vendor: Vendor
+    app: str
+    op: Op
+    target: str
+    ids: tuple[str, ...]
+    batch_key: tuple[str, ...] = ()
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def item_key(self) -> str:
+        return make_item_key(self.vendor, self.app, self.op, self.ids)
+
+    @property
+    def lane(self) -> LaneKey:
+        return LaneKey(vendor=self.vendor, app=self.app)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InvalidRow:
+    """A job row that could not be used; it becomes one `invalid` result row."""
+
+    job: str
+    line: int
+    ref: str
+    vendor: str
+    app: str
+    op: str
+    problem: str
+    raw: bytes
+
+    @property
+    def item_key(self) -> str:
+        return invalid_item_key(self.raw)
+
+
+@dataclass(frozen=True, slots=True, order=True, kw_only=True)
+class LaneKey:
+    vendor: Vendor
+    app: str
+
+    def __str__(self) -> str:
+        return f"{self.vendor}.{self.app}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Call:
+    """Items that travel together in one vendor request (retries keep the call_id)."""
+
+    call_id: str
+    lane: LaneKey
+    op: Op
+    items: tuple[Item, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ItemOutcome:
+    """What the vendor said about one item of a call."""
+
+    status: Status
+    error: str = ""
+    message: str = ""
+    http_status: int | None = None
+    vendor_code: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResultRow:
+    """One row of the results file (SPEC §5 columns, in order)."""
+
+    job: str
+    line: int
+    index: int
+    ref: str
+    vendor: str
+    app: str
+    op: str
+    target: str
+    item_key: str
+    status: Status
+    error: str
+    message: str
+    http_status: int | None
+    vendor_code: str
+    attempts: int
+    call_id: str
+    finished_at: str
+
+
+RESULT_COLUMNS: tuple[str, ...] = (
+    "job",
+    "line",
+    "index",
+    "ref",
+    "vendor",
+    "app",
+    "op",
+    "target",
+    "item_key",
+    "status",
+    "error",
+    "message",
+    "http_status",
+    "vendor_code",
+    "attempts",
+    "call_id",
+    "finished_at",
+)
