@@ -74,8 +74,10 @@ class CallError(BatchrecallError):
         http_status: int | None = None,
         vendor_code: str = "",
         retry_after: float | None = None,
+        delivered: bool = True,
     ) -> None:
         super().__init__(message)
+        self.delivered = delivered
         self.code = code
         self.message = message
         self.http_status = http_status
@@ -98,6 +100,14 @@ class UnconfirmedCallError(TransientCallError):
 class TokenRejectedError(CallError):
     """HTTP 401 on a call: refresh the token and try once more before calling it auth failure."""
 
+    def __init__(
+        self, message: str, *, token_generation: int, http_status: int = 401, vendor_code: str = ""
+    ) -> None:
+        super().__init__(
+            ErrorCode.AUTH_FAILED, message, http_status=http_status, vendor_code=vendor_code
+        )
+        self.token_generation = token_generation
+
 
 class LaneFatalError(CallError):
     """Credentials, service or plan are wrong: stop the lane at once."""
@@ -107,5 +117,5 @@ class PermanentCallError(CallError):
     """The vendor refused the whole call for good (bad parameter, oversized batch)."""
 
 
-class BatchUnavailableError(CallError):
-    """The batch endpoint does not exist here: send the call's items one by one."""
+class SplitCallError(CallError):
+    """The vendor refused the call as a whole: send its items one by one to learn each outcome."""

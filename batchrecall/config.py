@@ -1,0 +1,270 @@
+"""Configuration: TOML with `env:`/`file:` secrets, loaded into frozen settings."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from batchrecall.errors import ConfigError
+from batchrecall.models import LaneKey, Vendor
+
+CONFIG_ENV = "BATCHRECALL_CONFIG"
+DEFAULT_CONFIG = Path("batchrecall.toml")
+
+# Half of the documented 100/s where one is documented: client traffic shares the vendor quota.
+DEFAULT_RATES: Mapping[Vendor, float] = {
+    Vendor.EASEMOB: 50.0,
+    Vendor.YUNXIN: 50.0,
+    Vendor.GOEASY: 10.0,
+}
+
+
+class Secret:
+    """A credential that never shows its value in repr, str or format."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunSettings:
+    concurrency: int = 64
+    max_attempts: int = 6
+    request_timeout_s: float = 15.0
+    halt_failure_rate: float = 0.5
+    halt_min_items: int = 200
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LaneSettings:
+    """Credentials and limits of one (vendor, app) lane."""
+
+    lane: LaneKey
+    base_url: str
+    rate: float
+    credentials: Mapping[str, str] = field(default_factory=dict)
+    secrets: Mapping[str, Secret] = field(default_factory=dict)
+    batch_recall: bool = True
+
+    def secret(self, name: str) -> str:
+        return self.secrets[name].reveal()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    run: RunSettings
+    lanes: Mapping[LaneKey, LaneSettings]
+    source: str = ""
+
+    def lane(self, key: LaneKey) -> LaneSettings:
+        try:
+            return self.lanes[key]
+        except KeyError:
+            raise ConfigError(
+                f"[{key.vendor}.{key.app}]", "no such section: the job names this app"
+            ) from None
+
+    def secret_values(self) -> list[str]:
+        return [s.reveal() for lane in self.lanes.values() for s in lane.secrets.values()]
+
+    def with_rate(self, key: LaneKey, rate: float) -> Config:
+        lanes = dict(self.lanes)
+        lanes[key] = replace(self.lane(key), rate=rate)
+        return replace(self, lanes=lanes)
+
+
+# Per vendor: plain keys, secret keys (both required unless listed optional).
+_VENDOR_KEYS: Mapping[Vendor, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    Vendor.EASEMOB: (("org_name", "app_name", "client_id"), ("client_secret",)),
+    Vendor.GOEASY: ((), ("appkey",)),
+    Vendor.YUNXIN: (("app_key",), ("app_secret",)),
+}
+_LANE_COMMON = {"base_url", "rate"}
+_RUN_TYPES: Mapping[str, type] = {
+    "concurrency": int,
+    "max_attempts": int,
+    "request_timeout_s": float,
+    "halt_failure_rate": float,
+    "halt_min_items": int,
+}
+
+
+def resolve_config_path(cli_path: str | None) -> Path:
+    if cli_path:
+        return Path(cli_path)
+    env = os.environ.get(CONFIG_ENV)
+    return Path(env) if env else DEFAULT_CONFIG
+
+
+def load_config(path: Path, *, env: Mapping[str, str] | None = None) -> Config:
+    """Read and check a config file; every problem is a ConfigError naming the key."""
+    environ = os.environ if env is None else env
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+    except FileNotFoundError:
+        raise ConfigError(str(path), "config file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(str(path), "is a directory, not a config file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), f"cannot read: {exc.__class__.__name__}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), f"not valid TOML: {exc}") from None
+    return parse_config(raw, environ=environ, source=str(path))
+
+
+def parse_config(raw: Mapping[str, Any], *, environ: Mapping[str, str], source: str) -> Config:
+    run = RunSettings()
+    lanes: dict[LaneKey, LaneSettings] = {}
+    for section, body in raw.items():
+        if section == "run":
+            run = _parse_run(body)
+            continue
+        try:
+            vendor = Vendor(section)
+        except ValueError:
+            raise ConfigError(
+                f"[{section}]", "unknown section (easemob, goeasy, yunxin or run)"
+            ) from None
+        if not isinstance(body, dict):
+            raise ConfigError(f"[{section}]", "must be a table of apps, e.g. [easemob.default]")
+        for app, lane_body in body.items():
+            key = LaneKey(vendor=vendor, app=app)
+            lanes[key] = _parse_lane(key, lane_body, environ)
+    return Config(run=run, lanes=lanes, source=source)
+
+
+def _parse_run(body: Any) -> RunSettings:
+    if not isinstance(body, dict):
+        raise ConfigError("[run]", "must be a table")
+    values: dict[str, Any] = {}
+    for key, value in body.items():
+        kind = _RUN_TYPES.get(key)
+        if kind is None:
+            raise ConfigError(f"run.{key}", "unknown key")
+        values[key] = _number(f"run.{key}", value, kind)
+    settings = RunSettings(**values)
+    check_run_settings(settings)
+    return settings
+
+
+def check_run_settings(settings: RunSettings) -> None:
+    if settings.concurrency < 1:
+        raise ConfigError("run.concurrency", "must be at least 1")
+    if settings.max_attempts < 1:
+        raise ConfigError("run.max_attempts", "must be at least 1")
+    if settings.request_timeout_s <= 0:
+        raise ConfigError("run.request_timeout_s", "must be positive")
+    if not 0 <= settings.halt_failure_rate <= 1:
+        raise ConfigError("run.halt_failure_rate", "must be between 0 and 1")
+    if settings.halt_min_items < 1:
+        raise ConfigError("run.halt_min_items", "must be at least 1")
+
+
+def _number(key: str, value: Any, kind: type) -> float | int:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(key, f"must be a number, got {type(value).__name__}")
+    if kind is int:
+        if not isinstance(value, int):
+            raise ConfigError(key, "must be a whole number")
+        return value
+    return float(value)
+
+
+def _parse_lane(key: LaneKey, body: Any, environ: Mapping[str, str]) -> LaneSettings:
+    name = f"{key.vendor}.{key.app}"
+    if not isinstance(body, dict):
+        raise ConfigError(f"[{name}]", "must be a table")
+    plain_keys, secret_keys = _VENDOR_KEYS[key.vendor]
+    allowed = _LANE_COMMON | set(plain_keys) | set(secret_keys)
+    if key.vendor is Vendor.EASEMOB:
+        allowed.add("batch_recall")
+    for k in body:
+        if k not in allowed:
+            raise ConfigError(f"{name}.{k}", "unknown key")
+    if "base_url" not in body:
+        raise ConfigError(f"{name}.base_url", "missing")
+    base_url = _check_base_url(f"{name}.base_url", body["base_url"])
+    rate = float(_number(f"{name}.rate", body.get("rate", DEFAULT_RATES[key.vendor]), float))
+    if rate <= 0:
+        raise ConfigError(f"{name}.rate", "must be positive")
+    credentials = {k: _plain(f"{name}.{k}", body.get(k)) for k in plain_keys}
+    secrets = {k: _secret(f"{name}.{k}", body.get(k), environ) for k in secret_keys}
+    batch_recall = body.get("batch_recall", True)
+    if not isinstance(batch_recall, bool):
+        raise ConfigError(f"{name}.batch_recall", "must be true or false")
+    return LaneSettings(
+        lane=key,
+        base_url=base_url,
+        rate=rate,
+        credentials=credentials,
+        secrets=secrets,
+        batch_recall=batch_recall,
+    )
+
+
+def _plain(key: str, value: Any) -> str:
+    if value is None:
+        raise ConfigError(key, "missing")
+    if not isinstance(value, str) or not value:
+        raise ConfigError(key, "must be a non-empty string")
+    return value
+
+
+def _secret(key: str, value: Any, environ: Mapping[str, str]) -> Secret:
+    text = _plain(key, value)
+    if text.startswith("env:"):
+        var = text[4:]
+        if var not in environ or not environ[var]:
+            raise ConfigError(key, f"environment variable {var} is not set")
+        return Secret(environ[var])
+    if text.startswith("file:"):
+        path = Path(text[5:]).expanduser()
+        try:
+            content = path.read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise ConfigError(key, f"cannot read secret file {path}: {exc.strerror}") from None
+        if not content:
+            raise ConfigError(key, f"secret file {path} is empty")
+        return Secret(content)
+    return Secret(text)
+
+
+def _check_base_url(key: str, value: Any) -> str:
+    url = _plain(key, value).rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(key, "must be an http(s) URL with a host")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ConfigError(key, "plain http:// is only allowed for loopback hosts; use https://")
+    return url
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,62 @@
+"""Dedupe items and group them into vendor calls no larger than each vendor's batch limit."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from batchrecall.models import Call, Item, LaneKey, Op
+
+GroupKey = tuple[LaneKey, Op, tuple[str, ...]]
+
+
+@dataclass
+class Planner:
+    """Streams items in, calls out: a call leaves as soon as it is full.
+
+    Partly filled groups wait for more items of the same conversation, but never more than
+    `max_buffered` items in all: past that the oldest group leaves early, so memory stays flat.
+    """
+
+    limit: Callable[[Item], int]
+    run_id: str
+    max_buffered: int = 20_000
+    _seen: set[bytes] = field(default_factory=set)
+    _groups: OrderedDict[GroupKey, list[Item]] = field(default_factory=OrderedDict)
+    _buffered: int = 0
+    _calls: int = 0
+
+    def is_duplicate(self, item: Item) -> bool:
+        """True if an item of the same identity came earlier in this run (records it if not)."""
+        digest = hashlib.blake2b(item.item_key.encode(), digest_size=16).digest()
+        if digest in self._seen:
+            return True
+        self._seen.add(digest)
+        return False
+
+    def add(self, item: Item) -> Iterator[Call]:
+        key: GroupKey = (item.lane, item.op, item.batch_key)
+        group = self._groups.get(key)
+        if group is None:
+            group = self._groups[key] = []
+        group.append(item)
+        self._buffered += 1
+        if len(group) >= self.limit(item):
+            yield self._emit(key)
+        while self._buffered > self.max_buffered:
+            yield self._emit(next(iter(self._groups)))
+
+    def flush(self) -> Iterator[Call]:
+        while self._groups:
+            yield self._emit(next(iter(self._groups)))
+
+    def new_call_id(self) -> str:
+        self._calls += 1
+        return f"{self.run_id}-{self._calls:06d}"
+
+    def _emit(self, key: GroupKey) -> Call:
+        items = self._groups.pop(key)
+        self._buffered -= len(items)
+        return Call(call_id=self.new_call_id(), lane=key[0], op=key[1], items=tuple(items))

@@ -1,0 +1,164 @@
+"""The results file: the single writer, the resume index, and reading rows back."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+
+from batchrecall.errors import TRANSIENT_CODES, ErrorCode, UsageError
+from batchrecall.models import RESULT_COLUMNS, ResultRow, Status
+
+Format = Literal["jsonl", "csv"]
+FSYNC_INTERVAL_S = 1.0
+
+_DONE_STATUSES = frozenset({Status.OK, Status.NOT_FOUND, Status.INVALID})
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def format_of(path: Path, requested: str | None = None) -> Format:
+    if path.suffix.lower() == ".csv":
+        return "csv"
+    if requested == "csv" and path.suffix.lower() not in (".jsonl", ".ndjson"):
+        return "csv"
+    return "jsonl"
+
+
+def default_results_path(job: Path, fmt: Format) -> Path:
+    return job.with_name(f"{job.stem}.results.{fmt}")
+
+
+def is_done(status: str, error: str) -> bool:
+    """True when an item's latest row needs nothing more (SPEC §5 resume rule)."""
+    if status in _DONE_STATUSES:
+        return True
+    if status == Status.FAILED:
+        return error not in TRANSIENT_CODES
+    return status == Status.SKIPPED and error == ErrorCode.DUPLICATE
+
+
+class ResultsWriter:
+    """Appends rows, flushes after every batch and fsyncs at least once a second and on close."""
+
+    def __init__(
+        self,
+        path: Path,
+        fmt: Format,
+        *,
+        append: bool,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.path = path
+        self.fmt = fmt
+        self._clock = clock
+        new = not append or not path.exists() or path.stat().st_size == 0
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = path.open("w" if not append else "a", encoding="utf-8", newline="")
+        if append and not new:
+            _terminate_torn_line(path, self._file)
+        self._csv = csv.writer(self._file, lineterminator="\n") if fmt == "csv" else None
+        if self._csv is not None and new:
+            self._csv.writerow(RESULT_COLUMNS)
+        self._last_sync = clock()
+        self.rows_written = 0
+
+    def write(self, rows: Iterable[ResultRow]) -> None:
+        for row in rows:
+            if self._csv is not None:
+                self._csv.writerow(_csv_values(row))
+            else:
+                self._file.write(orjson.dumps(asdict(row)).decode() + "\n")
+            self.rows_written += 1
+        self._file.flush()
+        if self._clock() - self._last_sync >= FSYNC_INTERVAL_S:
+            self.sync()
+
+    def sync(self) -> None:
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._last_sync = self._clock()
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self.sync()
+            self._file.close()
+
+
+def _terminate_torn_line(path: Path, handle: io.TextIOBase) -> None:
+    """A killed run may leave half a row: end it so the next row starts on its own line."""
+    with path.open("rb") as check:
+        check.seek(-1, os.SEEK_END)
+        if check.read(1) != b"\n":
+            handle.write("\n")
+
+
+def _csv_values(row: ResultRow) -> list[str]:
+    values = asdict(row)
+    return ["" if values[c] is None else str(values[c]) for c in RESULT_COLUMNS]
+
+
+@dataclass
+class ResumeIndex:
+    """The latest status and error of every item in an existing results file."""
+
+    latest: dict[str, tuple[str, str]]
+    torn_lines: int
+
+    def is_done(self, item_key: str) -> bool:
+        found = self.latest.get(item_key)
+        return found is not None and is_done(*found)
+
+
+def read_rows(path: Path) -> tuple[Iterator[dict[str, Any]], list[int]]:
+    """Rows of a results file as dicts; the list collects line numbers of unreadable lines."""
+    torn: list[int] = []
+    if format_of(path) == "csv":
+        return _read_csv_rows(path, torn), torn
+    return _read_jsonl_rows(path, torn), torn
+
+
+def _read_jsonl_rows(path: Path, torn: list[int]) -> Iterator[dict[str, Any]]:
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                torn.append(number)
+                continue
+            if isinstance(row, dict) and "item_key" in row and "status" in row:
+                yield row
+            else:
+                torn.append(number)
+
+
+def _read_csv_rows(path: Path, torn: list[int]) -> Iterator[dict[str, Any]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        if reader.fieldnames is None or "item_key" not in reader.fieldnames:
+            raise UsageError(f"{path}: not a batchrecall results file (no item_key column)")
+        for row in reader:
+            if None in row or any(v is None for v in row.values()) or not row.get("status"):
+                torn.append(reader.line_num)
+                continue
+            yield row
+
+
+def load_resume_index(path: Path) -> ResumeIndex:
+    rows, torn = read_rows(path)
+    latest: dict[str, tuple[str, str]] = {}
+    for row in rows:
+        latest[str(row["item_key"])] = (str(row["status"]), str(row.get("error") or ""))
+    return ResumeIndex(latest=latest, torn_lines=len(torn))

@@ -1,0 +1,112 @@
+"""The adapter interface every vendor implements, and the HTTP error translation they share."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import httpx
+import orjson
+
+from batchrecall.config import LaneSettings
+from batchrecall.errors import (
+    ErrorCode,
+    LaneFatalError,
+    TransientCallError,
+    UnconfirmedCallError,
+)
+from batchrecall.models import Call, ItemOutcome, Op, Vendor
+from batchrecall.redact import register_secret
+
+
+class Adapter(ABC):
+    """Turns one planned call into one vendor request, and the answer into per-item outcomes.
+
+    `send` returns outcomes (in the call's item order) when the vendor answered per item, and
+    raises a `CallError` when the call failed as a whole.
+    """
+
+    vendor: ClassVar[Vendor]
+    ops: ClassVar[Mapping[Op, int]]
+    """Each supported op and its documented maximum items per call."""
+
+    default_throttle_pause_s: ClassVar[float] = 1.0
+
+    def __init__(self, settings: LaneSettings, client: httpx.AsyncClient) -> None:
+        self.settings = settings
+        self.client = client
+        for secret in settings.secrets.values():
+            register_secret(secret.reveal())
+
+    def max_items(self, op: Op) -> int:
+        return self.ops[op]
+
+    def pacing_key(self, call: Call) -> str | None:
+        """A key whose own rate limit applies to this call, beyond the lane's (None: none)."""
+        return None
+
+    async def refresh_auth(self, token_generation: int) -> None:  # noqa: B027 - optional hook
+        """Called after a TokenRejectedError: drop the token if it is still the rejected one."""
+
+    @abstractmethod
+    async def send(self, call: Call) -> list[ItemOutcome]: ...
+
+    def url(self, path: str) -> str:
+        return self.settings.base_url + path
+
+    async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """Send one request; transport failures become our transient errors."""
+        try:
+            return await self.client.request(method, url, **kwargs)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise TransientCallError(
+                ErrorCode.VENDOR_UNAVAILABLE,
+                f"cannot connect: {exc.__class__.__name__}",
+                delivered=False,
+            ) from exc
+        except httpx.TimeoutException as exc:
+            raise UnconfirmedCallError(
+                ErrorCode.TIMEOUT, "no answer within the request timeout"
+            ) from exc
+        except httpx.TransportError as exc:
+            raise UnconfirmedCallError(
+                ErrorCode.VENDOR_UNAVAILABLE, f"connection lost: {exc.__class__.__name__}"
+            ) from exc
+        except httpx.InvalidURL as exc:
+            raise LaneFatalError(ErrorCode.BAD_REQUEST, f"invalid URL: {exc}") from exc
+
+
+def json_body(response: httpx.Response) -> dict[str, Any]:
+    """The answer's JSON object, or {} when there is none."""
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return max(0.0, min(seconds, 600.0))
+
+
+def outcomes_for(call: Call, outcome: ItemOutcome) -> list[ItemOutcome]:
+    return [outcome] * len(call.items)
+
+
+def server_error(response: httpx.Response, message: str, vendor_code: str = "") -> None:
+    """Raise the transient error of an HTTP 5xx answer."""
+    raise TransientCallError(
+        ErrorCode.VENDOR_UNAVAILABLE,
+        message or f"HTTP {response.status_code}",
+        http_status=response.status_code,
+        vendor_code=vendor_code,
+        retry_after=retry_after(response),
+    )

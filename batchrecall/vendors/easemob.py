@@ -1,0 +1,342 @@
+"""Easemob (Agora Chat) adapter: app token, batch/single recall, one-way conversation delete."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any, ClassVar, NoReturn
+from urllib.parse import quote
+
+import anyio
+import httpx
+import orjson
+
+from batchrecall.config import LaneSettings
+from batchrecall.errors import (
+    ErrorCode,
+    LaneFatalError,
+    PermanentCallError,
+    SplitCallError,
+    ThrottledError,
+    TokenRejectedError,
+    TransientCallError,
+)
+from batchrecall.models import Call, Item, ItemOutcome, Op, Status, Vendor
+from batchrecall.redact import register_secret
+from batchrecall.vendors.base import Adapter, json_body, retry_after, server_error
+
+_JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+
+# Per-message failure texts (vendors.md §1.4, §1.6; matched as substrings, case-insensitive,
+# because the docs print them with straight and typographic apostrophes).
+_RECALL_REASONS: tuple[tuple[str, Status, ErrorCode], ...] = (
+    ("exceed recall time", Status.FAILED, ErrorCode.RECALL_WINDOW_EXCEEDED),
+    ("exceed call time", Status.FAILED, ErrorCode.RECALL_WINDOW_EXCEEDED),
+    ("not_found msg", Status.NOT_FOUND, ErrorCode.NOT_FOUND),
+    ("find msg to", Status.FAILED, ErrorCode.RECIPIENT_NOT_FOUND),
+    ("find message to", Status.FAILED, ErrorCode.RECIPIENT_NOT_FOUND),
+    ("internal error", Status.FAILED, ErrorCode.VENDOR_UNAVAILABLE),
+)
+
+
+class EasemobAdapter(Adapter):
+    vendor = Vendor.EASEMOB
+    # Easemob batch_recall: at most 30 messages a call; user_channel: one conversation a call.
+    ops: ClassVar[dict[Op, int]] = {Op.RECALL: 30, Op.DELETE_CONVERSATION: 1}
+
+    def __init__(
+        self,
+        settings: LaneSettings,
+        client: httpx.AsyncClient,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(settings, client)
+        self._clock = clock
+        self._prefix = "/{}/{}".format(
+            quote(settings.credentials["org_name"], safe=""),
+            quote(settings.credentials["app_name"], safe=""),
+        )
+        self._batch = settings.batch_recall
+        self._token: str | None = None
+        self._refresh_at = -math.inf
+        self._generation = 0
+        self._token_lock = anyio.Lock()
+
+    def max_items(self, op: Op) -> int:
+        if op is Op.RECALL and not self._batch:
+            return 1
+        return self.ops[op]
+
+    def pacing_key(self, call: Call) -> str | None:
+        if call.op is Op.DELETE_CONVERSATION:
+            return str(call.items[0].params["username"])
+        return None
+
+    async def send(self, call: Call) -> list[ItemOutcome]:
+        token, generation = await self._current_token()
+        headers = {**_JSON_HEADERS, "Authorization": f"Bearer {token}"}
+        if call.op is Op.DELETE_CONVERSATION:
+            return await self._delete_conversation(call, headers, generation)
+        if self._batch:
+            return await self._batch_recall(call, headers, generation)
+        return await self._single_recall(call, headers, generation)
+
+    async def refresh_auth(self, token_generation: int) -> None:
+        async with self._token_lock:
+            if token_generation == self._generation:
+                self._token = None
+
+    # -- token -------------------------------------------------------------------------------
+
+    async def _current_token(self) -> tuple[str, int]:
+        async with self._token_lock:
+            if self._token is None or self._clock() >= self._refresh_at:
+                await self._fetch_token()
+            assert self._token is not None
+            return self._token, self._generation
+
+    async def _fetch_token(self) -> None:
+        body = {
+            "grant_type": "client_credentials",
+            "client_id": self.settings.credentials["client_id"],
+            "client_secret": self.settings.secret("client_secret"),
+        }
+        response = await self.request(
+            "POST",
+            self.url(f"{self._prefix}/token"),
+            content=orjson.dumps(body),
+            headers=_JSON_HEADERS,
+        )
+        answer = json_body(response)
+        token = answer.get("access_token")
+        if response.status_code == 200 and isinstance(token, str) and token:
+            register_secret(token)
+            expires_in = answer.get("expires_in")
+            # Refresh at half the lifetime, as the official SDK does; 0 means it never expires.
+            ttl = float(expires_in) if isinstance(expires_in, int | float) else 3600.0
+            self._refresh_at = math.inf if ttl <= 0 else self._clock() + ttl / 2
+            self._token = token
+            self._generation += 1
+            return
+        if response.status_code == 429 and answer.get("error") != "resource_limited":
+            raise ThrottledError(
+                ErrorCode.RATE_LIMITED,
+                _description(answer) or "token endpoint throttled",
+                http_status=429,
+                vendor_code=str(answer.get("error", "")),
+                retry_after=retry_after(response),
+            )
+        if response.status_code >= 500:
+            server_error(response, _description(answer), str(answer.get("error", "")))
+        raise LaneFatalError(
+            ErrorCode.AUTH_FAILED,
+            f"token request refused: {_description(answer) or response.status_code}",
+            http_status=response.status_code,
+            vendor_code=str(answer.get("error", "")),
+        )
+
+    # -- calls -------------------------------------------------------------------------------
+
+    async def _batch_recall(
+        self, call: Call, headers: dict[str, str], generation: int
+    ) -> list[ItemOutcome]:
+        body = {"msgs": [_recall_fields(item) for item in call.items]}
+        response = await self.request(
+            "POST",
+            self.url(f"{self._prefix}/messages/batch_recall"),
+            content=orjson.dumps(body),
+            headers=headers,
+        )
+        answer = json_body(response)
+        if response.status_code in (404, 405) and not _is_easemob_error(answer):
+            # Clusters without batch_recall: send one msg_recall per message from now on.
+            self._batch = False
+            raise SplitCallError(
+                ErrorCode.BATCH_REJECTED,
+                "batch_recall is not available here; recalling one message per call",
+                http_status=response.status_code,
+            )
+        if response.status_code != 200:
+            _raise_for_status(response, answer, generation)
+        return _per_message(call, response, answer)
+
+    async def _single_recall(
+        self, call: Call, headers: dict[str, str], generation: int
+    ) -> list[ItemOutcome]:
+        (item,) = call.items
+        response = await self.request(
+            "POST",
+            self.url(f"{self._prefix}/messages/msg_recall"),
+            content=orjson.dumps(_recall_fields(item)),
+            headers=headers,
+        )
+        answer = json_body(response)
+        if response.status_code != 200:
+            reason = _recall_reason(_description(answer))
+            if answer.get("error") == "message_recall_error" and reason is not None:
+                status, code = reason
+                return [_outcome(status, code, response, answer)]
+            _raise_for_status(response, answer, generation)
+        return _per_message(call, response, answer)
+
+    async def _delete_conversation(
+        self, call: Call, headers: dict[str, str], generation: int
+    ) -> list[ItemOutcome]:
+        (item,) = call.items
+        params = item.params
+        username = quote(str(params["username"]), safe="")
+        body = {
+            "channel": params["channel"],
+            "type": params["type"],
+            "delete_roam": params["delete_roam"],
+        }
+        # httpx sends a DELETE body only through request(..., content=...).
+        response = await self.request(
+            "DELETE",
+            self.url(f"{self._prefix}/users/{username}/user_channel"),
+            content=orjson.dumps(body),
+            headers=headers,
+        )
+        answer = json_body(response)
+        if response.status_code == 404 and answer.get("error") == "service_resource_not_found":
+            return [_outcome(Status.NOT_FOUND, ErrorCode.NOT_FOUND, response, answer)]
+        if response.status_code != 200:
+            _raise_for_status(response, answer, generation)
+        data = answer.get("data")
+        result = data.get("result") if isinstance(data, dict) else None
+        if result == "ok":
+            return [ItemOutcome(status=Status.OK, http_status=200)]
+        return [
+            ItemOutcome(
+                status=Status.FAILED,
+                error=ErrorCode.VENDOR_ERROR,
+                message=f"unconfirmed answer: data.result={result!r}",
+                http_status=200,
+            )
+        ]
+
+
+def _recall_fields(item: Item) -> dict[str, Any]:
+    params = item.params
+    fields: dict[str, Any] = {
+        "msg_id": params["msg_id"],
+        "to": params["to"],
+        "chat_type": params["chat_type"],
+        # Always explicit: the newest page marks `force` required (vendors.md §1.4).
+        "force": bool(params.get("force", False)),
+    }
+    for optional in ("from", "sync_device"):
+        if optional in params:
+            fields[optional] = params[optional]
+    return fields
+
+
+def _per_message(call: Call, response: httpx.Response, answer: dict[str, Any]) -> list[ItemOutcome]:
+    """Map each message's `recalled` value; a message the answer does not mention is unconfirmed."""
+    by_id: dict[str, dict[str, Any]] = {}
+    for entry in _entries(answer):
+        msg_id = entry.get("msg_id")
+        if msg_id is not None:
+            by_id.setdefault(str(msg_id), entry)
+    outcomes = []
+    for item in call.items:
+        found = by_id.get(str(item.params["msg_id"]))
+        if found is None:
+            outcomes.append(
+                ItemOutcome(
+                    status=Status.FAILED,
+                    error=ErrorCode.VENDOR_UNAVAILABLE,
+                    message="the answer did not mention this message",
+                    http_status=response.status_code,
+                )
+            )
+            continue
+        recalled = str(found.get("recalled", ""))
+        if recalled == "yes":
+            outcomes.append(ItemOutcome(status=Status.OK, http_status=response.status_code))
+            continue
+        status, code = _recall_reason(recalled) or (Status.FAILED, ErrorCode.VENDOR_ERROR)
+        outcomes.append(
+            ItemOutcome(
+                status=status,
+                error=code,
+                message=recalled,
+                http_status=response.status_code,
+                vendor_code=recalled,
+            )
+        )
+    return outcomes
+
+
+def _entries(answer: dict[str, Any]) -> list[dict[str, Any]]:
+    data: Any = answer.get("data")
+    if isinstance(data, dict):
+        data = [data]
+    if not isinstance(data, list):
+        data = answer.get("msgs")  # the older per-message failure shape
+    if not isinstance(data, list):
+        return []
+    return [entry for entry in data if isinstance(entry, dict)]
+
+
+def _recall_reason(text: str) -> tuple[Status, ErrorCode] | None:
+    lowered = text.lower().replace("’", "'").replace("‘", "'")
+    for needle, status, code in _RECALL_REASONS:
+        if needle in lowered:
+            return status, code
+    return None
+
+
+def _description(answer: dict[str, Any]) -> str:
+    return str(answer.get("error_description") or answer.get("error") or "")
+
+
+def _is_easemob_error(answer: dict[str, Any]) -> bool:
+    return answer.get("error") in ("organization_application_not_found", "message_recall_error")
+
+
+def _outcome(
+    status: Status, code: ErrorCode, response: httpx.Response, answer: dict[str, Any]
+) -> ItemOutcome:
+    return ItemOutcome(
+        status=status,
+        error=code,
+        message=_description(answer),
+        http_status=response.status_code,
+        vendor_code=str(answer.get("error", "")),
+    )
+
+
+def _raise_for_status(
+    response: httpx.Response, answer: dict[str, Any], generation: int
+) -> NoReturn:
+    """Raise the call-level error of a non-200 Easemob answer."""
+    status = response.status_code
+    error = str(answer.get("error", ""))
+    text = _description(answer) or f"HTTP {status}"
+    details: dict[str, Any] = {"http_status": status, "vendor_code": error}
+    if status == 401:
+        raise TokenRejectedError(text, token_generation=generation, vendor_code=error)
+    if status == 429:
+        if error == "resource_limited":
+            raise LaneFatalError(ErrorCode.QUOTA_EXHAUSTED, text, **details)
+        raise ThrottledError(
+            ErrorCode.RATE_LIMITED, text, retry_after=retry_after(response), **details
+        )
+    if error == "forbidden_op" or "unopened" in text:
+        raise LaneFatalError(ErrorCode.SERVICE_DISABLED, text, **details)
+    if status == 404 and error == "organization_application_not_found":
+        raise LaneFatalError(ErrorCode.AUTH_FAILED, text, **details)
+    if status >= 500:
+        server_error(response, text, error)
+    if status == 408:
+        raise TransientCallError(ErrorCode.TIMEOUT, text, **details)
+    if status == 403:
+        raise PermanentCallError(ErrorCode.PERMISSION_DENIED, text, **details)
+    if status == 404:
+        raise PermanentCallError(ErrorCode.NOT_FOUND, text, **details)
+    if status == 413 or "limit" in text.lower() or "size" in text.lower():
+        raise PermanentCallError(ErrorCode.BATCH_REJECTED, text, **details)
+    raise PermanentCallError(ErrorCode.BAD_REQUEST, text, **details)

@@ -1,0 +1,89 @@
+"""GoEasy adapter: admin recall of up to 20 timestamps of one conversation per call."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import httpx
+import orjson
+
+from batchrecall.errors import (
+    ErrorCode,
+    LaneFatalError,
+    SplitCallError,
+    ThrottledError,
+)
+from batchrecall.models import Call, ItemOutcome, Op, Status, Vendor
+from batchrecall.vendors.base import Adapter, json_body, outcomes_for, retry_after, server_error
+
+_NOT_FOUND_HINTS = ("not found", "not exist", "不存在", "already recalled", "已撤回")
+_WINDOW_HINTS = ("time limit", "expired", "超时", "超过", "too old")
+
+
+class GoEasyAdapter(Adapter):
+    vendor = Vendor.GOEASY
+    # GoEasy /v2/im/history/recall: "每次最多撤回20条消息" (20 timestamps a call).
+    ops: ClassVar[dict[Op, int]] = {Op.RECALL: 20}
+
+    async def send(self, call: Call) -> list[ItemOutcome]:
+        response = await self.request(
+            "POST",
+            self.url("/v2/im/history/recall"),
+            content=orjson.dumps(self._body(call)),
+            headers={"Content-Type": "application/json", "Accept": "application/json"},
+        )
+        answer = json_body(response)
+        code = answer.get("code")
+        if response.status_code == 200 and code == 200:
+            # GoEasy answers for the whole call: every timestamp of it is recalled.
+            return outcomes_for(call, ItemOutcome(status=Status.OK, http_status=200))
+        return self._refused(call, response, answer)
+
+    def _body(self, call: Call) -> dict[str, Any]:
+        first = call.items[0].params
+        body: dict[str, Any] = {"appkey": self.settings.secret("appkey")}
+        if "recaller" in first:
+            body["recaller"] = first["recaller"]
+        if "groupId" in first:
+            body["groupId"] = first["groupId"]
+        else:
+            body["userAId"] = first["userAId"]
+            body["userBId"] = first["userBId"]
+        body["messages"] = [int(item.params["timestamp"]) for item in call.items]
+        return body
+
+    def _refused(
+        self, call: Call, response: httpx.Response, answer: dict[str, Any]
+    ) -> list[ItemOutcome]:
+        status = response.status_code
+        code = answer.get("code")
+        content = str(answer.get("content") or f"HTTP {status}")
+        vendor_code = "" if code is None else str(code)
+        details: dict[str, Any] = {"http_status": status, "vendor_code": vendor_code}
+        if status == 401 or code == 401:
+            raise LaneFatalError(ErrorCode.AUTH_FAILED, content, **details)
+        if status == 429 or code == 429:
+            raise ThrottledError(
+                ErrorCode.RATE_LIMITED, content, retry_after=retry_after(response), **details
+            )
+        if status >= 500 or (isinstance(code, int) and code >= 500):
+            server_error(response, content, vendor_code)
+        if len(call.items) > 1:
+            # The answer covers the whole call: one bad timestamp would sink the others.
+            raise SplitCallError(ErrorCode.BATCH_REJECTED, content, **details)
+        return [_single_refusal(content, details)]
+
+
+def _single_refusal(content: str, details: dict[str, Any]) -> ItemOutcome:
+    lowered = content.lower()
+    if any(hint in lowered for hint in _NOT_FOUND_HINTS):
+        return ItemOutcome(
+            status=Status.NOT_FOUND, error=ErrorCode.NOT_FOUND, message=content, **details
+        )
+    if any(hint in lowered for hint in _WINDOW_HINTS):
+        error = ErrorCode.RECALL_WINDOW_EXCEEDED
+    elif details["http_status"] == 403 or details["vendor_code"] == "403":
+        error = ErrorCode.PERMISSION_DENIED
+    else:
+        error = ErrorCode.BAD_REQUEST
+    return ItemOutcome(status=Status.FAILED, error=error, message=content, **details)

@@ -1,0 +1,210 @@
+"""NetEase Yunxin IM v2 adapter: recall, delete, clear history, batch conversation delete."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+import httpx
+
+from batchrecall.config import LaneSettings
+from batchrecall.errors import (
+    ErrorCode,
+    LaneFatalError,
+    SplitCallError,
+    ThrottledError,
+    TransientCallError,
+)
+from batchrecall.models import Call, Item, ItemOutcome, Op, Status, Vendor
+from batchrecall.vendors.base import Adapter, json_body, outcomes_for, retry_after, server_error
+
+# Yunxin blocks an app for 10 s after it exceeds its rate (v1 recall doc: "如超限，将被屏蔽 10 秒").
+THROTTLE_PAUSE_S = 10.0
+_AUTH_HINTS = ("checksum", "curtime", "appkey", "app key", "nonce", "auth", "签名", "校验")
+
+# Body codes (Yunxin's shared status-code table, vendors.md §2.3 and §7).
+_ITEM_CODES: dict[int, tuple[Status, ErrorCode]] = {
+    404: (Status.NOT_FOUND, ErrorCode.NOT_FOUND),
+    417: (Status.NOT_FOUND, ErrorCode.NOT_FOUND),  # "重复操作": already done
+    403: (Status.FAILED, ErrorCode.PERMISSION_DENIED),
+    508: (Status.FAILED, ErrorCode.RECALL_WINDOW_EXCEEDED),
+    414: (Status.FAILED, ErrorCode.BAD_REQUEST),
+    419: (Status.FAILED, ErrorCode.BATCH_REJECTED),
+}
+
+
+class YunxinAdapter(Adapter):
+    vendor = Vendor.YUNXIN
+    ops: ClassVar[dict[Op, int]] = {
+        Op.RECALL: 1,  # one message per call: v2 has no batch recall
+        Op.DELETE_MESSAGE: 1,
+        Op.CLEAR_HISTORY: 1,
+        Op.DELETE_CONVERSATION: 100,  # batch conversation delete: at most 100 ids a call
+    }
+    default_throttle_pause_s = THROTTLE_PAUSE_S
+
+    def __init__(
+        self,
+        settings: LaneSettings,
+        client: httpx.AsyncClient,
+        *,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(settings, client)
+        self._wall_clock = wall_clock
+
+    def auth_headers(self) -> dict[str, str]:
+        """Fresh for every request: CheckSum = sha1(AppSecret + Nonce + CurTime), lower-case hex."""
+        nonce = uuid.uuid4().hex
+        cur_time = str(int(self._wall_clock()))
+        digest = hashlib.sha1(
+            (self.settings.secret("app_secret") + nonce + cur_time).encode(), usedforsecurity=False
+        ).hexdigest()
+        return {
+            "AppKey": self.settings.credentials["app_key"],
+            "Nonce": nonce,
+            "CurTime": cur_time,
+            "CheckSum": digest,
+            "Accept": "application/json",
+        }
+
+    async def send(self, call: Call) -> list[ItemOutcome]:
+        response = await self.request(
+            "DELETE", self.url(self._path(call)), headers=self.auth_headers()
+        )
+        answer = json_body(response)
+        if response.status_code != 200:
+            self._http_failure(response, answer)
+        code = answer.get("code")
+        message = str(answer.get("msg") or "")
+        if code == 200:
+            if call.op is Op.DELETE_CONVERSATION:
+                return _batch_outcomes(call, answer)
+            return outcomes_for(
+                call, ItemOutcome(status=Status.OK, http_status=200, vendor_code="200")
+            )
+        return self._refused(call, response, code, message)
+
+    def _path(self, call: Call) -> str:
+        item = call.items[0]
+        params = item.params
+        if call.op is Op.DELETE_CONVERSATION:
+            # Each id URL-encoded, then joined by commas (vendors.md §2.7).
+            ids = ",".join(_segment(str(i.params["conversation_id"])) for i in call.items)
+            clear = "true" if params.get("clear_message") else "false"
+            return (
+                "/im/v2/conversations/actions/conversation_ids"
+                f"?conversation_ids={ids}&clear_message={clear}"
+            )
+        conversation = _segment(str(params["conversation_id"]))
+        if call.op is Op.CLEAR_HISTORY:
+            return f"/im/v2/conversations/{conversation}/messages?type={int(params['type'])}"
+        return (
+            f"/im/v2/conversations/{conversation}/messages/"
+            f"{_segment(str(params['message_server_id']))}?{_message_query(item)}"
+        )
+
+    def _http_failure(self, response: httpx.Response, answer: dict[str, Any]) -> None:
+        # The IM domains answer HTTP 200 for every API outcome; anything else is the gateway.
+        text = str(answer.get("msg") or f"HTTP {response.status_code}")
+        if response.status_code == 429:
+            raise ThrottledError(
+                ErrorCode.RATE_LIMITED,
+                text,
+                http_status=429,
+                retry_after=max(THROTTLE_PAUSE_S, retry_after(response) or 0.0),
+            )
+        if response.status_code in (401, 403):
+            raise LaneFatalError(ErrorCode.AUTH_FAILED, text, http_status=response.status_code)
+        if response.status_code >= 500 or response.status_code == 408:
+            server_error(response, text)
+        raise TransientCallError(
+            ErrorCode.VENDOR_UNAVAILABLE, text, http_status=response.status_code
+        )
+
+    def _refused(
+        self, call: Call, response: httpx.Response, code: Any, message: str
+    ) -> list[ItemOutcome]:
+        vendor_code = "" if code is None else str(code)
+        details: dict[str, Any] = {"http_status": response.status_code, "vendor_code": vendor_code}
+        if code == 416:
+            raise ThrottledError(
+                ErrorCode.RATE_LIMITED,
+                message or "throttled",
+                retry_after=max(THROTTLE_PAUSE_S, retry_after(response) or 0.0),
+                **details,
+            )
+        if code == 414 and any(hint in message.lower() for hint in _AUTH_HINTS):
+            raise LaneFatalError(ErrorCode.AUTH_FAILED, message, **details)
+        if not isinstance(code, int) or (code >= 500 and code not in _ITEM_CODES):
+            raise TransientCallError(
+                ErrorCode.VENDOR_UNAVAILABLE, message or "unreadable answer", **details
+            )
+        if len(call.items) > 1 and code in (414, 419):
+            raise SplitCallError(ErrorCode.BATCH_REJECTED, message, **details)
+        status, error = _ITEM_CODES.get(code, (Status.FAILED, ErrorCode.VENDOR_ERROR))
+        return outcomes_for(
+            call, ItemOutcome(status=status, error=error, message=message, **details)
+        )
+
+
+def _segment(value: str) -> str:
+    return quote(value, safe="")
+
+
+def _message_query(item: Item) -> str:
+    params = item.params
+    query = [f"type={int(params['type'])}"]
+    if "description" in params:
+        query.append(f"description={quote(str(params['description']), safe='')}")
+    if "ignore_revoke_time" in params:
+        query.append(f"ignore_revoke_time={int(params['ignore_revoke_time'])}")
+    return "&".join(query)
+
+
+def _batch_outcomes(call: Call, answer: dict[str, Any]) -> list[ItemOutcome]:
+    """Per conversation from success_list / failed_list; one in neither is unconfirmed."""
+    data = answer.get("data")
+    data = data if isinstance(data, dict) else {}
+    succeeded = {str(cid) for cid in data.get("success_list") or [] if isinstance(cid, str)}
+    failed: dict[str, dict[str, Any]] = {}
+    for entry in data.get("failed_list") or []:
+        if isinstance(entry, dict) and "conversation_id" in entry:
+            failed[str(entry["conversation_id"])] = entry
+    outcomes = []
+    for item in call.items:
+        cid = str(item.params["conversation_id"])
+        if cid in succeeded:
+            outcomes.append(ItemOutcome(status=Status.OK, http_status=200, vendor_code="200"))
+        elif cid in failed:
+            entry = failed[cid]
+            code = entry.get("error_code")
+            status, error = (
+                _ITEM_CODES.get(code, (Status.FAILED, ErrorCode.VENDOR_ERROR))
+                if isinstance(code, int)
+                else (Status.FAILED, ErrorCode.VENDOR_ERROR)
+            )
+            outcomes.append(
+                ItemOutcome(
+                    status=status,
+                    error=error,
+                    message=str(entry.get("error_msg") or ""),
+                    http_status=200,
+                    vendor_code=str(code),
+                )
+            )
+        else:
+            outcomes.append(
+                ItemOutcome(
+                    status=Status.FAILED,
+                    error=ErrorCode.VENDOR_UNAVAILABLE,
+                    message="the answer did not mention this conversation",
+                    http_status=200,
+                    vendor_code="200",
+                )
+            )
+    return outcomes
