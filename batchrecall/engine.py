@@ -95,6 +95,7 @@ class Engine:
         self._slots = anyio.CapacityLimiter(self.run_settings.concurrency)
         self._planner = Planner(limit=self._limit, run_id=self.run_id)
         self._rows: Iterator[Item | InvalidRow] | None = None
+        self._in_hand: Call | None = None
         self._decided = 0
         self._failed = 0
 
@@ -133,11 +134,16 @@ class Engine:
             if count % 256 == 0:
                 await anyio.lowlevel.checkpoint()
             for call in self._take(row):
-                await self._inbox(call.lane).send(call)
+                await self._hand_to_lane(call)
         for call in self._planner.flush():
-            await self._inbox(call.lane).send(call)
+            await self._hand_to_lane(call)
         for inbox in self._inboxes.values():
             await inbox.aclose()
+
+    async def _hand_to_lane(self, call: Call) -> None:
+        self._in_hand = call
+        await self._inbox(call.lane).send(call)
+        self._in_hand = None
 
     def _take(self, row: Item | InvalidRow) -> Iterator[Call]:
         """Write what needs no call at once; yield calls that are full."""
@@ -459,7 +465,7 @@ class Engine:
     def _report_unsent(self) -> None:
         """After the lanes closed: whatever was never sent still gets its row."""
         reason = self.stop_reason or ErrorCode.INTERRUPTED
-        unsent: list[Item] = []
+        unsent: list[Item] = list(self._in_hand.items) if self._in_hand else []
         for stream in self._leftovers:
             while True:
                 try:
@@ -467,7 +473,7 @@ class Engine:
                 except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
                     break
         for lane in self.lanes.values():
-            for call in lane.parked_calls():
+            for call in lane.unsent_calls():
                 unsent.extend(call.items)
         unsent.extend(item for call in self._planner.flush() for item in call.items)
         if unsent and self.stop_reason is None:

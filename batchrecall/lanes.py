@@ -52,6 +52,7 @@ class Lane:
         self.adaptive.on_tick(self.clock.now())
         self.keyed = KeyedLimiters(KEY_RATE, KEY_PERIOD_S, clock=self.clock)
         self._parked: dict[str, deque[Work]] = {}
+        self._in_hand: dict[int, Call] = {}
         self._parked_slots = anyio.Semaphore(_MAX_PARKED)
 
     @property
@@ -101,7 +102,7 @@ class Lane:
             async for call in inbox:
                 key = self.adapter.pacing_key(call)
                 if key is None or self.should_stop() or self.stopped:
-                    await work.send(Work(call))
+                    await self._hand_over(work, Work(call))
                     continue
                 await self._parked_slots.acquire()
                 queue = self._parked.get(key)
@@ -119,12 +120,19 @@ class Lane:
                     break  # the run stopped: what is left here is reported by parked_calls()
                 item = queue.popleft()
                 self._parked_slots.release()
-                await work.send(item)
+                await self._hand_over(work, item)
                 assert item.done is not None
                 await item.done.wait()
             if not queue:
                 del self._parked[key]
 
-    def parked_calls(self) -> list[Call]:
-        """Calls still waiting for their pacing key (reported when a run is cut short)."""
-        return [w.call for queue in self._parked.values() for w in queue]
+    async def _hand_over(self, work: MemoryObjectSendStream[Work], item: Work) -> None:
+        # Kept until a worker holds it: a cancelled hand-over must still be reported.
+        self._in_hand[id(item.call)] = item.call
+        await work.send(item)
+        del self._in_hand[id(item.call)]
+
+    def unsent_calls(self) -> list[Call]:
+        """Calls no worker took yet (reported when a run is cut short)."""
+        parked = [w.call for queue in self._parked.values() for w in queue]
+        return parked + list(self._in_hand.values())

@@ -1,0 +1,7 @@
+"""`python -m batchrecall`."""
+
+import sys
+
+from batchrecall.cli import main
+
+sys.exit(main())
