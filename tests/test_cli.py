@@ -116,7 +116,8 @@ def test_validate_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert main(["validate", str(good)]) == 0
     assert main(["validate", str(bad)]) == 1
     printed = capsys.readouterr().out
-    assert f"{bad}:1:" in printed and f"{bad}:2:" in printed
+    assert f"{bad}:1:" in printed
+    assert f"{bad}:2:" in printed
     assert main(["validate", str(tmp_path / "missing.jsonl")]) == 2
     assert main(["validate", str(tmp_path)]) == 2
 

@@ -14,6 +14,7 @@ import orjson
 
 from batchrecall.config import LaneSettings
 from batchrecall.errors import (
+    CallError,
     ErrorCode,
     LaneFatalError,
     PermanentCallError,
@@ -93,7 +94,11 @@ class EasemobAdapter(Adapter):
     async def _current_token(self) -> tuple[str, int]:
         async with self._token_lock:
             if self._token is None or self._clock() >= self._refresh_at:
-                await self._fetch_token()
+                try:
+                    await self._fetch_token()
+                except CallError as exc:
+                    exc.delivered = False  # the token request carried none of the call's items
+                    raise
             assert self._token is not None
             return self._token, self._generation
 

@@ -1,0 +1,214 @@
+"""One contract every adapter passes against its own emulator (engine, lanes and results included).
+
+Batch limits here are the vendors' documented numbers, written out again on purpose: a wrong limit
+in an adapter must fail these tests, not agree with them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from batchrecall.models import Vendor
+from batchrecall.summary import ExitCode
+from tests.harness import Harness
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    vendor: Vendor
+    limit: int
+    row: Callable[[int], Row]
+    target: Callable[[int], str]
+    has_window: bool = True
+    item_path: str = "/"
+
+    def rows(self, n: int) -> list[Row]:
+        return [self.row(i) for i in range(n)]
+
+
+PROFILES = [
+    Profile(
+        name="easemob-recall",
+        vendor=Vendor.EASEMOB,
+        limit=30,  # Easemob batch_recall: at most 30 messages a request
+        row=lambda i: {
+            "vendor": "easemob",
+            "op": "recall",
+            "msg_id": str(1_300_000_000_000_000_000 + i),
+            "to": "user-b",
+            "chat_type": "chat",
+            "from": "user-a",
+        },
+        target=lambda i: str(1_300_000_000_000_000_000 + i),
+        item_path="/messages/",
+    ),
+    Profile(
+        name="goeasy-recall",
+        vendor=Vendor.GOEASY,
+        limit=20,  # GoEasy: at most 20 timestamps a call
+        row=lambda i: {
+            "vendor": "goeasy",
+            "op": "recall",
+            "userAId": "user-a",
+            "userBId": "user-b",
+            "messages": [1_763_000_000_000 + i],
+        },
+        target=lambda i: str(1_763_000_000_000 + i),
+    ),
+    Profile(
+        name="yunxin-recall",
+        vendor=Vendor.YUNXIN,
+        limit=1,  # Yunxin v2: one message a call
+        row=lambda i: {
+            "vendor": "yunxin",
+            "op": "recall",
+            "conversation_id": "user-a|1|user-b",
+            "message_server_id": str(770_000_000_000 + i),
+        },
+        target=lambda i: str(770_000_000_000 + i),
+    ),
+    Profile(
+        name="yunxin-delete-conversation",
+        vendor=Vendor.YUNXIN,
+        limit=100,  # Yunxin batch conversation delete: at most 100 ids a call
+        row=lambda i: {
+            "vendor": "yunxin",
+            "op": "delete_conversation",
+            "conversation_id": f"owner|1|peer-{i}",
+        },
+        target=lambda i: f"owner|1|peer-{i}",
+        has_window=False,
+    ),
+]
+
+
+def _item_requests(harness: Harness, vendor: Vendor) -> list[Any]:
+    """Requests that carried items (Easemob token requests carry none)."""
+    return [r for r in harness.requests(str(vendor)) if not r.path.endswith("/token")]
+
+
+@pytest.fixture(params=PROFILES, ids=lambda p: p.name)
+def profile(request: pytest.FixtureRequest) -> Profile:
+    param: Profile = request.param
+    return param
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Harness:
+    return Harness(tmp_path)
+
+
+@pytest.mark.anyio
+async def test_recall_ok(profile: Profile, harness: Harness) -> None:
+    harness.write_job(profile.rows(3))
+    harness.seed()
+    outcome = await harness.run()
+    assert set(outcome.statuses().values()) == {"ok"}
+    assert {row["attempts"] for row in outcome.rows} == {1}
+    assert outcome.summary.exit_code() == ExitCode.OK
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("extra", [0, 1], ids=["at-limit", "one-over"])
+async def test_calls_are_split_at_the_vendor_limit(
+    profile: Profile, harness: Harness, extra: int
+) -> None:
+    harness.write_job(profile.rows(profile.limit + extra))
+    harness.seed()
+    outcome = await harness.run()
+    requests = _item_requests(harness, profile.vendor)
+    assert set(outcome.statuses().values()) == {"ok"}
+    assert max(len(r.items) for r in requests) <= profile.limit
+    expected_calls = -(-(profile.limit + extra) // profile.limit)
+    assert len(requests) == expected_calls
+    assert len({row["call_id"] for row in outcome.rows}) == expected_calls
+
+
+@pytest.mark.anyio
+async def test_not_found(profile: Profile, harness: Harness) -> None:
+    harness.write_job(profile.rows(1))
+    outcome = await harness.run()  # nothing seeded: the vendor has never seen it
+    row = outcome.by_target()[profile.target(0)]
+    assert (row["status"], row["error"]) == ("not_found", "not-found")
+    assert outcome.summary.exit_code() == ExitCode.OK
+
+
+@pytest.mark.anyio
+async def test_window_exceeded(profile: Profile, harness: Harness) -> None:
+    if not profile.has_window:
+        pytest.skip("this op has no recall window")
+    harness.write_job(profile.rows(1))
+    harness.seed({(str(profile.vendor), profile.target(0)): {"age_s": 5 * 3600}})
+    outcome = await harness.run()
+    row = outcome.by_target()[profile.target(0)]
+    assert (row["status"], row["error"]) == ("failed", "recall-window-exceeded")
+    assert row["attempts"] == 1  # permanent: never retried
+    assert outcome.summary.exit_code() == ExitCode.INCOMPLETE
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("retry_after", [None, 3.0], ids=["no-retry-after", "retry-after"])
+async def test_throttled_then_recovered(
+    profile: Profile, harness: Harness, retry_after: float | None
+) -> None:
+    harness.write_job(profile.rows(1))
+    harness.seed()
+    vendor = harness.emulators.__getattribute__(str(profile.vendor))
+    vendor.faults.push("throttle", retry_after=retry_after, only_path_contains=profile.item_path)
+    outcome = await harness.run()
+    row = outcome.by_target()[profile.target(0)]
+    assert (row["status"], row["attempts"]) == ("ok", 2)
+    first, second = _item_requests(harness, profile.vendor)
+    waited = second.time - first.time
+    floor = 10.0 if profile.vendor is Vendor.YUNXIN else (retry_after or 0.0)
+    assert waited >= floor
+    assert outcome.summary.throttles[f"{profile.vendor}.default"] == 1
+
+
+@pytest.mark.anyio
+async def test_server_error_is_retried(profile: Profile, harness: Harness) -> None:
+    harness.write_job(profile.rows(2))
+    harness.seed()
+    vendor = harness.emulators.__getattribute__(str(profile.vendor))
+    vendor.faults.push("http_503", only_path_contains=profile.item_path)
+    outcome = await harness.run()
+    assert set(outcome.statuses().values()) == {"ok"}
+    assert max(row["attempts"] for row in outcome.rows) == 2
+
+
+@pytest.mark.anyio
+async def test_auth_failure_stops_only_its_lane(profile: Profile, harness: Harness) -> None:
+    other = next(p for p in PROFILES if p.vendor is not profile.vendor)
+    harness.write_job([*profile.rows(3), *other.rows(2)])
+    harness.seed()
+    harness.break_secret(profile.vendor)
+    outcome = await harness.run()
+    mine = [outcome.by_target()[profile.target(i)] for i in range(3)]
+    assert {(r["status"], r["error"]) for r in mine} <= {
+        ("failed", "auth-failed"),
+        ("skipped", "lane-stopped"),
+    }
+    assert ("failed", "auth-failed") in {(r["status"], r["error"]) for r in mine}
+    theirs = [outcome.by_target()[other.target(i)] for i in range(2)]
+    assert {r["status"] for r in theirs} == {"ok"}
+    assert outcome.summary.exit_code() == ExitCode.HALTED
+    assert outcome.summary.stopped_lanes == {f"{profile.vendor}.default": "auth-failed"}
+
+
+@pytest.mark.anyio
+async def test_partial_failure_is_mapped_item_by_item(profile: Profile, harness: Harness) -> None:
+    n = min(3, max(profile.limit, 3))
+    harness.write_job(profile.rows(n))
+    harness.seed({(str(profile.vendor), profile.target(1)): {"absent": True}})
+    outcome = await harness.run()
+    statuses = outcome.statuses()
+    assert statuses[profile.target(1)] == "not_found"
+    assert statuses[profile.target(0)] == statuses[profile.target(2)] == "ok"
