@@ -6,6 +6,7 @@ import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -91,6 +92,8 @@ class Engine:
         self.policy = RetryPolicy(max_attempts=self.run_settings.max_attempts)
         self.lanes: dict[LaneKey, Lane] = {}
         self._inboxes: dict[LaneKey, anyio.abc.ObjectSendStream[Call]] = {}
+        # Receiving ends kept open so that calls still queued can be reported after a cancel.
+        self._leftover_calls: list[MemoryObjectReceiveStream[Call]] = []
         self._leftovers: list[MemoryObjectReceiveStream[Work]] = []
         self._slots = anyio.CapacityLimiter(self.run_settings.concurrency)
         self._planner = Planner(limit=self._limit, run_id=self.run_id)
@@ -186,6 +189,7 @@ class Engine:
         inbox_send, inbox_receive = anyio.create_memory_object_stream[Call](size)
         work_send, work_receive = anyio.create_memory_object_stream[Work](size)
         self._inboxes[key] = inbox_send
+        self._leftover_calls.append(inbox_receive.clone())
         self._leftovers.append(work_receive.clone())
         tg = self._task_group
         tg.start_soon(lane.dispatch, inbox_receive, work_send, tg)
@@ -466,12 +470,10 @@ class Engine:
         """After the lanes closed: whatever was never sent still gets its row."""
         reason = self.stop_reason or ErrorCode.INTERRUPTED
         unsent: list[Item] = list(self._in_hand.items) if self._in_hand else []
-        for stream in self._leftovers:
-            while True:
-                try:
-                    unsent.extend(stream.receive_nowait().call.items)
-                except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
-                    break
+        for lane_calls in self._leftover_calls:
+            unsent.extend(item for call in _drain(lane_calls) for item in call.items)
+        for works in self._leftovers:
+            unsent.extend(item for work in _drain(works) for item in work.call.items)
         for lane in self.lanes.values():
             for call in lane.unsent_calls():
                 unsent.extend(call.items)
@@ -491,6 +493,17 @@ _STOP_MESSAGES = {
     ErrorCode.HALTED: "not sent: the run halted on its failure rate",
     ErrorCode.INTERRUPTED: "not sent: the run was interrupted",
 }
+
+
+_T = TypeVar("_T")
+
+
+def _drain(stream: MemoryObjectReceiveStream[_T]) -> Iterator[_T]:
+    while True:
+        try:
+            yield stream.receive_nowait()
+        except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+            return
 
 
 def _split(call: Call, size: int) -> Iterator[Call]:

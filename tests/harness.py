@@ -19,7 +19,7 @@ from batchrecall.emulators.seeding import Scenario, seed_jobs
 from batchrecall.emulators.server import EmulatorSet
 from batchrecall.engine import Engine, JobRef
 from batchrecall.models import LaneKey, Vendor
-from batchrecall.results import ResultsWriter, load_resume_index
+from batchrecall.results import ResultsWriter, load_resume_index, read_rows
 from batchrecall.summary import Summary
 from batchrecall.vendors import Adapter
 from batchrecall.vendors.easemob import EasemobAdapter
@@ -111,8 +111,8 @@ class Harness:
                 summary = await engine.run([JobRef(path=self.job, name=str(self.job))])
         finally:
             writer.close()
-        rows = [orjson.loads(line) for line in self.out.read_bytes().splitlines() if line]
-        return Outcome(summary=summary, rows=rows)
+        rows, _torn = read_rows(self.out)
+        return Outcome(summary=summary, rows=list(rows))
 
     def requests(self, vendor: str | None = None) -> list[Any]:
         return [r for r in self.emulators.requests() if vendor is None or r.vendor == vendor]
