@@ -155,7 +155,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         summary = anyio.run(run_job, replace(request, progress=progress))
     output.print_summary(summary, out=out, stream=stdout)
     code = summary.exit_code()
-    if code in (ExitCode.INTERRUPTED, ExitCode.HALTED, ExitCode.INCOMPLETE):
+    if summary.left_to_do:
         print(f"To continue: {_resume_command(args, out)}", file=stdout)
     if log_stream is not None:
         log_stream.close()

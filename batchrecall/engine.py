@@ -112,6 +112,12 @@ class Engine:
 
     async def run(self, jobs: Sequence[JobRef]) -> Summary:
         self.summary.start(self.clock.now())
+        log.info(
+            "batchrecall.run_started",
+            run_id=self.run_id,
+            jobs=[j.name for j in jobs],
+            resume=self.resume is not None,
+        )
         self._rows = self._all_rows(jobs)
         try:
             async with anyio.create_task_group() as tg:
@@ -123,6 +129,13 @@ class Engine:
             self.writer.sync()
             self.summary.stop_reason = self.stop_reason or ""
             self.summary.finish(self.clock.now(), self.lanes)
+            log.info(
+                "batchrecall.run_finished",
+                run_id=self.run_id,
+                statuses={str(k): n for k, n in self.summary.statuses.items()},
+                stop_reason=self.summary.stop_reason,
+                duration_s=round(self.summary.duration_s, 3),
+            )
         return self.summary
 
     # -- producer ----------------------------------------------------------------------------
@@ -184,6 +197,12 @@ class Engine:
             should_stop=lambda: self.stop_reason is not None,
         )
         self.lanes[key] = lane
+        log.info(
+            "batchrecall.lane_opened",
+            lane=str(key),
+            rate=lane.rate,
+            base_url=lane.adapter.settings.base_url,
+        )
         # Bounded streams give backpressure: the reader waits while the lane is busy.
         size = max(4, self.run_settings.concurrency)
         inbox_send, inbox_receive = anyio.create_memory_object_stream[Call](size)

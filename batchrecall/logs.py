@@ -13,7 +13,7 @@ from batchrecall.redact import redact_processor
 
 
 def _orjson_dumps(event: Any, **_: Any) -> str:
-    return orjson.dumps(event, default=str).decode()
+    return orjson.dumps(event, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def configure_logging(

@@ -14,7 +14,7 @@ import orjson
 from batchrecall.errors import JobFileError, UsageError
 from batchrecall.jobs import read_job
 from batchrecall.models import Item, Op, Status, Vendor
-from batchrecall.results import is_done, read_rows
+from batchrecall.results import is_done, read_rows, supersedes
 from batchrecall.summary import ExitCode
 
 
@@ -54,7 +54,9 @@ def load_view(path: Path) -> ResultsView:
     rows, torn = read_rows(path)
     view = ResultsView()
     for row in rows:
-        view.latest[str(row["item_key"])] = row
+        key = str(row["item_key"])
+        if supersedes(row, key in view.latest):
+            view.latest[key] = row
     view.torn = len(torn)
     return view
 

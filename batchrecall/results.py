@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 import orjson
 
@@ -66,7 +66,7 @@ class ResultsWriter:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file = path.open("w" if not append else "a", encoding="utf-8", newline="")
         if append and not new:
-            _terminate_torn_line(path, self._file)
+            _terminate_torn_line(path, self._file, fmt)
         self._csv = csv.writer(self._file, lineterminator="\n") if fmt == "csv" else None
         if self._csv is not None and new:
             self._csv.writerow(RESULT_COLUMNS)
@@ -95,12 +95,28 @@ class ResultsWriter:
             self._file.close()
 
 
-def _terminate_torn_line(path: Path, handle: io.TextIOBase) -> None:
-    """A killed run may leave half a row: end it so the next row starts on its own line."""
+def _terminate_torn_line(path: Path, handle: io.TextIOBase, fmt: Format) -> None:
+    """A killed run may leave half a row: end it so the next row starts on its own line.
+
+    A CSV row may stop inside a quoted field (a message holding a comma, quote or newline): the
+    quote is closed first, or every row appended after it would be read as part of that field.
+    """
     with path.open("rb") as check:
+        if fmt == "csv" and _ends_inside_quotes(check):
+            handle.write('"\n')
+            return
         check.seek(-1, os.SEEK_END)
         if check.read(1) != b"\n":
             handle.write("\n")
+
+
+def _ends_inside_quotes(handle: BinaryIO) -> bool:
+    """True when the quotes of a CSV file do not pair up: the csv module writes `"` only to open
+    or close a quoted field or doubled inside one, so an odd count means a field left open."""
+    count = 0
+    while chunk := handle.read(1 << 20):
+        count += chunk.count(b'"')
+    return count % 2 == 1
 
 
 def _csv_values(row: ResultRow) -> list[str]:
@@ -145,7 +161,8 @@ def _read_jsonl_rows(path: Path, torn: list[int]) -> Iterator[dict[str, Any]]:
 
 
 def _read_csv_rows(path: Path, torn: list[int]) -> Iterator[dict[str, Any]]:
-    with path.open(encoding="utf-8", newline="") as handle:
+    # errors="replace": a torn last row may end inside a multi-byte character.
+    with path.open(encoding="utf-8", errors="replace", newline="") as handle:
         reader = csv.DictReader(handle)
         if reader.fieldnames is None or "item_key" not in reader.fieldnames:
             raise UsageError(f"{path}: not a batchrecall results file (no item_key column)")
@@ -156,9 +173,19 @@ def _read_csv_rows(path: Path, torn: list[int]) -> Iterator[dict[str, Any]]:
             yield row
 
 
+def supersedes(row: dict[str, Any], known: bool) -> bool:
+    """Whether `row` becomes its item's outcome: the latest row does, except that a duplicate's
+    row never hides the outcome of the item it repeats."""
+    return not (
+        known and row["status"] == Status.SKIPPED and row.get("error") == ErrorCode.DUPLICATE
+    )
+
+
 def load_resume_index(path: Path) -> ResumeIndex:
     rows, torn = read_rows(path)
     latest: dict[str, tuple[str, str]] = {}
     for row in rows:
-        latest[str(row["item_key"])] = (str(row["status"]), str(row.get("error") or ""))
+        key = str(row["item_key"])
+        if supersedes(row, key in latest):
+            latest[key] = (str(row["status"]), str(row.get("error") or ""))
     return ResumeIndex(latest=latest, torn_lines=len(torn))

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from batchrecall.errors import ErrorCode
 from batchrecall.models import ResultRow, Status
+from batchrecall.results import is_done
 
 
 class ExitCode(IntEnum):
@@ -42,6 +43,7 @@ class Summary:
     stopped_lanes: dict[str, str] = field(default_factory=dict)
     throttles: dict[str, int] = field(default_factory=dict)
     stop_reason: str = ""
+    left_to_do: int = 0
 
     def start(self, now: float) -> None:
         self.started = now
@@ -55,6 +57,8 @@ class Summary:
 
     def add(self, row: ResultRow) -> None:
         self.statuses[row.status] += 1
+        if not is_done(row.status, row.error):
+            self.left_to_do += 1
         if row.error:
             self.errors[row.error] += 1
         if row.error == ErrorCode.DUPLICATE:

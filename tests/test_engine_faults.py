@@ -1,4 +1,4 @@
-"""Faults a long run meets, injected into the emulators: every item ends right, none lost or doubled."""
+"""Faults a long run meets, injected into the emulators: every item ends right, none lost."""
 
 from __future__ import annotations
 
@@ -129,9 +129,7 @@ async def test_fatal_answers_stop_the_lane_at_once(tmp_path: Path, switch: str, 
     setattr(harness.emulators.easemob.state, switch, switch == "quota_exhausted")
     outcome = await harness.run(replace(FAST_RUN, concurrency=1))
     _no_item_lost(harness, 92, outcome)
-    easemob = Counter(
-        (r["status"], r["error"]) for r in outcome.rows if r["vendor"] == "easemob"
-    )
+    easemob = Counter((r["status"], r["error"]) for r in outcome.rows if r["vendor"] == "easemob")
     assert easemob == {("failed", code): 30, ("skipped", "lane-stopped"): 60}
     recall_calls = [r for r in harness.requests("easemob") if "/messages/" in r.path]
     assert len(recall_calls) == 1, "no call after the fatal answer"
