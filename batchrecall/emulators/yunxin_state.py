@@ -1,0 +1,187 @@
+"""Yunxin's server-side state: credentials, nonces, messages, conversations and the counter."""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import math
+from dataclasses import dataclass, field
+
+from batchrecall.emulators.common import Clock, EmulatorSettings, SlidingWindow
+
+DEFAULT_APP_KEY = "emulatorappkey0000000000000000"
+DEFAULT_APP_SECRET = "emulatorsecret"
+
+CURTIME_TOLERANCE_S = 300  # "CheckSum 的有效期为 CurTime 时间开始之后的 5 分钟内" (vendors.md §2.2)
+NONCE_MAX = 128  # vendors.md §2.2: Nonce, at most 128 characters
+THROTTLE_BLOCK_S = 10.0  # v1 recall doc: "如超限，将被屏蔽 10 秒" (vendors.md §2.8)
+LONG_WINDOW_S = 30 * 86400.0  # seed 003 and SDK javadoc: one-way recall and delete, 30 days
+
+# Body codes (vendors.md §2.3 and §7).
+OK = 200
+NOT_FOUND = 404
+BAD_PARAMETER = 414
+WINDOW_EXCEEDED = 508
+
+ONE_WAY, TWO_WAY, DELETE = 1, 2, 3
+P2P, TEAM, SUPER_TEAM = 1, 2, 3
+
+
+def is_digits(text: str) -> bool:
+    """Whether `text` is a non-empty run of ASCII digits."""
+    return text.isascii() and text.isdigit()
+
+
+def parse_conversation_id(conversation_id: str) -> tuple[str, int, str] | None:
+    """`sender|type|receiver` with type 1 (P2P), 2 (team) or 3 (super team), else None."""
+    parts = conversation_id.split("|")
+    if len(parts) != 3 or not parts[0] or not parts[2] or parts[1] not in ("1", "2", "3"):
+        return None
+    return parts[0], int(parts[1]), parts[2]
+
+
+@dataclass(slots=True, kw_only=True)
+class _Message:
+    sent_at: float
+    removed_by: int | None = None
+
+
+@dataclass(slots=True)
+class _Conversation:
+    cleared: set[str] = field(default_factory=set)
+
+
+class YunxinState:
+    """One Yunxin app: messages by (conversation, server id), conversations, nonces, rate."""
+
+    def __init__(
+        self,
+        settings: EmulatorSettings,
+        *,
+        clock: Clock,
+        app_key: str = DEFAULT_APP_KEY,
+        app_secret: str = DEFAULT_APP_SECRET,
+    ) -> None:
+        self.clock = clock
+        self.recall_window_s = settings.recall_window_s
+        self.app_key = app_key
+        self.app_secret = app_secret
+        self._window = SlidingWindow.per_second(settings.rate)
+        self._blocked_until = -math.inf
+        self._messages: dict[tuple[str, str], _Message] = {}
+        self._conversations: dict[str, _Conversation] = {}
+        self._by_conversation: dict[str, list[_Message]] = {}
+        self._nonces: set[tuple[str, str]] = set()
+        self._nonce_expiry: list[tuple[float, tuple[str, str]]] = []
+
+    # Seeding and queries.
+
+    def add_conversation(self, conversation_id: str) -> None:
+        """Creates the server-side conversation (an owner's view, `owner|type|other`)."""
+        self._conversations.setdefault(conversation_id, _Conversation())
+
+    def add_message(
+        self, conversation_id: str, message_server_id: int | str, *, sent_at: float | None = None
+    ) -> None:
+        """Stores a message of the conversation `sender|type|receiver`, sent at `sent_at`."""
+        self.add_conversation(conversation_id)
+        when = self.clock() if sent_at is None else sent_at
+        message = _Message(sent_at=when)
+        self._messages[(conversation_id, str(message_server_id))] = message
+        self._by_conversation.setdefault(conversation_id, []).append(message)
+
+    def is_recalled(self, conversation_id: str, message_server_id: int | str) -> bool:
+        """Whether the message was recalled or deleted (by any type)."""
+        return self.removed_by(conversation_id, message_server_id) is not None
+
+    def removed_by(self, conversation_id: str, message_server_id: int | str) -> int | None:
+        """The `type` (1 one-way, 2 two-way, 3 delete) that removed the message, if any."""
+        message = self._messages.get((conversation_id, str(message_server_id)))
+        return None if message is None else message.removed_by
+
+    def conversation_exists(self, conversation_id: str) -> bool:
+        """Whether the conversation exists (not deleted)."""
+        return conversation_id in self._conversations
+
+    def history_cleared(self, conversation_id: str) -> frozenset[str]:
+        """Which of "roaming" and "history" were cleared for the conversation."""
+        conversation = self._conversations.get(conversation_id)
+        return frozenset(conversation.cleared) if conversation else frozenset()
+
+    # Authentication and rate.
+
+    def authenticate(self, app_key: str, nonce: str, cur_time: str, checksum: str) -> str | None:
+        """Checks the signature headers; None when they pass, else the refusal's message."""
+        if app_key != self.app_key:
+            return "appkey invalid"
+        if len(nonce) > NONCE_MAX:
+            return f"nonce too long (at most {NONCE_MAX} characters)"
+        if not is_digits(cur_time):
+            return "curtime invalid: epoch seconds expected"
+        now = self.clock()
+        if abs(now - int(cur_time)) > CURTIME_TOLERANCE_S:
+            return "curtime expired"
+        digest = hashlib.sha1((self.app_secret + nonce + cur_time).encode()).hexdigest()
+        if checksum != digest:  # lower-case hex only (vendors.md §2.2)
+            return "checksum error"
+        return self._remember_nonce(nonce, cur_time, now)
+
+    def _remember_nonce(self, nonce: str, cur_time: str, now: float) -> str | None:
+        """Refuses a (Nonce, CurTime) pair seen while it is still valid (a replay)."""
+        while self._nonce_expiry and self._nonce_expiry[0][0] < now:
+            _, old = heapq.heappop(self._nonce_expiry)
+            self._nonces.discard(old)
+        key = (nonce, cur_time)
+        if key in self._nonces:
+            return "nonce reused"
+        self._nonces.add(key)
+        heapq.heappush(self._nonce_expiry, (int(cur_time) + CURTIME_TOLERANCE_S, key))
+        return None
+
+    def admit(self) -> bool:
+        """Counts one call; over the rate the app is refused for the next 10 s."""
+        now = self.clock()
+        if now < self._blocked_until:
+            return False
+        if self._window.admit(now):
+            return True
+        self._blocked_until = now + THROTTLE_BLOCK_S
+        return False
+
+    # Operations.
+
+    def remove_message(
+        self, conversation_id: str, message_server_id: str, *, op: int, ignore_revoke_time: bool
+    ) -> tuple[int, str]:
+        """Recalls (op 1 or 2) or deletes (op 3) a message: the answer's code and msg."""
+        message = self._messages.get((conversation_id, message_server_id))
+        if message is None or message.removed_by is not None:
+            return NOT_FOUND, "message not found"
+        age = self.clock() - message.sent_at
+        # Two-way: the configured window; ignore_revoke_time=1 allows 30 days (seed 003).
+        # One-way and delete: 30 days (SDK javadoc); the answer past it is inferred.
+        two_way_only = op == TWO_WAY and not ignore_revoke_time
+        limit = self.recall_window_s if two_way_only else LONG_WINDOW_S
+        if age > limit:
+            return WINDOW_EXCEEDED, "消息撤回时间超限"
+        message.removed_by = op
+        return OK, "success"
+
+    def clear_history(self, conversation_id: str, kind: int) -> bool:
+        """Clears roaming (1), history (2) or both (3); False for an unknown conversation."""
+        conversation = self._conversations.get(conversation_id)
+        if conversation is None:
+            return False
+        conversation.cleared |= {1: {"roaming"}, 2: {"history"}, 3: {"roaming", "history"}}[kind]
+        return True
+
+    def delete_conversation(self, conversation_id: str, *, clear_message: bool) -> bool:
+        """Deletes the conversation, and its messages with `clear_message` (inferred: they are
+        gone for a later recall too); False for an unknown conversation."""
+        if self._conversations.pop(conversation_id, None) is None:
+            return False
+        if clear_message:
+            for message in self._by_conversation.get(conversation_id, []):
+                if message.removed_by is None:
+                    message.removed_by = DELETE
+        return True
