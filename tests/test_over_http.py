@@ -44,6 +44,7 @@ class Emulate:
             text=True,
         )
         assert self.process.stdout is not None
+        assert self.process.stderr is not None
         first = self.process.stdout.readline()
         assert first.startswith("Emulators serving at "), first + self.process.stderr.read()
         self.base_url = first.split()[3]
