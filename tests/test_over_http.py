@@ -37,16 +37,17 @@ class Emulate:
 
     def __init__(self, tmp: Path, *args: str) -> None:
         self.config = tmp / "rehearsal.toml"
-        self.process = subprocess.Popen(
-            [*CLI, "emulate", "--port", "0", "--write-config", str(self.config), *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        self.errors = tmp / "emulate.stderr"
+        with self.errors.open("w") as errors:  # a file, so that a full pipe never blocks it
+            self.process = subprocess.Popen(
+                [*CLI, "emulate", "--port", "0", "--write-config", str(self.config), *args],
+                stdout=subprocess.PIPE,
+                stderr=errors,
+                text=True,
+            )
         assert self.process.stdout is not None
-        assert self.process.stderr is not None
         first = self.process.stdout.readline()
-        assert first.startswith("Emulators serving at "), first + self.process.stderr.read()
+        assert first.startswith("Emulators serving at "), first + self.errors.read_text()
         self.base_url = first.split()[3]
         _wait_for(self.config.exists, "the config file")
 
