@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shlex
 import sys
@@ -113,7 +114,9 @@ def _jobs(paths: Sequence[str]) -> list[JobRef]:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     log_stream = _open_log(args.log_file)
-    configure_logging(fmt=args.log_format, stream=log_stream)
+    # On stderr only what needs attention; a log file gets the whole story.
+    level = logging.INFO if log_stream is not None else logging.WARNING
+    configure_logging(fmt=args.log_format, stream=log_stream, level=level)
     jobs = _jobs(args.jobs)
     emulated = None
     if args.emulate:

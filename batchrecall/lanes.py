@@ -84,7 +84,7 @@ class Lane:
         """Pause the whole lane and lower its rate."""
         now = self.clock.now()
         self.stats.throttles += 1
-        self.limiter.rate = self.adaptive.on_throttle(now)
+        self.limiter.rate = self.adaptive.on_throttle(now + pause_s)
         self.limiter.pause_until(now + pause_s)
 
     def stop(self, error: CallError) -> None:

@@ -90,20 +90,29 @@ class AdaptiveRate:
         self.current = self.configured
         self.floor = min(self.floor, self.configured)
 
-    def on_throttle(self, now: float) -> float:
+    def on_throttle(self, resume_at: float) -> float:
+        """Halve the rate; it starts climbing back only once the pause is over (`resume_at`)."""
         self.ceiling = self.current
         self.current = max(self.floor, self.current * self.decrease)
-        self._last_change = now
+        self._last_change = resume_at
         return self.current
 
     def on_tick(self, now: float) -> float:
-        """Raise the rate by the time passed since the last change."""
-        if self.current >= self.configured:
+        """Raise the rate by the time passed since the last change (none during a pause)."""
+        if self.current >= self.configured or now <= self._last_change:
             return self.current
-        elapsed = max(0.0, now - self._last_change)
+        elapsed = now - self._last_change
         self._last_change = now
-        near = self.ceiling is not None and self.current >= 0.8 * self.ceiling
-        step = self.configured / (200 if near else 20)
+        fast, slow = self.configured / 20, self.configured / 200
+        if self.ceiling is not None and self.current < 0.8 * self.ceiling:
+            # Climb fast up to 80% of the last ceiling, then slowly with the time left.
+            needed = (0.8 * self.ceiling - self.current) / fast
+            if elapsed <= needed:
+                self.current += fast * elapsed
+                return self.current
+            self.current = 0.8 * self.ceiling
+            elapsed -= needed
+        step = fast if self.ceiling is None else slow
         self.current = min(self.configured, self.current + step * elapsed)
         if self.ceiling is not None and self.current > self.ceiling * 1.1:
             self.ceiling = None

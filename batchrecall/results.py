@@ -182,10 +182,15 @@ def supersedes(row: dict[str, Any], known: bool) -> bool:
 
 
 def load_resume_index(path: Path) -> ResumeIndex:
+    """The outcome of every item in a results file.
+
+    A duplicate's row is no outcome: it shares its item_key with the item it repeats, and a run
+    killed before that item's call finished leaves the duplicate's row alone in the file.
+    """
     rows, torn = read_rows(path)
     latest: dict[str, tuple[str, str]] = {}
     for row in rows:
-        key = str(row["item_key"])
-        if supersedes(row, key in latest):
-            latest[key] = (str(row["status"]), str(row.get("error") or ""))
+        if row["status"] == Status.SKIPPED and row.get("error") == ErrorCode.DUPLICATE:
+            continue
+        latest[str(row["item_key"])] = (str(row["status"]), str(row.get("error") or ""))
     return ResumeIndex(latest=latest, torn_lines=len(torn))

@@ -63,8 +63,8 @@ class Summary:
             self.errors[row.error] += 1
         if row.error == ErrorCode.DUPLICATE:
             self.duplicates += 1
-        lane = f"{row.vendor}.{row.app}" if row.status != Status.INVALID else "(invalid rows)"
-        self.lanes.setdefault(lane, Counter())[row.status] += 1
+        if row.status != Status.INVALID:
+            self.lanes.setdefault(f"{row.vendor}.{row.app}", Counter())[row.status] += 1
 
     def kept(self, status: str, error: str) -> None:
         """An item whose outcome an earlier run already settled (resume)."""

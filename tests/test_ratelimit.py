@@ -1,0 +1,380 @@
+"""Rate limits (SPEC §4): the sliding-window bound, pauses, the adaptive rate, per-key pacing.
+
+Every test drives a VirtualClock: time passes only when the limiter sleeps, so the tests are
+exact and take no real time.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from bisect import bisect_left, bisect_right
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+from batchrecall.clock import VirtualClock
+from batchrecall.ratelimit import AdaptiveRate, KeyedLimiters, SlidingWindowLimiter
+
+RATES = [1.0, 2.5, 10.0, 50.0, 100.0]
+
+
+def max_in_window(times: list[float], width: float = 1.0) -> int:
+    """The most acquisitions in any closed window [t, t + width] that starts at an acquisition."""
+    ordered = sorted(times)
+    return max((bisect_right(ordered, t + width) - i for i, t in enumerate(ordered)), default=0)
+
+
+def fastest_rate(rate: float) -> float:
+    """What a sliding-window bound of `rate` permits over a long run.
+
+    A closed 1-second window can hold only a whole number of acquisitions, so a fractional rate
+    (2.5) allows floor(rate) of them a second; a rate under 1 allows one every 1/rate seconds.
+    """
+    return rate if rate < 1 else float(math.floor(rate))
+
+
+async def acquire_n(limiter: SlidingWindowLimiter, clock: VirtualClock, n: int) -> list[float]:
+    times: list[float] = []
+    for _ in range(n):
+        await limiter.acquire()
+        times.append(clock.now())
+    return times
+
+
+async def acquire_for(
+    limiter: SlidingWindowLimiter, clock: VirtualClock, seconds: float
+) -> list[float]:
+    """Acquire as fast as allowed; return the acquisition times within `seconds` of the start."""
+    start = clock.now()
+    times: list[float] = []
+    while True:
+        await limiter.acquire()
+        if clock.now() > start + seconds:
+            return times
+        times.append(clock.now())
+
+
+def drive(limiter: SlidingWindowLimiter, clock: VirtualClock, n: int) -> list[float]:
+    """The way a lane uses the limiter without awaiting it: ask the delay, wait, record."""
+    times: list[float] = []
+    for _ in range(n):
+        clock.advance(limiter.delay(clock.now()))
+        assert limiter.delay(clock.now()) == 0
+        limiter.record(clock.now())
+        times.append(clock.now())
+    return times
+
+
+# The sliding-window bound
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("rate", RATES)
+async def test_no_window_holds_more_than_rate(rate: float) -> None:
+    clock = VirtualClock()
+    limiter = SlidingWindowLimiter(rate, clock=clock)
+    times = await acquire_for(limiter, clock, 10.0)
+    assert max_in_window(times) <= rate
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("rate", RATES)
+async def test_achieved_rate_is_close_to_the_bound(rate: float) -> None:
+    clock = VirtualClock()
+    limiter = SlidingWindowLimiter(rate, clock=clock)
+    times = await acquire_for(limiter, clock, 10.0)
+    assert len(times) / 10.0 >= 0.95 * fastest_rate(rate)
+    assert len(times) / 10.0 <= rate
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("rate", RATES)
+async def test_no_burst_at_start(rate: float) -> None:
+    clock = VirtualClock()
+    limiter = SlidingWindowLimiter(rate, clock=clock)
+    first = clock.now()
+    await limiter.acquire()
+    assert clock.now() == first, "the first acquisition needs no wait"
+    times = [first, *await acquire_n(limiter, clock, 2 * math.ceil(rate))]
+    # A full bucket at start would put up to `rate` acquisitions at the very first instant.
+    assert bisect_right(times, first + 1.0) <= rate
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert min(gaps) >= 1.0 / rate
+
+
+@pytest.mark.parametrize("rate", RATES)
+def test_delay_and_record_respect_the_window(rate: float) -> None:
+    clock = VirtualClock()
+    limiter = SlidingWindowLimiter(rate, clock=clock)
+    times = drive(limiter, clock, 10 * math.ceil(rate))
+    assert max_in_window(times) <= rate
+
+
+def test_delay_is_zero_for_a_fresh_limiter_and_positive_right_after_a_send() -> None:
+    clock = VirtualClock()
+    limiter = SlidingWindowLimiter(10, clock=clock)
+    assert limiter.delay(clock.now()) == 0
+    limiter.record(clock.now())
+    assert 0 < limiter.delay(clock.now()) <= 0.2
+
+
+@pytest.mark.parametrize("rate", [0.0, -1.0])
+def test_rate_must_be_positive(rate: float) -> None:
+    with pytest.raises(ValueError, match="positive"):
+        SlidingWindowLimiter(rate, clock=VirtualClock())
+    limiter = SlidingWindowLimiter(5, clock=VirtualClock())
+    with pytest.raises(ValueError, match="positive"):
+        limiter.rate = rate
+    assert limiter.rate == 5
+
+
+def test_idle_since() -> None:
+    clock = VirtualClock()
+    limiter = SlidingWindowLimiter(10, clock=clock)
+    assert limiter.idle_since(clock.now())
+    limiter.record(clock.now())
+    assert not limiter.idle_since(clock.now() + 0.5)
+    assert limiter.idle_since(clock.now() + 1.5)
+
+
+# Pauses
+
+
+@pytest.mark.anyio
+async def test_pause_until_holds_acquisitions() -> None:
+    clock = VirtualClock()
+    limiter = SlidingWindowLimiter(50, clock=clock)
+    await limiter.acquire()
+    resume_at = clock.now() + 7.5
+    limiter.pause_until(resume_at)
+    assert limiter.delay(clock.now()) == pytest.approx(7.5)
+    await limiter.acquire()
+    assert clock.now() >= resume_at
+    # After the pause the window and the spacing still hold.
+    times = [clock.now(), *await acquire_n(limiter, clock, 100)]
+    assert max_in_window(times) <= 50
+
+
+def test_pause_only_lengthens() -> None:
+    clock = VirtualClock()
+    limiter = SlidingWindowLimiter(10, clock=clock)
+    limiter.pause_until(clock.now() + 10)
+    limiter.pause_until(clock.now() + 2)
+    assert limiter.delay(clock.now()) == pytest.approx(10)
+
+
+def test_pause_in_the_past_does_not_hold() -> None:
+    clock = VirtualClock()
+    limiter = SlidingWindowLimiter(10, clock=clock)
+    limiter.pause_until(clock.now() - 5)
+    assert limiter.delay(clock.now()) == 0
+
+
+class _HookedClock(VirtualClock):
+    """At the first sleep, asks `hook` to pause: a throttle arrives while an acquisition waits."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hook: SlidingWindowLimiter | None = None
+        self.pause_s = 0.0
+
+    async def sleep(self, seconds: float) -> None:
+        await super().sleep(seconds)
+        if self.hook is not None:
+            limiter, self.hook = self.hook, None
+            limiter.pause_until(self.now() + self.pause_s)
+
+
+@pytest.mark.anyio
+async def test_pause_arriving_during_a_wait_is_honoured() -> None:
+    clock = _HookedClock()
+    limiter = SlidingWindowLimiter(1, clock=clock)
+    await limiter.acquire()
+    clock.hook, clock.pause_s = limiter, 5.0
+    await limiter.acquire()
+    # The wait for the next slot (about 1 s) ended just as a 5 s pause was asked for.
+    assert clock.now() >= 1000.0 + 1.0 + 5.0
+
+
+# Rate changes
+
+
+@pytest.mark.anyio
+async def test_lowering_the_rate_takes_effect_at_once() -> None:
+    clock = VirtualClock()
+    limiter = SlidingWindowLimiter(50, clock=clock)
+    await acquire_n(limiter, clock, 60)
+    limiter.rate = 5
+    after = await acquire_n(limiter, clock, 30)
+    assert max_in_window(after) <= 5
+    gaps = [b - a for a, b in itertools.pairwise(after)]
+    assert min(gaps) >= 1 / 5
+
+
+@pytest.mark.anyio
+async def test_lowering_the_rate_counts_sends_made_at_the_old_rate() -> None:
+    clock = VirtualClock()
+    limiter = SlidingWindowLimiter(10, clock=clock)
+    before = await acquire_n(limiter, clock, 10)
+    limiter.rate = 5
+    after = await acquire_n(limiter, clock, 10)
+    everything = sorted(before + after)
+    for t in everything:
+        window = everything[bisect_left(everything, t) : bisect_right(everything, t + 1.0)]
+        if any(s in after for s in window):
+            assert len(window) <= 5, (t, window)
+
+
+@pytest.mark.anyio
+async def test_raising_the_rate_takes_effect_at_once() -> None:
+    clock = VirtualClock()
+    limiter = SlidingWindowLimiter(1, clock=clock)
+    await acquire_n(limiter, clock, 3)
+    limiter.rate = 20
+    start = clock.now()
+    after = await acquire_for(limiter, clock, 5.0)
+    assert after[0] - start <= 1 / 20 * 1.1
+    assert len(after) >= 0.95 * 20 * 5
+    assert max_in_window(after) <= 20
+
+
+# Concurrency
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("rate", [2.5, 10.0, 50.0])
+async def test_concurrent_tasks_share_the_window(rate: float) -> None:
+    clock = VirtualClock()
+    limiter = SlidingWindowLimiter(rate, clock=clock)
+    times: list[float] = []
+    per_task: dict[int, int] = {}
+
+    async def worker(number: int) -> None:
+        for _ in range(25):
+            await limiter.acquire()
+            times.append(clock.now())
+            per_task[number] = per_task.get(number, 0) + 1
+            await anyio.lowlevel.checkpoint()
+
+    async with anyio.create_task_group() as tg:
+        for number in range(8):
+            tg.start_soon(worker, number)
+
+    assert len(times) == 200
+    assert per_task == dict.fromkeys(range(8), 25)
+    assert max_in_window(times) <= rate
+    # Concurrency must not cost throughput either.
+    assert (len(times) - 1) / (max(times) - min(times)) >= 0.95 * fastest_rate(rate)
+
+
+# AdaptiveRate
+
+
+def test_adaptive_starts_at_the_configured_rate() -> None:
+    adaptive = AdaptiveRate(configured=50)
+    assert adaptive.current == 50
+    assert adaptive.on_tick(1000.0) == 50
+
+
+def test_adaptive_halves_on_throttle() -> None:
+    adaptive = AdaptiveRate(configured=50)
+    assert adaptive.on_throttle(0.0) == 25
+    assert adaptive.on_throttle(0.0) == 12.5
+    assert adaptive.current == 12.5
+
+
+@pytest.mark.parametrize("configured", [50.0, 1.0, 0.1])
+def test_adaptive_never_goes_below_the_floor(configured: float) -> None:
+    adaptive = AdaptiveRate(configured=configured)
+    rates = [adaptive.on_throttle(float(n)) for n in range(40)]
+    floor = min(0.2, configured)
+    assert min(rates) == pytest.approx(floor)
+    assert all(rate >= floor for rate in rates)
+    assert rates[-1] > 0
+
+
+def tick_until(adaptive: AdaptiveRate, start: float, end: float, step: float) -> list[float]:
+    rates: list[float] = []
+    t = start
+    while t < end:
+        t += step
+        rates.append(adaptive.on_tick(t))
+    return rates
+
+
+def test_adaptive_recovers_gradually_to_the_configured_rate() -> None:
+    adaptive = AdaptiveRate(configured=50)
+    adaptive.on_throttle(0.0)
+    rates = tick_until(adaptive, 0.0, 120.0, 0.1)
+    assert rates[9] < 0.6 * 50, "one second after a throttle the rate is still well down"
+    assert all(b >= a for a, b in itertools.pairwise(rates)), "it only climbs"
+    assert max(rates) == 50, "never above the configured rate"
+    assert rates[-1] == 50
+    reached = 0.1 * (rates.index(50) + 1)
+    assert 10 < reached < 120
+
+
+def test_adaptive_climbs_slower_near_the_last_ceiling() -> None:
+    adaptive = AdaptiveRate(configured=50)
+    adaptive.on_throttle(0.0)  # ceiling 50, now 25
+    rates = tick_until(adaptive, 0.0, 120.0, 0.1)
+    far = [b - a for a, b in itertools.pairwise(rates) if b < 0.7 * 50]
+    near = [b - a for a, b in itertools.pairwise(rates) if 0.85 * 50 <= a < 0.95 * 50]
+    assert far
+    assert near
+    assert max(near) * 5 < min(far)
+
+
+def test_adaptive_tick_does_not_exceed_configured_after_a_long_gap() -> None:
+    adaptive = AdaptiveRate(configured=30)
+    adaptive.on_throttle(0.0)
+    assert adaptive.on_tick(10_000.0) == 30
+
+
+# KeyedLimiters (Easemob user_channel: 5 calls a minute per user)
+
+
+def drive_key(limiters: KeyedLimiters, clock: VirtualClock, key: str, until: float) -> list[float]:
+    times: list[float] = []
+    while True:
+        clock.advance(limiters.delay(key))
+        if clock.now() > until:
+            return times
+        assert limiters.delay(key) == 0
+        limiters.record(key)
+        times.append(clock.now())
+
+
+def test_keyed_allows_five_a_minute_per_key() -> None:
+    clock = VirtualClock()
+    limiters = KeyedLimiters(5, 60.0, clock=clock)
+    times = drive_key(limiters, clock, "alice", clock.now() + 600)
+    assert max_in_window(times, 60.0) <= 5
+    assert len(times) >= 0.95 * 50
+
+
+def test_keyed_does_not_hold_other_keys() -> None:
+    clock = VirtualClock()
+    limiters = KeyedLimiters(5, 60.0, clock=clock)
+    assert limiters.delay("alice") == 0
+    limiters.record("alice")
+    assert limiters.delay("alice") > 0
+    assert limiters.delay("bob") == 0
+    limiters.record("bob")
+    assert limiters.delay("carol") == 0
+    assert limiters.delay("bob") > 0
+
+
+def test_keyed_forgetting_idle_keys_keeps_busy_ones() -> None:
+    clock = VirtualClock()
+    limiters = KeyedLimiters(5, 60.0, clock=clock)
+    for n in range(4096):
+        limiters.record(f"old-{n}")
+    clock.advance(120)
+    limiters.record("busy")
+    limiters.record("one-more")  # past 4096 keys: idle ones are dropped
+    assert limiters.delay("busy") > 0
+    assert limiters.delay("one-more") > 0
+    assert limiters.delay("old-0") == 0
