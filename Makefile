@@ -23,13 +23,13 @@ test: install
 	$(BIN)/pytest
 
 check: install
-	$(BIN)/ruff format --check batchrecall tests
-	$(BIN)/ruff check batchrecall tests
+	$(BIN)/ruff format --check batchrecall tests benchmarks
+	$(BIN)/ruff check batchrecall tests benchmarks
 	$(BIN)/mypy
 
 format: install
-	$(BIN)/ruff format batchrecall tests
-	$(BIN)/ruff check --fix batchrecall tests
+	$(BIN)/ruff format batchrecall tests benchmarks
+	$(BIN)/ruff check --fix batchrecall tests benchmarks
 
 bench: install
 	$(PY) -m benchmarks
