@@ -157,6 +157,10 @@ class EasemobState:
             return "expired"
         return "ok"
 
+    def issued_tokens(self) -> list[str]:
+        """Every token issued so far (tests check that none leaks into any output)."""
+        return list(self._tokens)
+
     def expire_tokens(self) -> None:
         """Makes every token issued so far expired (a forced 401 for tests)."""
         now = self.clock()
