@@ -76,6 +76,14 @@ class EasemobAdapter(Adapter):
         return None
 
     async def send(self, call: Call) -> list[ItemOutcome]:
+        if call.op is Op.RECALL and not self._batch and len(call.items) > 1:
+            # Planned as a batch before batch_recall turned out to be unavailable: split it
+            # into single msg_recall calls without sending it.
+            raise SplitCallError(
+                ErrorCode.BATCH_REJECTED,
+                "batch_recall is not available here; recalling one message per call",
+                delivered=False,
+            )
         token, generation = await self._current_token()
         headers = {**_JSON_HEADERS, "Authorization": f"Bearer {token}"}
         if call.op is Op.DELETE_CONVERSATION:
@@ -164,7 +172,15 @@ class EasemobAdapter(Adapter):
                 http_status=response.status_code,
             )
         if response.status_code != 200:
-            _raise_for_status(response, answer, generation)
+            if answer.get("error") == "message_recall_error" and len(call.items) > 1:
+                # One message refused the whole batch: one call each finds which (vendors.md §1.5).
+                raise SplitCallError(
+                    ErrorCode.BATCH_REJECTED,
+                    _description(answer),
+                    http_status=response.status_code,
+                    vendor_code="message_recall_error",
+                )
+            return _refused_message(response, answer, generation)
         return _per_message(call, response, answer)
 
     async def _single_recall(
@@ -179,11 +195,7 @@ class EasemobAdapter(Adapter):
         )
         answer = json_body(response)
         if response.status_code != 200:
-            reason = _recall_reason(_description(answer))
-            if answer.get("error") == "message_recall_error" and reason is not None:
-                status, code = reason
-                return [_outcome(status, code, response, answer)]
-            _raise_for_status(response, answer, generation)
+            return _refused_message(response, answer, generation)
         return _per_message(call, response, answer)
 
     async def _delete_conversation(
@@ -221,6 +233,17 @@ class EasemobAdapter(Adapter):
                 http_status=200,
             )
         ]
+
+
+def _refused_message(
+    response: httpx.Response, answer: dict[str, Any], generation: int
+) -> list[ItemOutcome]:
+    """A non-200 answer about one message: its own outcome, or a call-level error."""
+    reason = _recall_reason(_description(answer))
+    if answer.get("error") == "message_recall_error" and reason is not None:
+        status, code = reason
+        return [_outcome(status, code, response, answer)]
+    _raise_for_status(response, answer, generation)
 
 
 def _recall_fields(item: Item) -> dict[str, Any]:
