@@ -152,7 +152,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if show_progress:
         from batchrecall.progress import TerminalProgress
 
-        with TerminalProgress(plan.items + plan.invalid_count, console) as bar:
+        total = plan.items + plan.invalid_count + plan.duplicates
+        with TerminalProgress(total, console) as bar:
             summary = anyio.run(run_job, replace(request, progress=bar))
     else:
         summary = anyio.run(run_job, replace(request, progress=progress))
