@@ -22,12 +22,13 @@ from batchrecall.config import (
     load_config,
     resolve_config_path,
 )
-from batchrecall.engine import JobRef, ProgressSink
+from batchrecall.engine import JobRef
 from batchrecall.errors import ConfigError, JobFileError, UsageError
 from batchrecall.jobs import read_job
 from batchrecall.logs import configure_logging
 from batchrecall.models import InvalidRow, LaneKey, Vendor
 from batchrecall.plan import Plan, build_plan
+from batchrecall.recorder import ProgressSink
 from batchrecall.redact import redact
 from batchrecall.results import (
     Format,

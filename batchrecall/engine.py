@@ -1,7 +1,12 @@
-"""The run: job rows -> planner -> lanes -> adapters -> one result row per item."""
+"""The run: job rows -> planner -> lanes -> adapters -> one result row per item.
+
+Every lane reads the job files on its own, so a slow lane never holds up a fast one while memory
+stays flat; a scout pass writes the invalid rows and opens each lane when it first sees it.
+"""
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -11,7 +16,7 @@ from typing import TypeVar
 import anyio
 import anyio.lowlevel
 import structlog
-from anyio.streams.memory import MemoryObjectReceiveStream
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from batchrecall.clock import Clock, MonotonicClock
 from batchrecall.config import RunSettings
@@ -28,34 +33,21 @@ from batchrecall.errors import (
 )
 from batchrecall.jobs import read_job
 from batchrecall.lanes import Lane, Work
-from batchrecall.models import (
-    Call,
-    InvalidRow,
-    Item,
-    ItemOutcome,
-    LaneKey,
-    ResultRow,
-    Status,
-)
+from batchrecall.models import Call, InvalidRow, Item, ItemOutcome, LaneKey, Status
 from batchrecall.planning import Planner
-from batchrecall.results import ResultsWriter, ResumeIndex, utc_now
+from batchrecall.recorder import ProgressSink, Recorder, outcome_of
+from batchrecall.results import ResultsWriter, ResumeIndex
 from batchrecall.retry import RetryPolicy
 from batchrecall.summary import Summary
 from batchrecall.vendors.base import Adapter
 
 log = structlog.get_logger("batchrecall")
 
-_SENT_STATUSES = frozenset({Status.OK, Status.NOT_FOUND, Status.FAILED, Status.UNKNOWN})
+Row = Item | InvalidRow
+_T = TypeVar("_T")
+_CHECKPOINT_EVERY = 256
 
-
-class ProgressSink:
-    """Receives progress as items finish; the terminal display implements it."""
-
-    def item_done(self, lane: LaneKey, count: int) -> None:
-        """Called after rows for `count` items of `lane` were written."""
-
-    def throttled(self, lane: LaneKey) -> None:
-        """Called when a lane pauses for a throttle answer."""
+__all__ = ["Engine", "JobRef", "ProgressSink"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +64,33 @@ class _Attempt:
     last_error: CallError | None = None
     token_refreshed: bool = False
     reported: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Retry:
+    call: Call
+    delay: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Split:
+    parts: list[Call]
+
+
+_Next = _Retry | _Split | None
+"""After one attempt: retry (some of) the call, send it in parts, or nothing more to do."""
+
+
+@dataclass
+class _LaneFeed:
+    """One lane's own pass over the jobs, and the queues between it and the lane's workers."""
+
+    rows: Iterator[Row]
+    planner: Planner
+    inbox: MemoryObjectSendStream[Call]
+    queued_calls: MemoryObjectReceiveStream[Call]
+    queued_work: MemoryObjectReceiveStream[Work]
+    in_hand: Call | None = None
 
 
 @dataclass
@@ -91,16 +110,13 @@ class Engine:
     def __post_init__(self) -> None:
         self.policy = RetryPolicy(max_attempts=self.run_settings.max_attempts)
         self.lanes: dict[LaneKey, Lane] = {}
-        self._inboxes: dict[LaneKey, anyio.abc.ObjectSendStream[Call]] = {}
-        # Receiving ends kept open so that calls still queued can be reported after a cancel.
-        self._leftover_calls: list[MemoryObjectReceiveStream[Call]] = []
-        self._leftovers: list[MemoryObjectReceiveStream[Work]] = []
+        self._feeds: dict[LaneKey, _LaneFeed] = {}
+        # Planners of lanes never opened (a run stopped first) still tell duplicates apart.
+        self._idle_planners: dict[LaneKey, Planner] = {}
+        self._call_numbers = itertools.count(1)
         self._slots = anyio.CapacityLimiter(self.run_settings.concurrency)
-        self._planner = Planner(limit=self._limit, run_id=self.run_id)
-        self._rows: Iterator[Item | InvalidRow] | None = None
-        self._in_hand: Call | None = None
-        self._decided = 0
-        self._failed = 0
+        self._jobs: Sequence[JobRef] = ()
+        self._scout: Iterator[Row] = iter(())
 
     # -- public ------------------------------------------------------------------------------
 
@@ -118,11 +134,19 @@ class Engine:
             jobs=[j.name for j in jobs],
             resume=self.resume is not None,
         )
-        self._rows = self._all_rows(jobs)
+        self._jobs = jobs
+        self._scout = self._read(jobs)
+        self.record = Recorder(
+            writer=self.writer,
+            summary=self.summary,
+            run_settings=self.run_settings,
+            on_halt=lambda: self.request_stop(ErrorCode.HALTED),
+            progress=self.progress,
+        )
         try:
             async with anyio.create_task_group() as tg:
                 self._task_group = tg
-                await self._produce()
+                await self._scout_rows()
         finally:
             # Plain (synchronous) code: it runs to the end even when the run was cancelled.
             self._report_unsent()
@@ -138,57 +162,48 @@ class Engine:
             )
         return self.summary
 
-    # -- producer ----------------------------------------------------------------------------
+    # -- reading -----------------------------------------------------------------------------
 
-    def _all_rows(self, jobs: Sequence[JobRef]) -> Iterator[Item | InvalidRow]:
+    @staticmethod
+    def _read(jobs: Sequence[JobRef]) -> Iterator[Row]:
         for job in jobs:
             yield from read_job(job.path, job_name=job.name)
 
-    async def _produce(self) -> None:
-        assert self._rows is not None
-        for count, row in enumerate(self._rows):
-            if count % 256 == 0:
+    def _done_before(self, row: Row) -> bool:
+        return self.resume is not None and self.resume.is_done(row.item_key)
+
+    async def _scout_rows(self) -> None:
+        """Invalid rows and items settled by an earlier run are handled here; items are not."""
+        for count, row in enumerate(self._scout):
+            if count % _CHECKPOINT_EVERY == 0:
                 await anyio.lowlevel.checkpoint()
-            for call in self._take(row):
-                await self._hand_to_lane(call)
-        for call in self._planner.flush():
-            await self._hand_to_lane(call)
-        for inbox in self._inboxes.values():
-            await inbox.aclose()
+            self._scout_one(row)
 
-    async def _hand_to_lane(self, call: Call) -> None:
-        self._in_hand = call
-        await self._inbox(call.lane).send(call)
-        self._in_hand = None
-
-    def _take(self, row: Item | InvalidRow) -> Iterator[Call]:
-        """Write what needs no call at once; yield calls that are full."""
-        if self.resume is not None and self.resume.is_done(row.item_key):
+    def _scout_one(self, row: Row) -> None:
+        if self.resume is not None and self._done_before(row):
             self.summary.kept(*self.resume.latest[row.item_key])
-            return
-        if isinstance(row, InvalidRow):
-            self._write_invalid(row)
-            return
-        if self._planner.is_duplicate(row):
-            self._write([row], Status.SKIPPED, ErrorCode.DUPLICATE, "same item earlier in this run")
-            return
-        if self.stop_reason is not None:
-            self._write_stopped([row])
-            return
-        lane = self._lane(row.lane)
-        if lane.stopped:
-            self._write_unsent([row], lane, None, "")
-            return
-        yield from self._planner.add(row)
+        elif isinstance(row, InvalidRow):
+            self.record.invalid(row)
+        elif row.lane not in self._feeds:
+            if self.stop_reason is None:
+                self._open_lane(row.lane)
+            else:
+                self._take_unopened(row)
 
-    def _inbox(self, key: LaneKey) -> anyio.abc.ObjectSendStream[Call]:
-        self._lane(key)
-        return self._inboxes[key]
+    def _take_unopened(self, item: Item) -> None:
+        """An item of a lane that never opened because the run stopped first."""
+        planner = self._idle_planners.get(item.lane)
+        if planner is None:
+            planner = self._idle_planners[item.lane] = self._planner(item.lane, lambda _: 1)
+        if planner.is_duplicate(item):
+            self.record.duplicate(item)
+        else:
+            self.record.stopped([item], self.stop_reason)
 
-    def _lane(self, key: LaneKey) -> Lane:
-        lane = self.lanes.get(key)
-        if lane is not None:
-            return lane
+    def _planner(self, key: LaneKey, limit: Callable[[Item], int]) -> Planner:
+        return Planner(limit=limit, run_id=self.run_id, numbers=self._call_numbers)
+
+    def _open_lane(self, key: LaneKey) -> None:
         lane = Lane(
             key=key,
             adapter=self.adapter_for(key),
@@ -203,26 +218,57 @@ class Engine:
             rate=lane.rate,
             base_url=lane.adapter.settings.base_url,
         )
-        # Bounded streams give backpressure: the reader waits while the lane is busy.
+        # Bounded streams give backpressure: a lane's reader waits while its lane is busy.
         size = max(4, self.run_settings.concurrency)
         inbox_send, inbox_receive = anyio.create_memory_object_stream[Call](size)
         work_send, work_receive = anyio.create_memory_object_stream[Work](size)
-        self._inboxes[key] = inbox_send
-        self._leftover_calls.append(inbox_receive.clone())
-        self._leftovers.append(work_receive.clone())
+        feed = _LaneFeed(
+            rows=self._read(self._jobs),
+            planner=self._planner(key, lambda item: lane.adapter.max_items(item.op)),
+            inbox=inbox_send,
+            queued_calls=inbox_receive.clone(),
+            queued_work=work_receive.clone(),
+        )
+        self._feeds[key] = feed
         tg = self._task_group
+        tg.start_soon(self._feed_lane, lane, feed)
         tg.start_soon(lane.dispatch, inbox_receive, work_send, tg)
         for _ in range(self.run_settings.concurrency):
             tg.start_soon(self._worker, lane, work_receive.clone())
         work_receive.close()
-        return lane
 
-    def _limit(self, item: Item) -> int:
-        return self._lane(item.lane).adapter.max_items(item.op)
+    async def _feed_lane(self, lane: Lane, feed: _LaneFeed) -> None:
+        async with feed.inbox:
+            for count, row in enumerate(feed.rows):
+                if count % _CHECKPOINT_EVERY == 0:
+                    await anyio.lowlevel.checkpoint()
+                for call in self._take(lane, feed.planner, row):
+                    await self._hand_over(feed, call)
+            for call in feed.planner.flush():
+                await self._hand_over(feed, call)
+
+    @staticmethod
+    async def _hand_over(feed: _LaneFeed, call: Call) -> None:
+        feed.in_hand = call  # a cancelled hand-over must still be reported
+        await feed.inbox.send(call)
+        feed.in_hand = None
+
+    def _take(self, lane: Lane, planner: Planner, row: Row) -> Iterator[Call]:
+        """This lane's items: rows for what will not be sent, full calls for what will."""
+        if not isinstance(row, Item) or row.lane != lane.key or self._done_before(row):
+            return
+        if planner.is_duplicate(row):
+            self.record.duplicate(row)
+        elif self.stop_reason is not None:
+            self.record.stopped([row], self.stop_reason)
+        elif lane.fatal is not None:
+            self.record.lane_stopped([row], lane.key, str(lane.fatal.code))
+        else:
+            yield from planner.add(row)
 
     # -- workers -----------------------------------------------------------------------------
 
-    async def _worker(self, lane: Lane, work: anyio.abc.ObjectReceiveStream[Work]) -> None:
+    async def _worker(self, lane: Lane, work: MemoryObjectReceiveStream[Work]) -> None:
         async with work:
             async for job in work:
                 try:
@@ -231,101 +277,92 @@ class Engine:
                     if job.done is not None:
                         job.done.set()
 
-    async def _process(self, lane: Lane, call: Call) -> None:
-        """Send one call until it has an outcome for every item, retrying what is transient."""
-        state = _Attempt()
-        pending = call
+    async def _process(self, lane: Lane, call: Call, attempts: int = 0) -> None:
+        """Send one call until every item has an outcome, retrying what is transient."""
         limit = lane.adapter.max_items(call.op)
         if len(call.items) > limit:
             for part in _split(call, limit):
-                await self._process(lane, part)
+                await self._process(lane, part, attempts)
             return
+        state = _Attempt(attempts=attempts)
+        pending = call
         pacing = lane.adapter.pacing_key(call)
         try:
             while True:
                 if pacing is not None and not await lane.wait_for_key(pacing):
                     break
-                if not await lane.acquire():
-                    break
-                if pacing is not None:
-                    lane.keyed.record(pacing)
-                outcome = await self._attempt(lane, pending, state)
-                if outcome is None:
+                step = await self._attempt(lane, pending, state, pacing)
+                if step is None:
                     return
-                pending, delay = outcome
-                await self._backoff(delay)
+                if isinstance(step, _Stopped):
+                    break
+                if isinstance(step, _Split):
+                    for part in step.parts:
+                        await self._process(lane, part, state.attempts)
+                    return
+                pending = step.call
+                await self._backoff(step.delay)
         except anyio.get_cancelled_exc_class():
             if not state.reported:
                 self.request_stop(ErrorCode.INTERRUPTED)
-                self._write_unsent(pending.items, lane, state, call.call_id)
+                self._unsent(pending.items, lane, state, call.call_id)
             raise
-        self._write_unsent(pending.items, lane, state, call.call_id)
+        self._unsent(pending.items, lane, state, call.call_id)
 
-    async def _attempt(self, lane: Lane, call: Call, state: _Attempt) -> tuple[Call, float] | None:
-        """One request. Returns the items to retry and the delay, or None when all are done."""
+    async def _attempt(
+        self, lane: Lane, call: Call, state: _Attempt, pacing: str | None
+    ) -> _Next | _Stopped:
+        """One request, sent within the lane's rate and the run's concurrency."""
         try:
-            async with self._slots:
-                log.debug(
-                    "batchrecall.call_sent",
-                    lane=str(lane.key),
-                    call_id=call.call_id,
-                    items=len(call.items),
-                    attempt=state.attempts + 1,
-                )
+            await lane.adapter.prepare()
+            # One worker of a lane at a time takes a slot and waits for the lane's permit, so the
+            # request leaves the moment its permit is granted and bunches up nowhere.
+            async with lane.gate:
+                await self._slots.acquire()
                 try:
-                    outcomes = await lane.adapter.send(call)
-                except BaseException as exc:
-                    if not isinstance(exc, CallError) or exc.delivered:
-                        state.attempts += 1
+                    permitted = await lane.acquire()
+                except BaseException:
+                    self._slots.release()
                     raise
-                state.attempts += 1
+            if not permitted:
+                self._slots.release()
+                return _STOPPED
+            try:
+                if pacing is not None:
+                    lane.keyed.record(pacing)
+                outcomes = await self._send(lane, call, state)
+            finally:
+                self._slots.release()
         except TokenRejectedError as exc:
             if state.token_refreshed:
                 self._lane_fatal(lane, call, state, exc)
                 return None
             state.token_refreshed = True
             await lane.adapter.refresh_auth(exc.token_generation)
-            return call, 0.0
+            return _Retry(call, 0.0)
         except SplitCallError as exc:
-            log.info(
-                "batchrecall.call_split",
-                lane=str(lane.key),
-                call_id=call.call_id,
-                reason=exc.message,
-            )
-            for part in _split(call, 1):
-                await self._process(lane, part)
-            return None
+            log.info("batchrecall.call_split", lane=str(lane.key), call_id=call.call_id)
+            if len(call.items) == 1:
+                self.record.finish(
+                    call.items, outcome_of(exc, Status.FAILED), state.attempts, call.call_id
+                )
+                return None
+            return _Split(list(_split(call, 1)))
         except LaneFatalError as exc:
             self._lane_fatal(lane, call, state, exc)
             return None
         except PermanentCallError as exc:
             status = Status.NOT_FOUND if exc.code == ErrorCode.NOT_FOUND else Status.FAILED
-            self._finish(call.items, _outcome_of(exc, status), state.attempts, call.call_id)
+            self.record.finish(call.items, outcome_of(exc, status), state.attempts, call.call_id)
             return None
         except TransientCallError as exc:
-            state.last_error = exc
-            if isinstance(exc, ThrottledError):
-                pause = exc.retry_after or lane.adapter.default_throttle_pause_s
-                lane.on_throttle(pause)
-                self.progress.throttled(lane.key)
-                log.info(
-                    "batchrecall.throttled",
-                    lane=str(lane.key),
-                    pause_s=pause,
-                    rate=round(lane.limiter.rate, 2),
-                )
-            delay = self.policy.next_delay(state.attempts, exc, self.rng)
-            if delay is None:
-                self._finish(
-                    call.items, _outcome_of(exc, Status.FAILED), state.attempts, call.call_id
-                )
-                return None
-            return call, delay
+            return self._transient(lane, call, state, exc)
         except anyio.get_cancelled_exc_class():
-            # A second interrupt: the request may or may not have reached the vendor.
+            if state.reported:
+                raise
+            # A second interrupt mid-request: it may or may not have reached the vendor.
             state.reported = True
-            self._finish(
+            self.record.finish(
                 call.items,
                 ItemOutcome(
                     status=Status.UNKNOWN,
@@ -338,191 +375,125 @@ class Engine:
             raise
         return self._settle(lane, call, outcomes, state)
 
+    async def _send(self, lane: Lane, call: Call, state: _Attempt) -> list[ItemOutcome]:
+        log.debug(
+            "batchrecall.call_sent",
+            lane=str(lane.key),
+            call_id=call.call_id,
+            items=len(call.items),
+            attempt=state.attempts + 1,
+        )
+        try:
+            outcomes = await lane.adapter.send(call)
+        except CallError as exc:
+            state.attempts += 1 if exc.delivered else 0
+            raise
+        except anyio.get_cancelled_exc_class():
+            state.attempts += 1
+            raise
+        state.attempts += 1
+        return outcomes
+
+    def _transient(self, lane: Lane, call: Call, state: _Attempt, exc: TransientCallError) -> _Next:
+        state.last_error = exc
+        if isinstance(exc, ThrottledError):
+            pause = exc.retry_after or lane.adapter.default_throttle_pause_s
+            lane.on_throttle(pause)
+            self.progress.throttled(lane.key)
+            log.info(
+                "batchrecall.throttled",
+                lane=str(lane.key),
+                pause_s=pause,
+                rate=round(lane.limiter.rate, 2),
+            )
+        delay = self.policy.next_delay(state.attempts, exc, self.rng)
+        if delay is None:
+            self.record.failed_before(call.items, exc, state.attempts, call.call_id)
+            return None
+        return _Retry(call, delay)
+
     def _settle(
         self, lane: Lane, call: Call, outcomes: list[ItemOutcome], state: _Attempt
-    ) -> tuple[Call, float] | None:
-        retry: list[Item] = []
+    ) -> _Next:
+        """Write what the vendor settled; retry items it answered with a transient error."""
+        retry: list[tuple[Item, ItemOutcome]] = []
         for item, outcome in zip(call.items, outcomes, strict=True):
             if outcome.status is Status.FAILED and outcome.error in TRANSIENT_CODES:
-                retry.append(item)
+                retry.append((item, outcome))
             else:
-                self._finish([item], outcome, state.attempts, call.call_id)
+                self.record.finish([item], outcome, state.attempts, call.call_id)
         if not retry:
             return None
-        error = TransientCallError(ErrorCode(outcomes[call.items.index(retry[0])].error), "")
+        error = TransientCallError(ErrorCode(retry[0][1].error), retry[0][1].message)
         delay = self.policy.next_delay(state.attempts, error, self.rng)
         if delay is None or self.stop_reason is not None or lane.stopped:
-            for item in retry:
-                self._finish([item], outcomes[call.items.index(item)], state.attempts, call.call_id)
+            for item, outcome in retry:
+                self.record.finish([item], outcome, state.attempts, call.call_id)
             return None
-        return replace(call, items=tuple(retry)), delay
+        return _Retry(replace(call, items=tuple(item for item, _ in retry)), delay)
 
     def _lane_fatal(self, lane: Lane, call: Call, state: _Attempt, exc: CallError) -> None:
         lane.stop(exc)
         log.error(
             "batchrecall.lane_stopped", lane=str(lane.key), error=str(exc.code), message=exc.message
         )
-        self._finish(call.items, _outcome_of(exc, Status.FAILED), state.attempts, call.call_id)
+        self.record.finish(call.items, outcome_of(exc, Status.FAILED), state.attempts, call.call_id)
 
     async def _backoff(self, delay: float) -> None:
         end = self.clock.now() + delay
         while (left := end - self.clock.now()) > 0 and self.stop_reason is None:
             await self.clock.sleep(min(left, 0.25))
 
-    # -- rows --------------------------------------------------------------------------------
-
-    def _finish(
-        self, items: Sequence[Item], outcome: ItemOutcome, attempts: int, call_id: str
-    ) -> None:
-        self._write(
-            items,
-            outcome.status,
-            outcome.error,
-            outcome.message,
-            http_status=outcome.http_status,
-            vendor_code=outcome.vendor_code,
-            attempts=attempts,
-            call_id=call_id,
-        )
-        if outcome.status in _SENT_STATUSES:
-            self._decided += len(items)
-            if outcome.status in (Status.FAILED, Status.UNKNOWN):
-                self._failed += len(items)
-            self._check_halt()
-
-    def _check_halt(self) -> None:
-        settings = self.run_settings
-        if self.stop_reason is not None or self._decided < settings.halt_min_items:
-            return
-        if self._failed / self._decided > settings.halt_failure_rate:
-            self.request_stop(ErrorCode.HALTED)
-
-    def _write_unsent(
+    def _unsent(
         self, items: Sequence[Item], lane: Lane, state: _Attempt | None, call_id: str
     ) -> None:
         """Items that will not be sent (again): their last answer, or why they were held back."""
         if state is not None and state.last_error is not None:
-            self._finish(
-                items, _outcome_of(state.last_error, Status.FAILED), state.attempts, call_id
-            )
+            self.record.failed_before(items, state.last_error, state.attempts, call_id)
         elif lane.fatal is not None:
-            self._write(
-                items,
-                Status.SKIPPED,
-                ErrorCode.LANE_STOPPED,
-                f"not sent: lane {lane.key} stopped on {lane.fatal.code}",
-            )
+            self.record.lane_stopped(items, lane.key, str(lane.fatal.code))
         else:
-            self._write_stopped(items)
+            self.record.stopped(items, self.stop_reason)
 
-    def _write_stopped(self, items: Sequence[Item]) -> None:
-        reason = self.stop_reason or ErrorCode.INTERRUPTED
-        self._write(items, Status.SKIPPED, reason, _STOP_MESSAGES[reason])
-
-    def _write_invalid(self, row: InvalidRow) -> None:
-        result = ResultRow(
-            job=row.job,
-            line=row.line,
-            index=0,
-            ref=row.ref,
-            vendor=row.vendor,
-            app=row.app,
-            op=row.op,
-            target="",
-            item_key=row.item_key,
-            status=Status.INVALID,
-            error=ErrorCode.INVALID_ROW,
-            message=f"line {row.line}: {row.problem}",
-            http_status=None,
-            vendor_code="",
-            attempts=0,
-            call_id="",
-            finished_at=utc_now(),
-        )
-        self._emit([result])
-
-    def _write(
-        self,
-        items: Sequence[Item],
-        status: Status,
-        error: str,
-        message: str,
-        *,
-        http_status: int | None = None,
-        vendor_code: str = "",
-        attempts: int = 0,
-        call_id: str = "",
-    ) -> None:
-        now = utc_now()
-        rows = [
-            ResultRow(
-                job=item.job,
-                line=item.line,
-                index=item.index,
-                ref=item.ref,
-                vendor=item.vendor,
-                app=item.app,
-                op=item.op,
-                target=item.target,
-                item_key=item.item_key,
-                status=status,
-                error=error,
-                message=message,
-                http_status=http_status,
-                vendor_code=vendor_code,
-                attempts=attempts,
-                call_id=call_id,
-                finished_at=now,
-            )
-            for item in items
-        ]
-        self._emit(rows)
-        if items:
-            self.progress.item_done(items[0].lane, len(items))
-
-    def _emit(self, rows: list[ResultRow]) -> None:
-        self.writer.write(rows)
-        for row in rows:
-            self.summary.add(row)
+    # -- the end -----------------------------------------------------------------------------
 
     def _report_unsent(self) -> None:
         """After the lanes closed: whatever was never sent still gets its row."""
         reason = self.stop_reason or ErrorCode.INTERRUPTED
-        unsent: list[Item] = list(self._in_hand.items) if self._in_hand else []
-        for lane_calls in self._leftover_calls:
-            unsent.extend(item for call in _drain(lane_calls) for item in call.items)
-        for works in self._leftovers:
-            unsent.extend(item for work in _drain(works) for item in work.call.items)
-        for lane in self.lanes.values():
-            for call in lane.unsent_calls():
-                unsent.extend(call.items)
-        unsent.extend(item for call in self._planner.flush() for item in call.items)
-        if unsent and self.stop_reason is None:
-            self.stop_reason = reason
-        for item in unsent:
-            self._write_unsent([item], self.lanes[item.lane], None, "")
-        if self._rows is not None:
-            for row in self._rows:
+        for key, feed in self._feeds.items():
+            lane = self.lanes[key]
+            calls = [feed.in_hand] if feed.in_hand else []
+            calls += _drain(feed.queued_calls)
+            calls += [work.call for work in _drain(feed.queued_work)]
+            calls += lane.unsent_calls()
+            calls += feed.planner.flush()
+            if calls and self.stop_reason is None:
+                self.stop_reason = reason
+            for call in calls:
+                self._unsent(call.items, lane, None, "")
+            for row in feed.rows:
                 self.stop_reason = self.stop_reason or reason
-                for _ in self._take(row):
+                for _ in self._take(lane, feed.planner, row):
                     pass  # nothing is sent after a stop: _take writes the row itself
+        for row in self._scout:
+            self.stop_reason = self.stop_reason or reason
+            self._scout_one(row)
 
 
-_STOP_MESSAGES = {
-    ErrorCode.HALTED: "not sent: the run halted on its failure rate",
-    ErrorCode.INTERRUPTED: "not sent: the run was interrupted",
-}
+class _Stopped:
+    """The lane or the run stopped before this call got its permit."""
 
 
-_T = TypeVar("_T")
+_STOPPED = _Stopped()
 
 
-def _drain(stream: MemoryObjectReceiveStream[_T]) -> Iterator[_T]:
+def _drain(stream: MemoryObjectReceiveStream[_T]) -> list[_T]:
+    drained: list[_T] = []
     while True:
         try:
-            yield stream.receive_nowait()
+            drained.append(stream.receive_nowait())
         except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
-            return
+            return drained
 
 
 def _split(call: Call, size: int) -> Iterator[Call]:
@@ -530,13 +501,3 @@ def _split(call: Call, size: int) -> Iterator[Call]:
         part = call.items[start : start + size]
         suffix = f".{start // size + 1}" if len(call.items) > size else ""
         yield replace(call, call_id=call.call_id + suffix, items=part)
-
-
-def _outcome_of(exc: CallError, status: Status) -> ItemOutcome:
-    return ItemOutcome(
-        status=status,
-        error=str(exc.code),
-        message=exc.message,
-        http_status=exc.http_status,
-        vendor_code=exc.vendor_code,
-    )

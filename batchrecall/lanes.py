@@ -54,6 +54,8 @@ class Lane:
         self._parked: dict[str, deque[Work]] = {}
         self._in_hand: dict[int, Call] = {}
         self._parked_slots = anyio.Semaphore(_MAX_PARKED)
+        self.gate = anyio.Lock()
+        """Held by the one worker that is next to send (see Engine._attempt)."""
 
     @property
     def stopped(self) -> bool:

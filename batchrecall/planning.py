@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,7 +27,8 @@ class Planner:
     _seen: set[bytes] = field(default_factory=set)
     _groups: OrderedDict[GroupKey, list[Item]] = field(default_factory=OrderedDict)
     _buffered: int = 0
-    _calls: int = 0
+    numbers: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    """Call numbers; planners of one run share one counter so that call ids stay unique."""
 
     def is_duplicate(self, item: Item) -> bool:
         """True if an item of the same identity came earlier in this run (records it if not)."""
@@ -53,8 +55,7 @@ class Planner:
             yield self._emit(next(iter(self._groups)))
 
     def new_call_id(self) -> str:
-        self._calls += 1
-        return f"{self.run_id}-{self._calls:06d}"
+        return f"{self.run_id}-{next(self.numbers):06d}"
 
     def _emit(self, key: GroupKey) -> Call:
         items = self._groups.pop(key)

@@ -16,8 +16,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from batchrecall.engine import ProgressSink
 from batchrecall.models import LaneKey
+from batchrecall.recorder import ProgressSink
 
 
 class TerminalProgress(ProgressSink):

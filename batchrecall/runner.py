@@ -13,9 +13,10 @@ import httpx
 
 from batchrecall.clock import Clock, MonotonicClock
 from batchrecall.config import Config
-from batchrecall.engine import Engine, JobRef, ProgressSink
+from batchrecall.engine import Engine, JobRef
 from batchrecall.errors import ErrorCode
 from batchrecall.models import LaneKey
+from batchrecall.recorder import ProgressSink
 from batchrecall.results import Format, ResultsWriter, ResumeIndex
 from batchrecall.summary import Summary
 from batchrecall.vendors import Adapter, make_adapter

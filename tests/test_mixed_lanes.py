@@ -187,3 +187,43 @@ async def test_every_lane_runs_side_by_side_at_its_own_rate(tmp_path: Path) -> N
         assert own_pace <= last[key] - start <= own_pace * 1.1 + 0.1, key
     assert last[YUNXIN] < last[GOEASY] - 2.0
     assert last[EASEMOB] < last[SECOND] < last[GOEASY]
+
+
+@pytest.mark.anyio
+async def test_a_slow_lane_with_a_long_backlog_does_not_hold_up_a_fast_one(tmp_path: Path) -> None:
+    harness = Harness(tmp_path)
+    harness.set_lane(GOEASY, rate=2.0)
+    harness.set_lane(YUNXIN, rate=25.0)
+    clock = with_event_clock(harness)
+    goeasy = [  # 60 full calls of one conversation
+        {
+            "vendor": "goeasy",
+            "op": "recall",
+            "groupId": "g-0",
+            "messages": [GOEASY_MS + 20 * g + i for i in range(20)],
+        }
+        for g in range(60)
+    ]
+    yunxin = [
+        {
+            "vendor": "yunxin",
+            "op": "recall",
+            "conversation_id": "a|1|b",
+            "message_server_id": str(880_000 + i),
+        }
+        for i in range(120)
+    ]
+    # The slow lane's rows come first: a single reader would queue them and wait on that lane.
+    harness.write_job([*goeasy, *yunxin])
+    harness.seed()
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(clock.drive)
+        with anyio.fail_after(30):
+            outcome = await harness.run()
+        tasks.cancel_scope.cancel()
+    assert set(outcome.statuses().values()) == {"ok"}
+    start = min(r.time for r in harness.requests())
+    yunxin_done = max(r.time for r in item_requests(harness, "yunxin")) - start
+    goeasy_done = max(r.time for r in item_requests(harness, "goeasy")) - start
+    assert yunxin_done <= 119 / 25.0 * 1.1 + 0.1
+    assert goeasy_done >= 59 / 2.0

@@ -46,6 +46,9 @@ class Adapter(ABC):
         """A key whose own rate limit applies to this call, beyond the lane's (None: none)."""
         return None
 
+    async def prepare(self) -> None:  # noqa: B027 - optional hook
+        """Get ready to send (an auth token) before the call takes its place in the rate limit."""
+
     async def refresh_auth(self, token_generation: int) -> None:  # noqa: B027 - optional hook
         """Called after a TokenRejectedError: drop the token if it is still the rejected one."""
 

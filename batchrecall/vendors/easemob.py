@@ -92,6 +92,9 @@ class EasemobAdapter(Adapter):
             return await self._batch_recall(call, headers, generation)
         return await self._single_recall(call, headers, generation)
 
+    async def prepare(self) -> None:
+        await self._current_token()
+
     async def refresh_auth(self, token_generation: int) -> None:
         async with self._token_lock:
             if token_generation == self._generation:

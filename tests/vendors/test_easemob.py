@@ -122,11 +122,6 @@ async def test_missing_batch_recall_falls_back_to_single_recalls(harness: Harnes
 
 
 @pytest.mark.anyio
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine: items of a split call restart their attempt count at 0, so the refused "
-    "batch request that carried them is not counted (SPEC §5 `attempts`)",
-)
 async def test_fallback_attempts_include_the_refused_batch_request(harness: Harness) -> None:
     harness.write_job(recall_rows(3))
     harness.seed()

@@ -1,0 +1,161 @@
+"""Turning outcomes into result rows: the writer, the summary, progress and the halt rule."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from batchrecall.config import RunSettings
+from batchrecall.errors import CallError, ErrorCode
+from batchrecall.models import InvalidRow, Item, ItemOutcome, LaneKey, ResultRow, Status
+from batchrecall.results import ResultsWriter, utc_now
+from batchrecall.summary import Summary
+
+_SENT_STATUSES = frozenset({Status.OK, Status.NOT_FOUND, Status.FAILED, Status.UNKNOWN})
+_STOP_MESSAGES = {
+    ErrorCode.HALTED: "not sent: the run halted on its failure rate",
+    ErrorCode.INTERRUPTED: "not sent: the run was interrupted",
+}
+
+
+class ProgressSink:
+    """Receives progress as items finish; the terminal display implements it."""
+
+    def item_done(self, lane: LaneKey, count: int) -> None:
+        """Called after rows for `count` items of `lane` were written."""
+
+    def throttled(self, lane: LaneKey) -> None:
+        """Called when a lane pauses for a throttle answer."""
+
+
+def outcome_of(exc: CallError, status: Status) -> ItemOutcome:
+    return ItemOutcome(
+        status=status,
+        error=str(exc.code),
+        message=exc.message,
+        http_status=exc.http_status,
+        vendor_code=exc.vendor_code,
+    )
+
+
+@dataclass
+class Recorder:
+    """Writes every row of a run and counts it; asks for a halt when too many items fail."""
+
+    writer: ResultsWriter
+    summary: Summary
+    run_settings: RunSettings
+    on_halt: Callable[[], None]
+    progress: ProgressSink
+    _decided: int = 0
+    _failed: int = 0
+
+    def finish(
+        self, items: Sequence[Item], outcome: ItemOutcome, attempts: int, call_id: str
+    ) -> None:
+        """Rows for items the vendor answered about (or that ran out of attempts)."""
+        self.write(
+            items,
+            outcome.status,
+            outcome.error,
+            outcome.message,
+            http_status=outcome.http_status,
+            vendor_code=outcome.vendor_code,
+            attempts=attempts,
+            call_id=call_id,
+        )
+        if outcome.status in _SENT_STATUSES:
+            self._decided += len(items)
+            if outcome.status in (Status.FAILED, Status.UNKNOWN):
+                self._failed += len(items)
+            self._check_halt()
+
+    def _check_halt(self) -> None:
+        settings = self.run_settings
+        if self._decided < settings.halt_min_items:
+            return
+        if self._failed / self._decided > settings.halt_failure_rate:
+            self.on_halt()
+
+    def failed_before(
+        self, items: Sequence[Item], error: CallError, attempts: int, call_id: str
+    ) -> None:
+        """Items sent before that will not be sent again: their last answer is their outcome."""
+        self.finish(items, outcome_of(error, Status.FAILED), attempts, call_id)
+
+    def lane_stopped(self, items: Sequence[Item], lane: LaneKey, code: str) -> None:
+        message = f"not sent: lane {lane} stopped on {code}"
+        self.write(items, Status.SKIPPED, ErrorCode.LANE_STOPPED, message)
+
+    def stopped(self, items: Sequence[Item], reason: ErrorCode | None) -> None:
+        reason = reason or ErrorCode.INTERRUPTED
+        self.write(items, Status.SKIPPED, reason, _STOP_MESSAGES[reason])
+
+    def duplicate(self, item: Item) -> None:
+        self.write([item], Status.SKIPPED, ErrorCode.DUPLICATE, "same item earlier in this run")
+
+    def invalid(self, row: InvalidRow) -> None:
+        result = ResultRow(
+            job=row.job,
+            line=row.line,
+            index=0,
+            ref=row.ref,
+            vendor=row.vendor,
+            app=row.app,
+            op=row.op,
+            target="",
+            item_key=row.item_key,
+            status=Status.INVALID,
+            error=ErrorCode.INVALID_ROW,
+            message=f"line {row.line}: {row.problem}",
+            http_status=None,
+            vendor_code="",
+            attempts=0,
+            call_id="",
+            finished_at=utc_now(),
+        )
+        self._emit([result])
+
+    def write(
+        self,
+        items: Sequence[Item],
+        status: Status,
+        error: str,
+        message: str,
+        *,
+        http_status: int | None = None,
+        vendor_code: str = "",
+        attempts: int = 0,
+        call_id: str = "",
+    ) -> None:
+        now = utc_now()
+        rows = [
+            ResultRow(
+                job=item.job,
+                line=item.line,
+                index=item.index,
+                ref=item.ref,
+                vendor=item.vendor,
+                app=item.app,
+                op=item.op,
+                target=item.target,
+                item_key=item.item_key,
+                status=status,
+                error=error,
+                message=message,
+                http_status=http_status,
+                vendor_code=vendor_code,
+                attempts=attempts,
+                call_id=call_id,
+                finished_at=now,
+            )
+            for item in items
+        ]
+        self._emit(rows)
+        if items:
+            self.progress.item_done(items[0].lane, len(items))
+
+    def _emit(self, rows: list[ResultRow]) -> None:
+        self.writer.write(rows)
+        for row in rows:
+            self.summary.add(row)
