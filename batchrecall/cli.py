@@ -36,13 +36,16 @@ from batchrecall.results import (
     default_results_path,
     format_of,
     load_resume_index,
+    sniff_format,
 )
 from batchrecall.runner import RunRequest, run_job
 from batchrecall.summary import ExitCode
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    args = _parser().parse_args(words)
+    args.words = words
     try:
         code: int = args.handler(args)
     except UsageError as exc:
@@ -218,9 +221,18 @@ def _apply_rate(config: Config, spec: str) -> Config:
 def _results_path(args: argparse.Namespace, jobs: Sequence[JobRef]) -> tuple[Path, Format]:
     if args.out:
         out = Path(args.out)
-        return out, format_of(out, args.format)
-    fmt: Format = "csv" if args.format == "csv" else "jsonl"
-    return default_results_path(jobs[0].path, fmt), fmt
+        fmt = format_of(out, args.format)
+        if args.format and args.format != fmt:
+            raise UsageError(f"--out {out} is a {fmt} name but --format says {args.format}")
+    else:
+        fmt = "csv" if args.format == "csv" else "jsonl"
+        out = default_results_path(jobs[0].path, fmt)
+    if args.resume and out.is_file() and out.stat().st_size:
+        written = sniff_format(out)  # appending keeps the file's own format
+        if args.format and args.format != written:
+            raise UsageError(f"{out} holds {written} rows; --format {args.format} does not match")
+        fmt = written
+    return out, fmt
 
 
 def _resume_index(args: argparse.Namespace, out: Path) -> ResumeIndex | None:
@@ -229,7 +241,7 @@ def _resume_index(args: argparse.Namespace, out: Path) -> ResumeIndex | None:
         raise UsageError(f"results path {out} is a directory")
     if args.resume:
         if not exists:
-            return ResumeIndex(latest={}, torn_lines=0)
+            return ResumeIndex()
         index = load_resume_index(out)
         if index.torn_lines:
             print(
@@ -262,12 +274,15 @@ def _confirmed(args: argparse.Namespace, plan: Plan, stream: TextIO) -> bool:
 
 
 def _resume_command(args: argparse.Namespace, out: Path) -> str:
-    words = ["batchrecall", "run", *args.jobs, "--resume", "--out", str(out), "--yes"]
-    if args.config:
-        words += ["--config", args.config]
-    if args.emulate:
-        words.append("--emulate")
-    return shlex.join(words)
+    """The command line that was run, continuing its results file."""
+    words = [w for w in args.words if w not in ("--overwrite", "--dry-run")]
+    if "--resume" not in words:
+        words.append("--resume")
+    if not args.out:
+        words += ["--out", str(out)]
+    if not args.yes:
+        words.append("--yes")
+    return shlex.join(["batchrecall", *words])
 
 
 # -- validate, plan, report ----------------------------------------------------------------------

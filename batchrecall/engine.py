@@ -36,7 +36,7 @@ from batchrecall.lanes import Lane, Work
 from batchrecall.models import Call, InvalidRow, Item, ItemOutcome, LaneKey, Status
 from batchrecall.planning import Planner
 from batchrecall.recorder import ProgressSink, Recorder, outcome_of
-from batchrecall.results import ResultsWriter, ResumeIndex
+from batchrecall.results import ResultsWriter, ResumeIndex, is_done
 from batchrecall.retry import RetryPolicy
 from batchrecall.summary import Summary
 from batchrecall.vendors.base import Adapter
@@ -61,8 +61,12 @@ class _Attempt:
     """What happened to a call so far: requests that reached the vendor, and the last error."""
 
     attempts: int = 0
+    """Requests that reached the vendor carrying these items (the results' `attempts`)."""
+    tries: int = 0
+    """Every try, reached or not: what `max_attempts` limits."""
     last_error: CallError | None = None
     token_refreshed: bool = False
+    in_flight: bool = False
     reported: bool = False
 
 
@@ -144,9 +148,12 @@ class Engine:
             progress=self.progress,
         )
         try:
-            async with anyio.create_task_group() as tg:
-                self._task_group = tg
-                await self._scout_rows()
+            async with anyio.create_task_group() as outer:
+                outer.start_soon(self._sync_results)
+                async with anyio.create_task_group() as tg:
+                    self._task_group = tg
+                    await self._scout_rows()
+                outer.cancel_scope.cancel()
         finally:
             # Plain (synchronous) code: it runs to the end even when the run was cancelled.
             self._report_unsent()
@@ -161,6 +168,13 @@ class Engine:
                 duration_s=round(self.summary.duration_s, 3),
             )
         return self.summary
+
+    async def _sync_results(self) -> None:
+        """fsync the results at least once a second while rows come (real time, not the
+        injected clock: durability is about the machine's seconds)."""
+        while True:
+            await anyio.sleep(1.0)
+            self.writer.sync_if_dirty()
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -180,8 +194,9 @@ class Engine:
             self._scout_one(row)
 
     def _scout_one(self, row: Row) -> None:
-        if self.resume is not None and self._done_before(row):
-            self.summary.kept(*self.resume.latest[row.item_key])
+        outcome = self.resume.outcome(row.item_key) if self.resume is not None else None
+        if outcome is not None and is_done(*outcome):
+            self.summary.kept(*outcome)
         elif isinstance(row, InvalidRow):
             self.record.invalid(row)
         elif row.lane not in self._feeds:
@@ -284,7 +299,7 @@ class Engine:
             for part in _split(call, limit):
                 await self._process(lane, part, attempts)
             return
-        state = _Attempt(attempts=attempts)
+        state = _Attempt(attempts=attempts, tries=attempts)
         pending = call
         pacing = lane.adapter.pacing_key(call)
         try:
@@ -313,8 +328,14 @@ class Engine:
         self, lane: Lane, call: Call, state: _Attempt, pacing: str | None
     ) -> _Next | _Stopped:
         """One request, sent within the lane's rate and the run's concurrency."""
+        if self.stop_reason is not None or lane.stopped:
+            return _STOPPED
         try:
-            await lane.adapter.prepare()
+            try:
+                await lane.adapter.prepare()
+            except CallError:
+                state.tries += 1
+                raise
             # One worker of a lane at a time takes a slot and waits for the lane's permit, so the
             # request leaves the moment its permit is granted and bunches up nowhere.
             async with lane.gate:
@@ -337,6 +358,7 @@ class Engine:
             if state.token_refreshed:
                 self._lane_fatal(lane, call, state, exc)
                 return None
+            state.last_error = exc  # its outcome if the lane stops before the retry
             state.token_refreshed = True
             await lane.adapter.refresh_auth(exc.token_generation)
             return _Retry(call, 0.0)
@@ -358,8 +380,8 @@ class Engine:
         except TransientCallError as exc:
             return self._transient(lane, call, state, exc)
         except anyio.get_cancelled_exc_class():
-            if state.reported:
-                raise
+            if state.reported or not state.in_flight:
+                raise  # not sent: _process reports it
             # A second interrupt mid-request: it may or may not have reached the vendor.
             state.reported = True
             self.record.finish(
@@ -383,14 +405,18 @@ class Engine:
             items=len(call.items),
             attempt=state.attempts + 1,
         )
+        state.tries += 1
+        state.in_flight = True
         try:
             outcomes = await lane.adapter.send(call)
         except CallError as exc:
+            state.in_flight = False
             state.attempts += 1 if exc.delivered else 0
             raise
         except anyio.get_cancelled_exc_class():
-            state.attempts += 1
+            state.attempts += 1  # in flight still: the caller reports the outcome unknown
             raise
+        state.in_flight = False
         state.attempts += 1
         return outcomes
 
@@ -406,7 +432,7 @@ class Engine:
                 pause_s=pause,
                 rate=round(lane.limiter.rate, 2),
             )
-        delay = self.policy.next_delay(state.attempts, exc, self.rng)
+        delay = self.policy.next_delay(state.tries, exc, self.rng)
         if delay is None:
             self.record.failed_before(call.items, exc, state.attempts, call.call_id)
             return None
@@ -425,7 +451,7 @@ class Engine:
         if not retry:
             return None
         error = TransientCallError(ErrorCode(retry[0][1].error), retry[0][1].message)
-        delay = self.policy.next_delay(state.attempts, error, self.rng)
+        delay = self.policy.next_delay(state.tries, error, self.rng)
         if delay is None or self.stop_reason is not None or lane.stopped:
             for item, outcome in retry:
                 self.record.finish([item], outcome, state.attempts, call.call_id)
@@ -467,14 +493,18 @@ class Engine:
             calls += [work.call for work in _drain(feed.queued_work)]
             calls += lane.unsent_calls()
             calls += feed.planner.flush()
-            if calls and self.stop_reason is None:
+            if calls and self.stop_reason is None and lane.fatal is None:
                 self.stop_reason = reason
             for call in calls:
                 self._unsent(call.items, lane, None, "")
             for row in feed.rows:
-                self.stop_reason = self.stop_reason or reason
+                if lane.fatal is None:
+                    self.stop_reason = self.stop_reason or reason
                 for _ in self._take(lane, feed.planner, row):
                     pass  # nothing is sent after a stop: _take writes the row itself
+            feed.planner.close()
+        for planner in self._idle_planners.values():
+            planner.close()
         for row in self._scout:
             self.stop_reason = self.stop_reason or reason
             self._scout_one(row)

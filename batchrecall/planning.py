@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from batchrecall.keystore import KeyStore
 from batchrecall.models import Call, Item, LaneKey, Op
 
 GroupKey = tuple[LaneKey, Op, tuple[str, ...]]
@@ -24,7 +24,7 @@ class Planner:
     limit: Callable[[Item], int]
     run_id: str
     max_buffered: int = 20_000
-    _seen: set[bytes] = field(default_factory=set)
+    _seen: KeyStore = field(default_factory=KeyStore)
     _groups: OrderedDict[GroupKey, list[Item]] = field(default_factory=OrderedDict)
     _buffered: int = 0
     numbers: Iterator[int] = field(default_factory=lambda: itertools.count(1))
@@ -32,11 +32,10 @@ class Planner:
 
     def is_duplicate(self, item: Item) -> bool:
         """True if an item of the same identity came earlier in this run (records it if not)."""
-        digest = hashlib.blake2b(item.item_key.encode(), digest_size=16).digest()
-        if digest in self._seen:
-            return True
-        self._seen.add(digest)
-        return False
+        return not self._seen.add_new(item.item_key)
+
+    def close(self) -> None:
+        self._seen.close()
 
     def add(self, item: Item) -> Iterator[Call]:
         key: GroupKey = (item.lane, item.op, item.batch_key)

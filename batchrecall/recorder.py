@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from batchrecall.config import RunSettings
 from batchrecall.errors import CallError, ErrorCode
 from batchrecall.models import InvalidRow, Item, ItemOutcome, LaneKey, ResultRow, Status
+from batchrecall.redact import redact
 from batchrecall.results import ResultsWriter, utc_now
 from batchrecall.summary import Summary
 
@@ -156,6 +157,11 @@ class Recorder:
             self.progress.item_done(items[0].lane, len(items))
 
     def _emit(self, rows: list[ResultRow]) -> None:
+        # A vendor may echo a credential back in its error text: results never hold one.
+        rows = [
+            replace(row, message=redact(row.message), vendor_code=redact(row.vendor_code))
+            for row in rows
+        ]
         self.writer.write(rows)
         for row in rows:
             self.summary.add(row)

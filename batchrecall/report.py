@@ -2,50 +2,67 @@
 
 from __future__ import annotations
 
+import csv
 import html
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import orjson
 
 from batchrecall.errors import JobFileError, UsageError
 from batchrecall.jobs import read_job
+from batchrecall.keystore import KeyStore
 from batchrecall.models import Item, Op, Status, Vendor
 from batchrecall.results import is_done, read_rows, supersedes
 from batchrecall.summary import ExitCode
 
+_TABLE_ROWS = 500
+# Every job field, in the order a CSV job file of what is left lists them.
+_JOB_COLUMNS = (
+    "vendor", "op", "app", "ref", "msg_id", "to", "chat_type", "from", "force", "sync_device",
+    "username", "channel", "type", "delete_roam", "userAId", "userBId", "groupId", "messages",
+    "recaller", "conversation_id", "message_server_id", "description", "ignore_revoke_time",
+    "clear_message",
+)  # fmt: skip
+
 
 @dataclass
 class ResultsView:
-    """The latest row of each item, counted."""
+    """The latest row of each item (kept on disk past a size), and its counts."""
 
-    latest: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rows: KeyStore = field(default_factory=KeyStore)
     torn: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    lanes: dict[str, Counter[str]] = field(default_factory=dict)
+    left: int = 0
 
-    @property
-    def statuses(self) -> Counter[str]:
-        return Counter(str(r["status"]) for r in self.latest.values())
+    def latest(self) -> Iterator[dict[str, Any]]:
+        for _, text in self.rows.items():
+            row: dict[str, Any] = orjson.loads(text)
+            yield row
 
-    @property
-    def errors(self) -> Counter[str]:
-        return Counter(str(r["error"]) for r in self.latest.values() if r.get("error"))
+    def left_to_do(self) -> Iterator[dict[str, Any]]:
+        return (row for row in self.latest() if not _done(row))
 
-    def by_lane(self) -> dict[str, Counter[str]]:
-        lanes: dict[str, Counter[str]] = {}
-        for row in self.latest.values():
-            lane = f"{row.get('vendor') or '?'}.{row.get('app') or '?'}"
-            lanes.setdefault(lane, Counter())[str(row["status"])] += 1
-        return lanes
+    def _count(self) -> None:
+        for row in self.latest():
+            status = str(row["status"])
+            self.statuses[status] += 1
+            if row.get("error"):
+                self.errors[str(row["error"])] += 1
+            if status != Status.INVALID:
+                lane = f"{row.get('vendor') or '?'}.{row.get('app') or '?'}"
+                self.lanes.setdefault(lane, Counter())[status] += 1
+            self.left += not _done(row)
 
-    def left_to_do(self) -> dict[str, dict[str, Any]]:
-        return {
-            key: row
-            for key, row in self.latest.items()
-            if not is_done(str(row["status"]), str(row.get("error") or ""))
-        }
+
+def _done(row: dict[str, Any]) -> bool:
+    return is_done(str(row["status"]), str(row.get("error") or ""))
 
 
 def load_view(path: Path) -> ResultsView:
@@ -55,52 +72,103 @@ def load_view(path: Path) -> ResultsView:
     view = ResultsView()
     for row in rows:
         key = str(row["item_key"])
-        if supersedes(row, key in view.latest):
-            view.latest[key] = row
+        if supersedes(row, view.rows.get(key) is not None):
+            view.rows.put(key, orjson.dumps(row).decode())
     view.torn = len(torn)
+    view._count()
     return view
 
 
 def run_report(results: Path, *, failed_jobs: Path | None, html: Path | None) -> int:
     view = load_view(results)
     out = sys.stdout
-    print(f"{results}: {len(view.latest)} items (latest row of each)", file=out)
+    print(f"{results}: {len(view.rows)} items (the latest row of each)", file=out)
     if view.torn:
         print(f"  ignored {view.torn} unreadable line(s)", file=out)
     for status, n in view.statuses.most_common():
         print(f"  {status:<10} {n}", file=out)
-    for lane, counts in sorted(view.by_lane().items()):
+    for lane, counts in sorted(view.lanes.items()):
         print(f"  {lane}: " + ", ".join(f"{s} {n}" for s, n in counts.most_common()), file=out)
     if view.errors:
         print("  errors: " + ", ".join(f"{c} {n}" for c, n in view.errors.most_common()), file=out)
-    left = view.left_to_do()
-    print(f"  left to do: {len(left)}", file=out)
+    print(f"  left to do: {view.left}", file=out)
     if failed_jobs is not None:
-        written = write_failed_jobs(left, failed_jobs)
+        written, missing = write_failed_jobs(view, failed_jobs, results.parent)
         print(f"Wrote {written} rows still to do to {failed_jobs}", file=out)
+        if missing:
+            print(
+                f"warning: {missing} item(s) left to do are no longer in their job files "
+                "and could not be written",
+                file=sys.stderr,
+            )
     if html is not None:
         html.write_text(render_html(results, view), encoding="utf-8")
         print(f"Wrote the HTML report to {html}", file=out)
-    return (
-        ExitCode.OK if not left and not view.statuses.get(Status.INVALID) else ExitCode.INCOMPLETE
-    )
+    view.rows.close()
+    return ExitCode.OK if not view.left and not view.statuses.get(Status.INVALID) else 1
 
 
-def write_failed_jobs(left: dict[str, dict[str, Any]], target: Path) -> int:
-    """A JSONL job file with one row for every item left to do, rebuilt from its job file."""
-    jobs = sorted({str(row["job"]) for row in left.values()})
+def write_failed_jobs(view: ResultsView, target: Path, results_dir: Path) -> tuple[int, int]:
+    """A job file (JSONL, or CSV by its name) with one row for every item left to do.
+
+    Rows are rebuilt from the job files the results name, found as named or beside the results
+    file. Returns the rows written and the items left to do that no job file holds any more.
+    """
+    left = KeyStore()
+    jobs: set[str] = set()
+    for row in view.left_to_do():
+        if row["status"] != Status.INVALID:
+            left.add_new(str(row["item_key"]))
+            jobs.add(str(row["job"]))
     written = 0
-    with target.open("wb") as handle:
-        for job in jobs:
-            try:
-                rows = read_job(Path(job), job_name=job)
-            except JobFileError as exc:
-                raise UsageError(f"cannot rebuild rows of {job}: {exc}") from None
-            for row in rows:
-                if isinstance(row, Item) and row.item_key in left:
-                    handle.write(orjson.dumps(job_row(row)) + b"\n")
+    with target.open("w", encoding="utf-8", newline="") as handle:
+        sink = _JobSink(handle, csv_format=target.suffix.lower() == ".csv")
+        for job in sorted(jobs):
+            for item in _items_of(job, results_dir):
+                if left.get(item.item_key) == "":
+                    left.put(item.item_key, "written")
+                    sink.write(job_row(item))
                     written += 1
-    return written
+    missing = len(left) - written
+    left.close()
+    return written, missing
+
+
+def _items_of(job: str, results_dir: Path) -> Iterator[Item]:
+    path = Path(job)
+    if not path.exists() and not path.is_absolute() and (results_dir / path).exists():
+        path = results_dir / path
+    try:
+        rows = read_job(path, job_name=job)
+    except JobFileError as exc:
+        raise UsageError(f"cannot rebuild the rows of {job}: {exc}") from None
+    return (row for row in rows if isinstance(row, Item))
+
+
+class _JobSink:
+    def __init__(self, handle: TextIO, *, csv_format: bool) -> None:
+        self._handle = handle
+        self._csv = csv.writer(handle, lineterminator="\n") if csv_format else None
+        if self._csv is not None:
+            self._csv.writerow(_JOB_COLUMNS)
+
+    def write(self, row: dict[str, Any]) -> None:
+        if self._csv is None:
+            self._handle.write(orjson.dumps(row).decode() + "\n")
+        else:
+            self._csv.writerow([_cell(row.get(column)) for column in _JOB_COLUMNS])
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ";".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return orjson.dumps(value).decode()
+    return str(value)
 
 
 def job_row(item: Item) -> dict[str, Any]:
@@ -119,11 +187,11 @@ def job_row(item: Item) -> dict[str, Any]:
 
 def _bar_chart(title: str, counts: Counter[str]) -> str:
     total = max(counts.values(), default=1)
-    rows = []
+    bars = []
     for i, (label, n) in enumerate(counts.most_common()):
         width = 360 * n / total
         y = 28 + i * 26
-        rows.append(
+        bars.append(
             f'<text x="0" y="{y + 14}">{html.escape(label)}</text>'
             f'<rect x="170" y="{y}" width="{width:.1f}" height="18" class="bar"/>'
             f'<text x="{176 + width:.1f}" y="{y + 14}">{n}</text>'
@@ -131,7 +199,7 @@ def _bar_chart(title: str, counts: Counter[str]) -> str:
     height = 36 + 26 * len(counts)
     return (
         f'<h2>{html.escape(title)}</h2><svg width="600" height="{height}" role="img">'
-        + "".join(rows)
+        + "".join(bars)
         + "</svg>"
     )
 
@@ -140,24 +208,23 @@ def render_html(results: Path, view: ResultsView) -> str:
     charts = [_bar_chart("Items by status", view.statuses)]
     if view.errors:
         charts.append(_bar_chart("Errors", view.errors))
-    for lane, counts in sorted(view.by_lane().items()):
+    for lane, counts in sorted(view.lanes.items()):
         charts.append(_bar_chart(f"Lane {lane}", counts))
-    left = view.left_to_do()
-    table = "".join(
-        "<tr>"
-        + "".join(
-            f"<td>{html.escape(str(row.get(c) or ''))}</td>"
-            for c in ("job", "line", "vendor", "op", "target", "status", "error", "message")
-        )
-        + "</tr>"
-        for row in list(left.values())[:500]
-    )
+    columns = ("job", "line", "vendor", "op", "target", "status", "error", "message")
+    table: list[str] = []
+    for row in view.left_to_do():
+        if len(table) == _TABLE_ROWS:
+            break
+        cells = "".join(f"<td>{html.escape(str(row.get(c) or ''))}</td>" for c in columns)
+        table.append(f"<tr>{cells}</tr>")
+    header = "".join(f"<th>{c}</th>" for c in columns)
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>batchrecall report</title>
 <style>body{{font-family:sans-serif;margin:2em}} .bar{{fill:#4a7bd0}}
-table{{border-collapse:collapse}} td{{border:1px solid #ccc;padding:2px 6px}}</style></head>
-<body><h1>batchrecall report</h1><p>{html.escape(str(results))}: {len(view.latest)} items,
-{len(left)} left to do.</p>
+table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:2px 6px}}</style></head>
+<body><h1>batchrecall report</h1><p>{html.escape(str(results))}: {len(view.rows)} items,
+{view.left} left to do.</p>
 {"".join(charts)}
-<h2>Left to do (first 500)</h2><table>{table}</table></body></html>
+<h2>Left to do (first {_TABLE_ROWS})</h2><table><tr>{header}</tr>{"".join(table)}</table>
+</body></html>
 """

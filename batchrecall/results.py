@@ -7,7 +7,7 @@ import io
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
@@ -15,11 +15,13 @@ from typing import Any, BinaryIO, Literal
 import orjson
 
 from batchrecall.errors import TRANSIENT_CODES, ErrorCode, UsageError
+from batchrecall.keystore import KeyStore
 from batchrecall.models import RESULT_COLUMNS, ResultRow, Status
 
 Format = Literal["jsonl", "csv"]
 FSYNC_INTERVAL_S = 1.0
 
+_CSV_HEADER = ",".join(RESULT_COLUMNS).encode()
 _DONE_STATUSES = frozenset({Status.OK, Status.NOT_FOUND, Status.INVALID})
 
 
@@ -71,6 +73,7 @@ class ResultsWriter:
         if self._csv is not None and new:
             self._csv.writerow(RESULT_COLUMNS)
         self._last_sync = clock()
+        self._dirty = False
         self.rows_written = 0
 
     def write(self, rows: Iterable[ResultRow]) -> None:
@@ -81,6 +84,7 @@ class ResultsWriter:
                 self._file.write(orjson.dumps(asdict(row)).decode() + "\n")
             self.rows_written += 1
         self._file.flush()
+        self._dirty = True
         if self._clock() - self._last_sync >= FSYNC_INTERVAL_S:
             self.sync()
 
@@ -88,6 +92,11 @@ class ResultsWriter:
         self._file.flush()
         os.fsync(self._file.fileno())
         self._last_sync = self._clock()
+        self._dirty = False
+
+    def sync_if_dirty(self) -> None:
+        if self._dirty and not self._file.closed:
+            self.sync()
 
     def close(self) -> None:
         if not self._file.closed:
@@ -128,20 +137,47 @@ def _csv_values(row: ResultRow) -> list[str]:
 class ResumeIndex:
     """The latest status and error of every item in an existing results file."""
 
-    latest: dict[str, tuple[str, str]]
-    torn_lines: int
+    store: KeyStore = field(default_factory=KeyStore)
+    torn_lines: int = 0
+
+    def record(self, item_key: str, status: str, error: str) -> None:
+        self.store.put(item_key, f"{status}\t{error}")
+
+    def outcome(self, item_key: str) -> tuple[str, str] | None:
+        found = self.store.get(item_key)
+        if found is None:
+            return None
+        status, _, error = found.partition("\t")
+        return status, error
 
     def is_done(self, item_key: str) -> bool:
-        found = self.latest.get(item_key)
+        found = self.outcome(item_key)
         return found is not None and is_done(*found)
+
+    def as_dict(self) -> dict[str, tuple[str, str]]:
+        """Every outcome at once (reads a large index into memory: for small files and tests)."""
+        return {key: self.outcome(key) or ("", "") for key, _ in self.store.items()}
+
+    def close(self) -> None:
+        self.store.close()
 
 
 def read_rows(path: Path) -> tuple[Iterator[dict[str, Any]], list[int]]:
     """Rows of a results file as dicts; the list collects line numbers of unreadable lines."""
     torn: list[int] = []
-    if format_of(path) == "csv":
+    if sniff_format(path) == "csv":
         return _read_csv_rows(path, torn), torn
     return _read_jsonl_rows(path, torn), torn
+
+
+def sniff_format(path: Path) -> Format:
+    """The format a results file was written in, by its first bytes (a CSV starts with its
+    header), whatever its name says."""
+    with path.open("rb") as handle:
+        start = handle.read(len(_CSV_HEADER))
+    if start.startswith(b"{") or not start:
+        return format_of(path)
+    return "csv" if start == _CSV_HEADER else format_of(path)
 
 
 def _read_jsonl_rows(path: Path, torn: list[int]) -> Iterator[dict[str, Any]]:
@@ -188,9 +224,10 @@ def load_resume_index(path: Path) -> ResumeIndex:
     killed before that item's call finished leaves the duplicate's row alone in the file.
     """
     rows, torn = read_rows(path)
-    latest: dict[str, tuple[str, str]] = {}
+    index = ResumeIndex()
     for row in rows:
         if row["status"] == Status.SKIPPED and row.get("error") == ErrorCode.DUPLICATE:
             continue
-        latest[str(row["item_key"])] = (str(row["status"]), str(row.get("error") or ""))
-    return ResumeIndex(latest=latest, torn_lines=len(torn))
+        index.record(str(row["item_key"]), str(row["status"]), str(row.get("error") or ""))
+    index.torn_lines = len(torn)
+    return index

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,8 @@ class Harness:
 
     tmp: Path
     settings: EmulatorSettings = field(default_factory=EmulatorSettings)
+    wrap_transport: Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport] | None = None
+    """Put between the adapters and the emulators, to answer what no emulator would."""
 
     def __post_init__(self) -> None:
         self.clock = VirtualClock(start=time.time())
@@ -94,7 +96,9 @@ class Harness:
     ) -> Outcome:
         index = load_resume_index(self.out) if resume and self.out.exists() else None
         writer = ResultsWriter(self.out, "jsonl", append=resume)
-        transport = httpx.ASGITransport(app=self.emulators.app)
+        transport: httpx.AsyncBaseTransport = httpx.ASGITransport(app=self.emulators.app)
+        if self.wrap_transport is not None:
+            transport = self.wrap_transport(transport)
         try:
             async with httpx.AsyncClient(transport=transport) as client:
                 engine = Engine(

@@ -197,7 +197,8 @@ def test_first_sigint_drains_and_prints_the_resume_command(
     counts = Counter((row["status"], row["error"]) for row in latest.values())
     assert counts[("skipped", "interrupted")] > 0
     assert set(counts) <= {("ok", ""), ("skipped", "interrupted")}
-    assert f"--resume --out {out}" in stdout
+    (command,) = [line for line in stdout.splitlines() if line.startswith("To continue: ")]
+    assert command.endswith(f"--out {out} --yes --no-progress --concurrency 2 --resume")
 
 
 def test_no_secret_reaches_any_output(tmp_path: Path, emulate_factory: Any) -> None:

@@ -205,7 +205,7 @@ def test_torn_jsonl_line_is_ignored_and_terminated_on_append(tmp_path: Path) -> 
 
     index = load_resume_index(path)
     assert index.torn_lines == 1
-    assert index.latest == {"k1": ("ok", ""), "k2": ("failed", "timeout")}
+    assert index.as_dict() == {"k1": ("ok", ""), "k2": ("failed", "timeout")}
 
     write(path, "jsonl", [row("k3")], append=True)
     lines = path.read_bytes().split(b"\n")
@@ -213,7 +213,7 @@ def test_torn_jsonl_line_is_ignored_and_terminated_on_append(tmp_path: Path) -> 
     assert json.loads(lines[-2])["item_key"] == "k3"
     index = load_resume_index(path)
     assert index.torn_lines == 1
-    assert set(index.latest) == {"k1", "k2", "k3"}
+    assert set(index.as_dict()) == {"k1", "k2", "k3"}
 
 
 def test_torn_jsonl_line_cut_inside_a_multibyte_character(tmp_path: Path) -> None:
@@ -227,7 +227,7 @@ def test_torn_jsonl_line_cut_inside_a_multibyte_character(tmp_path: Path) -> Non
     write(path, "jsonl", [row("k3")], append=True)
     index = load_resume_index(path)
     assert index.torn_lines == 1
-    assert set(index.latest) == {"k1", "k3"}
+    assert set(index.as_dict()) == {"k1", "k3"}
 
 
 def csv_line(result: ResultRow) -> str:
@@ -260,12 +260,12 @@ def test_torn_csv_row_is_ignored_and_terminated_on_append(
         handle.write(cut(torn))
 
     index = load_resume_index(path)
-    assert index.latest == {"k1": ("ok", "")}
+    assert index.as_dict() == {"k1": ("ok", "")}
     assert index.torn_lines == 1
 
     write(path, "csv", [row("k3"), row("k4", message='after, "torn"')], append=True)
     index = load_resume_index(path)
-    assert index.latest == {"k1": ("ok", ""), "k3": ("ok", ""), "k4": ("ok", "")}
+    assert index.as_dict() == {"k1": ("ok", ""), "k3": ("ok", ""), "k4": ("ok", "")}
     assert index.torn_lines == 1
 
 
@@ -276,10 +276,10 @@ def test_torn_csv_cut_inside_a_multibyte_character(tmp_path: Path) -> None:
     with path.open("ab") as handle:
         handle.write(torn.encode()[: torn.encode().index("超".encode()) + 1])
     index = load_resume_index(path)
-    assert index.latest == {"k1": ("ok", "")}
+    assert index.as_dict() == {"k1": ("ok", "")}
     write(path, "csv", [row("k3")], append=True)
     index = load_resume_index(path)
-    assert index.latest == {"k1": ("ok", ""), "k3": ("ok", "")}
+    assert index.as_dict() == {"k1": ("ok", ""), "k3": ("ok", "")}
     assert index.torn_lines == 1
 
 
@@ -294,7 +294,7 @@ def test_jsonl_lines_that_are_not_rows_count_as_torn(tmp_path: Path) -> None:
     path = tmp_path / "out.jsonl"
     path.write_text('[1, 2]\n{"item_key": "k1"}\n\n{"item_key": "k2", "status": "ok"}\n')
     index = load_resume_index(path)
-    assert index.latest == {"k2": ("ok", "")}
+    assert index.as_dict() == {"k2": ("ok", "")}
     assert index.torn_lines == 2
 
 
@@ -312,7 +312,7 @@ def test_latest_row_wins(tmp_path: Path, fmt: Format) -> None:
         ],
     )
     index = load_resume_index(path)
-    assert index.latest == {"k1": ("ok", ""), "k2": ("skipped", "interrupted")}
+    assert index.as_dict() == {"k1": ("ok", ""), "k2": ("skipped", "interrupted")}
     assert index.is_done("k1")
     assert not index.is_done("k2")
     assert not index.is_done("never-seen")
@@ -332,7 +332,7 @@ def test_duplicate_row_does_not_hide_the_outcome_of_the_item_it_repeats(
         ],
     )
     index = load_resume_index(path)
-    assert index.latest == {"k1": ("failed", "timeout")}
+    assert index.as_dict() == {"k1": ("failed", "timeout")}
     assert not index.is_done("k1")
 
 
@@ -396,7 +396,7 @@ def test_resume_index_applies_the_rule_to_rows_read_back(tmp_path: Path, fmt: Fo
         ],
     )
     index = load_resume_index(path)
-    done = {key for key in index.latest if index.is_done(key)}
+    done = {key for key in index.as_dict() if index.is_done(key)}
     assert done == {"ok", "gone", "bad", "late"}
     # A duplicate's row alone is no outcome: the item it repeats never got its own row.
     assert not index.is_done("dup")

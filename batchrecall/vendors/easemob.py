@@ -366,8 +366,13 @@ def _raise_for_status(
         raise TransientCallError(ErrorCode.TIMEOUT, text, **details)
     if status == 403:
         raise PermanentCallError(ErrorCode.PERMISSION_DENIED, text, **details)
-    if status == 404:
+    if status == 404 and error == "service_resource_not_found":
         raise PermanentCallError(ErrorCode.NOT_FOUND, text, **details)
+    if status == 404:
+        # No Easemob answer: a gateway or a wrong base_url, never "the message is gone".
+        raise PermanentCallError(
+            ErrorCode.VENDOR_ERROR, f"HTTP 404 without an Easemob answer: {text}", **details
+        )
     if status == 413 or "limit" in text.lower() or "size" in text.lower():
         raise PermanentCallError(ErrorCode.BATCH_REJECTED, text, **details)
     raise PermanentCallError(ErrorCode.BAD_REQUEST, text, **details)

@@ -76,11 +76,16 @@ class GoEasyAdapter(Adapter):
 
 def _single_refusal(content: str, details: dict[str, Any]) -> ItemOutcome:
     lowered = content.lower()
-    if any(hint in lowered for hint in _NOT_FOUND_HINTS):
+    # Only an answer about the message itself means it is gone; a bare "Not Found" may be a
+    # gateway or a wrong base_url.
+    about_message = "message" in lowered or "消息" in content
+    if about_message and any(hint in lowered for hint in _NOT_FOUND_HINTS):
         return ItemOutcome(
             status=Status.NOT_FOUND, error=ErrorCode.NOT_FOUND, message=content, **details
         )
-    if any(hint in lowered for hint in _WINDOW_HINTS):
+    if details["http_status"] == 404:
+        error = ErrorCode.VENDOR_ERROR
+    elif any(hint in lowered for hint in _WINDOW_HINTS):
         error = ErrorCode.RECALL_WINDOW_EXCEEDED
     elif details["http_status"] == 403 or details["vendor_code"] == "403":
         error = ErrorCode.PERMISSION_DENIED

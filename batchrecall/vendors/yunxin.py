@@ -70,6 +70,7 @@ class YunxinAdapter(Adapter):
             "CurTime": cur_time,
             "CheckSum": digest,
             "Accept": "application/json",
+            "Content-Type": "application/json",  # v2 APIs speak JSON (vendors.md §2.1)
         }
 
     async def send(self, call: Call) -> list[ItemOutcome]:
