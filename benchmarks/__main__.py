@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import logging
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import tomllib
@@ -82,6 +84,37 @@ def bench_reader(tmp: Path) -> None:
     )
 
 
+_PLAN_RSS = """
+import resource, sys
+from pathlib import Path
+from batchrecall.engine import JobRef
+from batchrecall.plan import build_plan
+path = Path(sys.argv[1])
+build_plan([JobRef(path=path, name=str(path))], config=None)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def _plan_rss_kib(job: Path) -> int:
+    """Peak resident memory of a process that plans `job` (SQLite's own memory included)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _PLAN_RSS, str(job)], capture_output=True, text=True, check=True
+    )
+    return int(done.stdout.split()[-1])
+
+
+def bench_plan_memory(tmp: Path) -> None:
+    small = _easemob_job(tmp / "plan-small.jsonl", 50_000)
+    large = _easemob_job(tmp / "plan-large.jsonl", 400_000)
+    small_rss = statistics.median(_plan_rss_kib(small) for _ in range(REPEATS))
+    large_rss = statistics.median(_plan_rss_kib(large) for _ in range(REPEATS))
+    print("plan with duplicate detection (every item remembered)")
+    print(
+        f"  peak RSS: 50,000 items {small_rss / 1024:,.0f} MiB, 400,000 items "
+        f"{large_rss / 1024:,.0f} MiB (ratio {large_rss / small_rss:.2f} for 8x the items)"
+    )
+
+
 def _run_once(job: Path, *, batch: bool, rate: float) -> float:
     emulators = EmulatorSet(EmulatorSettings())
     seed_jobs(emulators, [job])
@@ -125,6 +158,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
         bench_reader(tmp)
+        bench_plan_memory(tmp)
         bench_engine(tmp)
 
 
