@@ -92,6 +92,12 @@ def _yunxin_job(path: Path, n: int) -> Path:
     return path
 
 
+def _run_args(job: Path, server: Emulate, out: Path, *extra: str) -> list[str]:
+    """`batchrecall run` of `job` against `server`, unattended."""
+    return [*CLI, "run", str(job), "--config", str(server.config), "--out", str(out), "--yes",
+            "--no-progress", *extra]  # fmt: skip
+
+
 def _latest(path: Path) -> dict[str, dict[str, Any]]:
     rows, _ = read_rows(path)
     return {str(row["item_key"]): row for row in rows}
@@ -102,17 +108,7 @@ def test_demo_job_over_real_http(tmp_path: Path, emulate_factory: Any) -> None:
     server = emulate_factory("--seed", str(job))
     out = tmp_path / "demo.results.jsonl"
     done = subprocess.run(
-        [
-            *CLI,
-            "run",
-            str(job),
-            "--config",
-            str(server.config),
-            "--out",
-            str(out),
-            "--yes",
-            "--no-progress",
-        ],
+        _run_args(job, server, out),
         capture_output=True,
         text=True,
         timeout=120,
@@ -134,19 +130,7 @@ def test_killed_run_resumes_and_resends_at_most_what_was_in_flight(
     server = emulate_factory("--seed", str(job), "--latency-ms", "20")
     out = tmp_path / "big.results.jsonl"
     concurrency = 4
-    args = [
-        *CLI,
-        "run",
-        str(job),
-        "--config",
-        str(server.config),
-        "--out",
-        str(out),
-        "--yes",
-        "--no-progress",
-        "--concurrency",
-        str(concurrency),
-    ]
+    args = _run_args(job, server, out, "--concurrency", str(concurrency))
     first = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _wait_for(lambda: out.exists() and out.read_bytes().count(b"\n") >= 40, "40 result rows")
     first.send_signal(signal.SIGKILL)
@@ -171,19 +155,7 @@ def test_first_sigint_drains_and_prints_the_resume_command(
     server = emulate_factory("--seed", str(job), "--latency-ms", "20")
     out = tmp_path / "slow.results.jsonl"
     run = subprocess.Popen(
-        [
-            *CLI,
-            "run",
-            str(job),
-            "--config",
-            str(server.config),
-            "--out",
-            str(out),
-            "--yes",
-            "--no-progress",
-            "--concurrency",
-            "2",
-        ],
+        _run_args(job, server, out, "--concurrency", "2"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -228,24 +200,11 @@ def test_no_secret_reaches_any_output(tmp_path: Path, emulate_factory: Any) -> N
     html = tmp_path / "report.html"
     outputs = []
     for args in (
-        ["plan", str(job), "--config", str(server.config)],
-        [
-            "run",
-            str(job),
-            "--config",
-            str(server.config),
-            "--out",
-            str(out),
-            "--yes",
-            "--no-progress",
-            "--log-format",
-            "json",
-            "--log-file",
-            str(log),
-        ],
-        ["report", str(out), "--html", str(html), "--failed-jobs", str(tmp_path / "left.jsonl")],
+        [*CLI, "plan", str(job), "--config", str(server.config)],
+        _run_args(job, server, out, "--log-format", "json", "--log-file", str(log)),
+        [*CLI, "report", str(out), "--html", str(html), "--failed-jobs", str(tmp_path / "l.jsonl")],
     ):
-        done = subprocess.run([*CLI, *args], capture_output=True, text=True, env=env, timeout=120)
+        done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
         outputs += [done.stdout, done.stderr]
     broken = {k: v for k, v in env.items() if k != "BR_GOEASY_KEY"}
     done = subprocess.run(
@@ -258,7 +217,7 @@ def test_no_secret_reaches_any_output(tmp_path: Path, emulate_factory: Any) -> N
     assert done.returncode == 2
     assert "goeasy.default.appkey" in done.stderr
     outputs += [done.stdout, done.stderr]
-    files = [out, log, html, tmp_path / "left.jsonl"]
+    files = [out, log, html, tmp_path / "l.jsonl"]
     assert log.read_text(), "the run logged events"
     everything = "\n".join(outputs + [f.read_text() for f in files])
     for value in secrets.values():
