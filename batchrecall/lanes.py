@@ -55,7 +55,7 @@ class Lane:
         self._in_hand: dict[int, Call] = {}
         self._parked_slots = anyio.Semaphore(_MAX_PARKED)
         self.gate = anyio.Lock()
-        """Held by the one worker that is next to send (see Engine._attempt)."""
+        """Held by the one worker that is next to send (see CallSender._attempt)."""
 
     @property
     def stopped(self) -> bool:

@@ -173,7 +173,7 @@ class CallSender:
             return self._transient(lane, call, state, exc)
         except anyio.get_cancelled_exc_class():
             if state.reported or not state.in_flight:
-                raise  # not sent: _process reports it
+                raise  # not sent: process() reports it
             # A second interrupt mid-request: it may or may not have reached the vendor.
             state.reported = True
             self.record.finish(
