@@ -36,7 +36,9 @@ class GoEasyAdapter(Adapter):
         code = answer.get("code")
         if response.status_code == 200 and code == 200:
             # GoEasy answers for the whole call: every timestamp of it is recalled.
-            return outcomes_for(call, ItemOutcome(status=Status.OK, http_status=200))
+            return outcomes_for(
+                call, ItemOutcome(status=Status.OK, http_status=200, vendor_code="200")
+            )
         return self._refused(call, response, answer)
 
     def _body(self, call: Call) -> dict[str, Any]:
