@@ -26,7 +26,7 @@ from batchrecall.engine import JobRef
 from batchrecall.errors import ConfigError, JobFileError, UsageError
 from batchrecall.jobs import read_job
 from batchrecall.logs import configure_logging
-from batchrecall.models import InvalidRow, LaneKey, Vendor
+from batchrecall.models import InvalidRow, Vendor
 from batchrecall.plan import Plan, build_plan
 from batchrecall.recorder import ProgressSink
 from batchrecall.redact import redact
@@ -330,10 +330,6 @@ def _cmd_report(args: argparse.Namespace) -> int:
         failed_jobs=Path(args.failed_jobs) if args.failed_jobs else None,
         html=Path(args.html) if args.html else None,
     )
-
-
-def lane_name(key: LaneKey) -> str:
-    return f"{key.vendor}.{key.app}"
 
 
 if __name__ == "__main__":  # pragma: no cover

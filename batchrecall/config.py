@@ -86,9 +86,6 @@ class Config:
                 f"[{key.vendor}.{key.app}]", "no such section: the job names this app"
             ) from None
 
-    def secret_values(self) -> list[str]:
-        return [s.reveal() for lane in self.lanes.values() for s in lane.secrets.values()]
-
     def with_rate(self, key: LaneKey, rate: float) -> Config:
         lanes = dict(self.lanes)
         lanes[key] = replace(self.lane(key), rate=rate)

@@ -21,11 +21,14 @@ class KeyStore:
         self._limit = memory_limit
         self._memory: dict[str, str] = {}
         self._db: sqlite3.Connection | None = None
+        self._cleanup: weakref.finalize[..., KeyStore] | None = None
+        self._folder: Path | None = None
         self._count = 0
 
     @property
-    def on_disk(self) -> bool:
-        return self._db is not None
+    def folder(self) -> Path | None:
+        """Where the temporary file lies once the keys spilled to disk."""
+        return self._folder
 
     def __len__(self) -> int:
         return self._count
@@ -66,9 +69,10 @@ class KeyStore:
             yield str(key), str(value)
 
     def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+        """Forget everything; a spilled store's temporary file is removed."""
+        if self._cleanup is not None:
+            self._cleanup()
+        self._db = None
         self._memory.clear()
 
     def _spill_if_full(self) -> None:
@@ -76,7 +80,9 @@ class KeyStore:
             return
         folder = Path(tempfile.mkdtemp(prefix="batchrecall-"))
         db = sqlite3.connect(folder / "keys.sqlite3", isolation_level=None)
-        weakref.finalize(self, _remove, db, folder)
+        # Removed on close(), or when the store is collected, or at exit, whichever comes first.
+        self._cleanup = weakref.finalize(self, _remove, db, folder)
+        self._folder = folder
         # A scratch file: nothing to recover after a crash, so no journal and no syncs.
         db.execute("PRAGMA journal_mode = OFF")
         db.execute("PRAGMA synchronous = OFF")

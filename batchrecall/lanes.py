@@ -33,7 +33,6 @@ class Work:
 @dataclass
 class LaneStats:
     throttles: int = 0
-    calls: int = 0
 
 
 @dataclass
@@ -71,7 +70,6 @@ class Lane:
             wait = self.limiter.delay(now)
             if wait <= 0:
                 self.limiter.record(now)
-                self.stats.calls += 1
                 return True
             await self.clock.sleep(min(wait, _POLL_S))
 

@@ -74,7 +74,6 @@ class ResultsWriter:
             self._csv.writerow(RESULT_COLUMNS)
         self._last_sync = clock()
         self._dirty = False
-        self.rows_written = 0
 
     def write(self, rows: Iterable[ResultRow]) -> None:
         for row in rows:
@@ -82,7 +81,6 @@ class ResultsWriter:
                 self._csv.writerow(_csv_values(row))
             else:
                 self._file.write(orjson.dumps(asdict(row)).decode() + "\n")
-            self.rows_written += 1
         self._file.flush()
         self._dirty = True
         if self._clock() - self._last_sync >= FSYNC_INTERVAL_S:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from batchrecall.errors import CallError, ThrottledError, TransientCallError
+from batchrecall.errors import CallError, TransientCallError
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -29,7 +29,3 @@ class RetryPolicy:
         if error.retry_after is not None:
             delay = max(delay, error.retry_after)
         return delay
-
-
-def is_throttle(error: CallError) -> bool:
-    return isinstance(error, ThrottledError)

@@ -80,14 +80,6 @@ class Summary:
     def duration_s(self) -> float:
         return max(0.0, self.finished - self.started)
 
-    @property
-    def sent_items(self) -> int:
-        return sum(n for s, n in self.statuses.items() if s != Status.INVALID) - self.skipped_count
-
-    @property
-    def skipped_count(self) -> int:
-        return self.statuses.get(Status.SKIPPED, 0)
-
     def exit_code(self) -> ExitCode:
         if self.stop_reason == ErrorCode.INTERRUPTED:
             return ExitCode.INTERRUPTED

@@ -17,7 +17,7 @@ from batchrecall.errors import (
     TransientCallError,
     UnconfirmedCallError,
 )
-from batchrecall.retry import RetryPolicy, is_throttle
+from batchrecall.retry import RetryPolicy
 
 POLICY = RetryPolicy(max_attempts=6, base_delay_s=0.5, max_delay_s=30.0)
 
@@ -111,9 +111,3 @@ def test_retry_after_is_a_floor(retry_after: float) -> None:
 def test_retry_after_does_not_grant_attempts_past_the_limit() -> None:
     error = ThrottledError(ErrorCode.RATE_LIMITED, "429", retry_after=1.0)
     assert POLICY.next_delay(6, error, random.Random(0)) is None
-
-
-def test_is_throttle() -> None:
-    assert is_throttle(ThrottledError(ErrorCode.RATE_LIMITED, "429"))
-    assert not is_throttle(transient())
-    assert not is_throttle(PermanentCallError(ErrorCode.BATCH_REJECTED, "no"))
