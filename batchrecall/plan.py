@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from batchrecall.config import DEFAULT_RATES, Config
@@ -66,8 +66,12 @@ def build_plan(
 ) -> Plan:
     """Read the jobs once and plan them as the run would, without sending anything."""
     plan = Plan()
-    limits = _limits(config)
-    planner = Planner(limit=lambda item: limits(item.lane, item.op), run_id="plan")
+
+    def limit(item: Item) -> int:
+        settings = config.lane(item.lane) if config else None
+        return ADAPTERS[item.vendor].planned_items(item.op, settings)
+
+    planner = Planner(limit=limit, run_id="plan")
     for job in jobs:
         for row in read_job(job.path, job_name=job.name):
             if resume is not None and resume.is_done(row.item_key):
@@ -100,13 +104,3 @@ def _count_call(plan: Plan, key: LaneKey, op: Op, items: tuple[Item, ...]) -> No
     lane.calls[op] += 1
     if key.vendor is Vendor.EASEMOB and op is Op.DELETE_CONVERSATION:
         lane.per_key_calls[str(items[0].params["username"])] += 1
-
-
-def _limits(config: Config | None) -> Callable[[LaneKey, Op], int]:
-    def limit(key: LaneKey, op: Op) -> int:
-        easemob_recall = key.vendor is Vendor.EASEMOB and op is Op.RECALL
-        if easemob_recall and config is not None and not config.lane(key).batch_recall:
-            return 1
-        return ADAPTERS[key.vendor].ops[op]
-
-    return limit

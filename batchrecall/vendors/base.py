@@ -39,8 +39,13 @@ class Adapter(ABC):
         for secret in settings.secrets.values():
             register_secret(secret.reveal())
 
+    @classmethod
+    def planned_items(cls, op: Op, settings: LaneSettings | None) -> int:
+        """Items a call of `op` carries under these settings (the documented limit if none)."""
+        return cls.ops[op]
+
     def max_items(self, op: Op) -> int:
-        return self.ops[op]
+        return self.planned_items(op, self.settings)
 
     def pacing_key(self, call: Call) -> str | None:
         """A key whose own rate limit applies to this call, beyond the lane's (None: none)."""

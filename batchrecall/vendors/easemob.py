@@ -65,10 +65,15 @@ class EasemobAdapter(Adapter):
         self._generation = 0
         self._token_lock = anyio.Lock()
 
-    def max_items(self, op: Op) -> int:
-        if op is Op.RECALL and not self._batch:
+    @classmethod
+    def planned_items(cls, op: Op, settings: LaneSettings | None) -> int:
+        if op is Op.RECALL and settings is not None and not settings.batch_recall:
             return 1
-        return self.ops[op]
+        return cls.ops[op]
+
+    def max_items(self, op: Op) -> int:
+        # After a batch_recall 404/405 the lane recalls one message a call, whatever it planned.
+        return 1 if op is Op.RECALL and not self._batch else self.ops[op]
 
     def pacing_key(self, call: Call) -> str | None:
         if call.op is Op.DELETE_CONVERSATION:
