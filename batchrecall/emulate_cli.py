@@ -60,7 +60,7 @@ def _cmd_emulate(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     emulators = EmulatorSet(settings, rates=parse_vendor_rates(args.rate))
     scenario = load_scenario(Path(args.scenario)) if args.scenario else None
-    seeded = seed_jobs(emulators, [Path(p) for p in args.seed], scenario)
+    seeded = sum(seed_jobs(emulators, [Path(p) for p in args.seed], scenario).values())
 
     def ready(port: int) -> None:
         base = f"http://{args.host}:{port}"

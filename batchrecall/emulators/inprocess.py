@@ -14,8 +14,7 @@ from batchrecall.emulators.common import EmulatorSettings
 from batchrecall.emulators.seeding import load_scenario, seed_jobs
 from batchrecall.emulators.server import EmulatorSet
 from batchrecall.engine import JobRef
-from batchrecall.jobs import read_job
-from batchrecall.models import Item, LaneKey
+from batchrecall.models import LaneKey
 
 # In-process requests never leave the process; the host only has to pass the loopback check.
 IN_PROCESS_BASE = "http://127.0.0.1"
@@ -30,23 +29,14 @@ class EmulatedLanes:
     transport: httpx.AsyncBaseTransport
 
 
-def _lanes_named(jobs: Sequence[JobRef]) -> set[LaneKey]:
-    return {
-        row.lane
-        for job in jobs
-        for row in read_job(job.path, job_name=job.name)
-        if isinstance(row, Item)
-    }
-
-
 def emulated_lanes(jobs: Sequence[JobRef], *, scenario: str | None = None) -> EmulatedLanes:
     emulators = EmulatorSet(EmulatorSettings(rate=EMULATED_VENDOR_RATE))
     twists = load_scenario(Path(scenario)) if scenario else None
-    seed_jobs(emulators, [job.path for job in jobs], twists)
+    named = seed_jobs(emulators, [job.path for job in jobs], twists)
     raw = tomllib.loads(emulators.config_toml(IN_PROCESS_BASE))
     config = parse_config(raw, environ={}, source="(built-in emulators)")
     lanes = dict(config.lanes)
-    for key in _lanes_named(jobs):  # every app a job names talks to the same emulator
+    for key in named:  # every app a job names talks to the same emulator
         lanes.setdefault(key, replace(lanes[LaneKey(vendor=key.vendor, app="default")], lane=key))
     config = replace(config, lanes=lanes)
     for key in config.lanes:  # lanes keep their usual default rates, under the vendor's limit

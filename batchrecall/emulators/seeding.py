@@ -8,6 +8,7 @@ else) or `absent` (never existed, or already recalled) say how.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import orjson
 from batchrecall.emulators.server import EmulatorSet
 from batchrecall.errors import UsageError
 from batchrecall.jobs import read_job
-from batchrecall.models import Item, Op, Vendor
+from batchrecall.models import Item, LaneKey, Op, Vendor
 
 Scenario = Mapping[tuple[str, str], Mapping[str, Any]]
 _SCENARIO_KEYS = {"vendor", "target", "age_s", "to", "absent"}
@@ -42,14 +43,14 @@ def load_scenario(path: Path) -> Scenario:
 
 def seed_jobs(
     emulators: EmulatorSet, jobs: Iterable[Path], scenario: Scenario | None = None
-) -> int:
-    """Seed every valid item of the job files; returns how many were seeded."""
-    count = 0
+) -> Counter[LaneKey]:
+    """Seed every valid item of the job files; returns how many each lane seeded."""
+    seeded: Counter[LaneKey] = Counter()
     for job in jobs:
         for row in read_job(job):
-            if isinstance(row, Item) and seed_item(emulators, row, scenario or {}):
-                count += 1
-    return count
+            if isinstance(row, Item):
+                seeded[row.lane] += seed_item(emulators, row, scenario or {})
+    return seeded
 
 
 def seed_item(emulators: EmulatorSet, item: Item, scenario: Scenario) -> bool:
