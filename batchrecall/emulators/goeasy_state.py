@@ -67,8 +67,7 @@ class GoEasyState:
         group_id: str | None = None,
     ) -> bool:
         """Whether that message was recalled (False for an unknown one)."""
-        key = conversation_key(user_a=user_a, user_b=user_b, group_id=group_id)
-        message = self._messages.get((key, timestamp))
+        message = self._find(timestamp, user_a, user_b, group_id)
         return message is not None and message.recalled
 
     def message_exists(
@@ -80,9 +79,14 @@ class GoEasyState:
         group_id: str | None = None,
     ) -> bool:
         """Whether that message is stored and not recalled."""
-        key = conversation_key(user_a=user_a, user_b=user_b, group_id=group_id)
-        message = self._messages.get((key, timestamp))
+        message = self._find(timestamp, user_a, user_b, group_id)
         return message is not None and not message.recalled
+
+    def _find(
+        self, timestamp: int, user_a: str | None, user_b: str | None, group_id: str | None
+    ) -> _Message | None:
+        key = conversation_key(user_a=user_a, user_b=user_b, group_id=group_id)
+        return self._messages.get((key, timestamp))
 
     def accepts(self, appkey: object) -> bool:
         """Whether `appkey` is one of the app's common or rest keys."""
