@@ -26,6 +26,7 @@ check: install
 	$(BIN)/ruff format --check batchrecall tests benchmarks
 	$(BIN)/ruff check batchrecall tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 format: install
 	$(BIN)/ruff format batchrecall tests benchmarks

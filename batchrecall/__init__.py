@@ -1,12 +1,11 @@
 """batchrecall: bulk recall and one-way delete of IM messages, safely and fast."""
 
 from batchrecall.config import Config, load_config
-from batchrecall.engine import JobRef
-from batchrecall.jobs import read_job
-from batchrecall.models import Item, Op, ResultRow, Status, Vendor
-from batchrecall.plan import Plan, build_plan
-from batchrecall.runner import RunRequest, run_job
-from batchrecall.summary import ExitCode, Summary
+from batchrecall.intake.plan import Plan
+from batchrecall.intake.reader import read_job
+from batchrecall.models import Item, JobRef, Op, ResultRow, Status, Vendor
+from batchrecall.results.summary import ExitCode, Summary
+from batchrecall.run.runner import RunRequest, plan_job, run_job
 
 __all__ = [
     "Config",
@@ -20,8 +19,8 @@ __all__ = [
     "Status",
     "Summary",
     "Vendor",
-    "build_plan",
     "load_config",
+    "plan_job",
     "read_job",
     "run_job",
 ]

@@ -2,6 +2,6 @@
 
 import sys
 
-from batchrecall.cli import main
+from batchrecall.cli.main import main
 
 sys.exit(main())

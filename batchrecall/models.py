@@ -6,8 +6,13 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+
+# Easemob user_channel: 5 calls a minute per user ID (vendors.md §1.8); the plan's estimate and
+# the lanes' per-user pacing both follow it.
+USER_PACING_RATE, USER_PACING_PERIOD_S = 5, 60.0
 
 
 class Vendor(StrEnum):
@@ -21,6 +26,14 @@ class Op(StrEnum):
     DELETE_CONVERSATION = "delete_conversation"
     DELETE_MESSAGE = "delete_message"
     CLEAR_HISTORY = "clear_history"
+
+
+@dataclass(frozen=True, slots=True)
+class JobRef:
+    """A job file: where it is, and its name as the command line gave it (echoed in results)."""
+
+    path: Path
+    name: str
 
 
 class Status(StrEnum):

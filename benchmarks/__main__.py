@@ -25,11 +25,10 @@ from batchrecall.config import RunSettings, parse_config
 from batchrecall.emulators.common import EmulatorSettings
 from batchrecall.emulators.seeding import seed_jobs
 from batchrecall.emulators.server import EmulatorSet
-from batchrecall.engine import JobRef
-from batchrecall.jobs import read_job
+from batchrecall.intake.reader import read_job
 from batchrecall.logs import configure_logging
-from batchrecall.models import LaneKey, Vendor
-from batchrecall.runner import RunRequest, run_job
+from batchrecall.models import JobRef, LaneKey, Vendor
+from batchrecall.run.runner import RunRequest, run_job
 
 REPEATS = 3
 
@@ -87,10 +86,10 @@ def bench_reader(tmp: Path) -> None:
 _PLAN_RSS = """
 import resource, sys
 from pathlib import Path
-from batchrecall.engine import JobRef
-from batchrecall.plan import build_plan
+from batchrecall.models import JobRef
+from batchrecall.run.runner import plan_job
 path = Path(sys.argv[1])
-build_plan([JobRef(path=path, name=str(path))], config=None)
+plan_job([JobRef(path=path, name=str(path))], config=None)
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 

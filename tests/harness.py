@@ -12,15 +12,15 @@ from typing import Any
 import httpx
 import orjson
 
-from batchrecall.clock import VirtualClock
 from batchrecall.config import Config, LaneSettings, RunSettings, Secret, parse_config
 from batchrecall.emulators.common import EmulatorSettings
 from batchrecall.emulators.seeding import Scenario, seed_jobs
 from batchrecall.emulators.server import EmulatorSet
-from batchrecall.engine import Engine, JobRef
-from batchrecall.models import LaneKey, Vendor
-from batchrecall.results import ResultsWriter, load_resume_index, read_rows
-from batchrecall.summary import Summary
+from batchrecall.models import JobRef, LaneKey, Vendor
+from batchrecall.results.store import ResultsWriter, load_resume_index, read_rows
+from batchrecall.results.summary import Summary
+from batchrecall.run.clock import VirtualClock
+from batchrecall.run.engine import Engine
 from batchrecall.vendors import Adapter
 from batchrecall.vendors.easemob import EasemobAdapter
 from batchrecall.vendors.goeasy import GoEasyAdapter

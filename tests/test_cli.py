@@ -8,7 +8,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from batchrecall.cli import main
+from batchrecall.cli.main import main
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 DEMO_ARGS = ["--emulate", "--emulate-scenario", str(SAMPLES / "demo.scenario.json")]

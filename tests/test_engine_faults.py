@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from batchrecall.emulators.common import EmulatorSettings
-from batchrecall.engine import Engine, ProgressSink
 from batchrecall.errors import ErrorCode
 from batchrecall.models import LaneKey, Vendor
-from batchrecall.summary import ExitCode
+from batchrecall.results.summary import ExitCode
+from batchrecall.run.engine import Engine, ProgressSink
 from tests.harness import FAST_RUN, Harness
 
 EASEMOB = LaneKey(vendor=Vendor.EASEMOB, app="default")

@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from batchrecall.errors import JobFileError
-from batchrecall.jobs import MAX_LINE_BYTES, read_job
+from batchrecall.intake.reader import MAX_LINE_BYTES, read_job
 from batchrecall.models import InvalidRow, Item
 
 EASEMOB_LINE = (

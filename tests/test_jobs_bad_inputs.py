@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from batchrecall.errors import JobFileError
-from batchrecall.jobs import read_job
-from batchrecall.jobs_fields import MAX_TIMESTAMPS
+from batchrecall.intake.fields import MAX_TIMESTAMPS
+from batchrecall.intake.reader import read_job
 from batchrecall.models import InvalidRow, Item
 
 CORPUS = Path(__file__).parent / "bad_inputs"

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
-from batchrecall.jobs import read_job
+from batchrecall.intake.reader import read_job
 from batchrecall.models import InvalidRow, Item, Op, Vendor
 
 EASEMOB_RECALL: dict[str, Any] = {

@@ -14,11 +14,11 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from batchrecall.clock import VirtualClock
 from batchrecall.emulators.common import LoggedRequest
 from batchrecall.emulators.server import EmulatorSet
 from batchrecall.models import LaneKey, Vendor
-from batchrecall.summary import ExitCode
+from batchrecall.results.summary import ExitCode
+from batchrecall.run.clock import VirtualClock
 from tests.harness import Harness
 
 EASEMOB = LaneKey(vendor=Vendor.EASEMOB, app="default")

@@ -16,7 +16,7 @@ import httpx
 import orjson
 import pytest
 
-from batchrecall.results import read_rows
+from batchrecall.results.store import read_rows
 
 pytestmark = pytest.mark.slow
 CLI = [sys.executable, "-m", "batchrecall"]

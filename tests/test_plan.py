@@ -8,9 +8,8 @@ import orjson
 import pytest
 
 from batchrecall.config import Config, parse_config
-from batchrecall.engine import JobRef
-from batchrecall.models import LaneKey, Op, Vendor
-from batchrecall.plan import build_plan
+from batchrecall.models import JobRef, LaneKey, Op, Vendor
+from batchrecall.run.runner import plan_job
 
 EASEMOB = LaneKey(vendor=Vendor.EASEMOB, app="default")
 
@@ -50,7 +49,7 @@ def test_calls_follow_the_lanes_batch_setting(
     tmp_path: Path, batch_recall: bool, calls: int
 ) -> None:
     config = _config(batch_recall)
-    plan = build_plan(_job(tmp_path, 31), config=config)
+    plan = plan_job(_job(tmp_path, 31), config=config)
     lane = plan.lanes[EASEMOB]
     assert lane.items[Op.RECALL] == 31
     assert lane.calls[Op.RECALL] == calls
@@ -59,6 +58,6 @@ def test_calls_follow_the_lanes_batch_setting(
 
 
 def test_without_a_config_the_documented_limits_and_default_rates_apply(tmp_path: Path) -> None:
-    plan = build_plan(_job(tmp_path, 31), config=None)
+    plan = plan_job(_job(tmp_path, 31), config=None)
     assert plan.lanes[EASEMOB].calls[Op.RECALL] == 2
     assert plan.lanes[EASEMOB].rate == 50.0

@@ -6,8 +6,8 @@ from collections.abc import Callable, Iterable
 
 import pytest
 
+from batchrecall.intake.planner import Planner
 from batchrecall.models import Call, Item, Op, Vendor
-from batchrecall.planning import Planner
 
 
 def item(

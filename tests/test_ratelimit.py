@@ -14,8 +14,8 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from batchrecall.clock import VirtualClock
-from batchrecall.ratelimit import AdaptiveRate, KeyedLimiters, SlidingWindowLimiter
+from batchrecall.run.clock import VirtualClock
+from batchrecall.run.ratelimit import AdaptiveRate, KeyedLimiters, SlidingWindowLimiter
 
 RATES = [1.0, 2.5, 10.0, 50.0, 100.0]
 

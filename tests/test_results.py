@@ -12,7 +12,7 @@ import pytest
 
 from batchrecall.errors import UsageError
 from batchrecall.models import ResultRow, Status
-from batchrecall.results import (
+from batchrecall.results.store import (
     FSYNC_INTERVAL_S,
     Format,
     ResultsWriter,
@@ -177,7 +177,7 @@ def test_rows_are_flushed_after_every_write(tmp_path: Path) -> None:
 def test_fsync_at_least_every_interval(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     now = [0.0]
     synced: list[int] = []
-    monkeypatch.setattr("batchrecall.results.os.fsync", synced.append)
+    monkeypatch.setattr("batchrecall.results.store.os.fsync", synced.append)
     writer = ResultsWriter(tmp_path / "out.jsonl", "jsonl", append=False, clock=lambda: now[0])
     writer.write([row("k1")])
     assert synced == []

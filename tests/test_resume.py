@@ -11,8 +11,8 @@ import httpx
 import orjson
 import pytest
 
-from batchrecall.engine import Engine
-from batchrecall.summary import ExitCode
+from batchrecall.results.summary import ExitCode
+from batchrecall.run.engine import Engine
 from tests.harness import FAST_RUN, Harness
 from tests.test_engine_faults import _OnFirstItem, easemob_rows, yunxin_rows
 

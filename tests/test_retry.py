@@ -17,7 +17,7 @@ from batchrecall.errors import (
     TransientCallError,
     UnconfirmedCallError,
 )
-from batchrecall.retry import RetryPolicy
+from batchrecall.run.retry import RetryPolicy
 
 POLICY = RetryPolicy(max_attempts=6, base_delay_s=0.5, max_delay_s=30.0)
 

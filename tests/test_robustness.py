@@ -11,8 +11,8 @@ import httpx
 import orjson
 import pytest
 
-from batchrecall.cli import main
-from batchrecall.summary import ExitCode
+from batchrecall.cli.main import main
+from batchrecall.results.summary import ExitCode
 from tests.harness import FAST_RUN, Harness
 from tests.test_engine_faults import easemob_rows, yunxin_rows
 
@@ -176,7 +176,7 @@ def test_failed_jobs_as_csv_is_a_valid_job_file(tmp_path: Path) -> None:
 
 
 def test_the_resume_command_repeats_every_flag(tmp_path: Path) -> None:
-    from batchrecall.cli import _parser, _resume_command
+    from batchrecall.cli.main import _parser, _resume_command
 
     words = ["run", "a.jsonl", "--emulate", "--rate", "yunxin=7", "--max-attempts", "2",
              "--overwrite", "--no-progress"]  # fmt: skip

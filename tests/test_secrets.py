@@ -14,10 +14,10 @@ import structlog
 from batchrecall.config import RunSettings, parse_config
 from batchrecall.emulators.seeding import seed_jobs
 from batchrecall.emulators.server import EmulatorSet, running_server
-from batchrecall.engine import JobRef
 from batchrecall.logs import configure_logging
-from batchrecall.results import read_rows
-from batchrecall.runner import RunRequest, run_job
+from batchrecall.models import JobRef
+from batchrecall.results.store import read_rows
+from batchrecall.run.runner import RunRequest, run_job
 from tests.harness import Harness
 from tests.test_engine_faults import easemob_rows, yunxin_rows
 

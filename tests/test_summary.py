@@ -8,7 +8,7 @@ import pytest
 
 from batchrecall.errors import CallError, ErrorCode
 from batchrecall.models import ResultRow, Status
-from batchrecall.summary import ExitCode, Summary
+from batchrecall.results.summary import ExitCode, Summary
 
 
 def row(status: Status, error: str = "", *, vendor: str = "easemob") -> ResultRow:

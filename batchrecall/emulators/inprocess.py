@@ -13,8 +13,7 @@ from batchrecall.config import DEFAULT_RATES, Config, parse_config
 from batchrecall.emulators.common import EmulatorSettings
 from batchrecall.emulators.seeding import load_scenario, seed_jobs
 from batchrecall.emulators.server import EmulatorSet
-from batchrecall.engine import JobRef
-from batchrecall.models import LaneKey
+from batchrecall.models import JobRef, LaneKey
 
 # In-process requests never leave the process; the host only has to pass the loopback check.
 IN_PROCESS_BASE = "http://127.0.0.1"

@@ -17,7 +17,7 @@ import orjson
 
 from batchrecall.emulators.server import EmulatorSet
 from batchrecall.errors import UsageError
-from batchrecall.jobs import read_job
+from batchrecall.intake.reader import read_job
 from batchrecall.models import Item, LaneKey, Op, Vendor
 
 Scenario = Mapping[tuple[str, str], Mapping[str, Any]]

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from batchrecall.models import Vendor
-from batchrecall.summary import ExitCode
+from batchrecall.results.summary import ExitCode
 from tests.harness import Harness
 
 Row = dict[str, Any]

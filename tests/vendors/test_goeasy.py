@@ -9,11 +9,11 @@ from typing import Any
 import orjson
 import pytest
 
-from batchrecall.cli import main
+from batchrecall.cli.main import main
 from batchrecall.emulators.common import LoggedRequest
 from batchrecall.emulators.goeasy_state import DEFAULT_COMMON_KEY
 from batchrecall.models import Vendor
-from batchrecall.summary import ExitCode
+from batchrecall.results.summary import ExitCode
 from tests.harness import Harness
 
 Row = dict[str, Any]

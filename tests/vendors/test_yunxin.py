@@ -14,7 +14,7 @@ from starlette.types import Receive, Scope, Send
 
 from batchrecall.emulators.common import LoggedRequest
 from batchrecall.models import Vendor
-from batchrecall.summary import ExitCode
+from batchrecall.results.summary import ExitCode
 from tests.harness import Harness
 
 Row = dict[str, Any]

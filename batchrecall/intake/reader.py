@@ -17,8 +17,8 @@ from typing import Any, BinaryIO
 import orjson
 
 from batchrecall.errors import JobFileError
-from batchrecall.jobs_fields import parse_json
-from batchrecall.jobs_schema import invalid_row, items_from_row
+from batchrecall.intake.fields import parse_json
+from batchrecall.intake.schema import invalid_row, items_from_row
 from batchrecall.models import InvalidRow, Item
 
 __all__ = ["read_job"]

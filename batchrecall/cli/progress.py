@@ -17,7 +17,7 @@ from rich.progress import (
 )
 
 from batchrecall.models import LaneKey
-from batchrecall.recorder import ProgressSink
+from batchrecall.results.recorder import ProgressSink
 
 
 class TerminalProgress(ProgressSink):

@@ -10,14 +10,12 @@ import anyio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from batchrecall.clock import Clock
 from batchrecall.errors import CallError
-from batchrecall.models import Call, LaneKey
-from batchrecall.ratelimit import AdaptiveRate, KeyedLimiters, SlidingWindowLimiter
+from batchrecall.models import USER_PACING_PERIOD_S, USER_PACING_RATE, Call, LaneKey
+from batchrecall.run.clock import Clock
+from batchrecall.run.ratelimit import AdaptiveRate, KeyedLimiters, SlidingWindowLimiter
 from batchrecall.vendors.base import Adapter
 
-# Easemob user_channel: 5 calls a minute per user ID (vendors.md §1.8).
-KEY_RATE, KEY_PERIOD_S = 5, 60.0
 _MAX_PARKED = 10_000
 _POLL_S = 0.25
 
@@ -49,7 +47,7 @@ class Lane:
         self.limiter = SlidingWindowLimiter(self.rate, clock=self.clock)
         self.adaptive = AdaptiveRate(configured=self.rate)
         self.adaptive.on_tick(self.clock.now())
-        self.keyed = KeyedLimiters(KEY_RATE, KEY_PERIOD_S, clock=self.clock)
+        self.keyed = KeyedLimiters(USER_PACING_RATE, USER_PACING_PERIOD_S, clock=self.clock)
         self._parked: dict[str, deque[Work]] = {}
         self._in_hand: dict[int, Call] = {}
         self._parked_slots = anyio.Semaphore(_MAX_PARKED)

@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
+from batchrecall.intake.plan import Plan
 from batchrecall.models import Status
-from batchrecall.plan import Plan
 from batchrecall.redact import redact
-from batchrecall.summary import Summary
+from batchrecall.results.summary import Summary
 
 _STATUS_ORDER = (
     Status.OK,

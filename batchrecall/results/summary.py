@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from batchrecall.errors import ErrorCode
 from batchrecall.models import ResultRow, Status
-from batchrecall.results import is_done
+from batchrecall.results.store import is_done
 
 
 class ExitCode(IntEnum):

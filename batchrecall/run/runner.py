@@ -11,15 +11,16 @@ from pathlib import Path
 import anyio
 import httpx
 
-from batchrecall.clock import Clock, MonotonicClock
-from batchrecall.config import Config
-from batchrecall.engine import Engine, JobRef
+from batchrecall.config import DEFAULT_RATES, Config
 from batchrecall.errors import ErrorCode
-from batchrecall.models import LaneKey
-from batchrecall.recorder import ProgressSink
-from batchrecall.results import Format, ResultsWriter, ResumeIndex
-from batchrecall.summary import Summary
-from batchrecall.vendors import Adapter, make_adapter
+from batchrecall.intake.plan import Plan, build_plan
+from batchrecall.models import Item, JobRef, LaneKey
+from batchrecall.results.recorder import ProgressSink
+from batchrecall.results.store import Format, ResultsWriter, ResumeIndex
+from batchrecall.results.summary import Summary
+from batchrecall.run.clock import Clock, MonotonicClock
+from batchrecall.run.engine import Engine
+from batchrecall.vendors import ADAPTERS, Adapter, make_adapter
 
 
 @dataclass(kw_only=True)
@@ -37,6 +38,23 @@ class RunRequest:
 
 def new_run_id() -> str:
     return "r" + uuid.uuid4().hex[:8]
+
+
+def plan_job(
+    jobs: Sequence[JobRef], *, config: Config | None, resume: ResumeIndex | None = None
+) -> Plan:
+    """The plan of a run of these jobs under this config (default rates and limits if none)."""
+
+    def limit(item: Item) -> int:
+        settings = config.lane(item.lane) if config else None
+        return ADAPTERS[item.vendor].planned_items(item.op, settings)
+
+    def rate(key: LaneKey) -> float:
+        return config.lane(key).rate if config else DEFAULT_RATES[key.vendor]
+
+    return build_plan(
+        jobs, limit=limit, rate=rate, is_done=resume.is_done if resume is not None else None
+    )
 
 
 async def run_job(request: RunRequest) -> Summary:

@@ -12,7 +12,7 @@ import anyio
 
 from batchrecall.errors import UsageError
 from batchrecall.models import Vendor
-from batchrecall.summary import ExitCode
+from batchrecall.results.summary import ExitCode
 
 
 def add_emulate_parser(sub: Any) -> None:

@@ -9,8 +9,8 @@ from batchrecall.config import RunSettings
 from batchrecall.errors import CallError, ErrorCode
 from batchrecall.models import InvalidRow, Item, ItemOutcome, LaneKey, ResultRow, Status
 from batchrecall.redact import redact
-from batchrecall.results import ResultsWriter, utc_now
-from batchrecall.summary import Summary
+from batchrecall.results.store import ResultsWriter, utc_now
+from batchrecall.results.summary import Summary
 
 _SENT_STATUSES = frozenset({Status.OK, Status.NOT_FOUND, Status.FAILED, Status.UNKNOWN})
 _STOP_MESSAGES = {

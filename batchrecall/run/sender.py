@@ -10,7 +10,6 @@ from typing import Protocol
 import anyio
 import structlog
 
-from batchrecall.clock import Clock
 from batchrecall.errors import (
     TRANSIENT_CODES,
     CallError,
@@ -22,10 +21,11 @@ from batchrecall.errors import (
     TokenRejectedError,
     TransientCallError,
 )
-from batchrecall.lanes import Lane
 from batchrecall.models import Call, Item, ItemOutcome, Status
-from batchrecall.recorder import ProgressSink, Recorder, outcome_of
-from batchrecall.retry import RetryPolicy
+from batchrecall.results.recorder import ProgressSink, Recorder, outcome_of
+from batchrecall.run.clock import Clock
+from batchrecall.run.lanes import Lane
+from batchrecall.run.retry import RetryPolicy
 
 log = structlog.get_logger("batchrecall")
 

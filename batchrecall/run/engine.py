@@ -10,7 +10,6 @@ import itertools
 import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TypeVar
 
 import anyio
@@ -18,20 +17,20 @@ import anyio.lowlevel
 import structlog
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from batchrecall.clock import Clock, MonotonicClock
 from batchrecall.config import RunSettings
 from batchrecall.errors import (
     ErrorCode,
 )
-from batchrecall.jobs import read_job
-from batchrecall.lanes import Lane, Work
-from batchrecall.models import Call, InvalidRow, Item, LaneKey
-from batchrecall.planning import Planner
-from batchrecall.recorder import ProgressSink, Recorder
-from batchrecall.results import ResultsWriter, ResumeIndex, is_done
-from batchrecall.retry import RetryPolicy
-from batchrecall.sender import CallSender
-from batchrecall.summary import Summary
+from batchrecall.intake.planner import Planner
+from batchrecall.intake.reader import read_job
+from batchrecall.models import Call, InvalidRow, Item, JobRef, LaneKey
+from batchrecall.results.recorder import ProgressSink, Recorder
+from batchrecall.results.store import ResultsWriter, ResumeIndex, is_done
+from batchrecall.results.summary import Summary
+from batchrecall.run.clock import Clock, MonotonicClock
+from batchrecall.run.lanes import Lane, Work
+from batchrecall.run.retry import RetryPolicy
+from batchrecall.run.sender import CallSender
 from batchrecall.vendors.base import Adapter
 
 log = structlog.get_logger("batchrecall")
@@ -41,12 +40,6 @@ _T = TypeVar("_T")
 _CHECKPOINT_EVERY = 256
 
 __all__ = ["Engine", "JobRef", "ProgressSink"]
-
-
-@dataclass(frozen=True, slots=True)
-class JobRef:
-    path: Path
-    name: str
 
 
 @dataclass

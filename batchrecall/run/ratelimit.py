@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import anyio
 
-from batchrecall.clock import Clock
+from batchrecall.run.clock import Clock
 
 # Slack added to every window so that network jitter cannot squeeze `rate + 1` of our requests
 # into one of the vendor's 1-second windows.

@@ -6,7 +6,7 @@ import csv
 import html
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -14,11 +14,13 @@ from typing import Any, TextIO
 import orjson
 
 from batchrecall.errors import JobFileError, UsageError
-from batchrecall.jobs import read_job
 from batchrecall.keystore import KeyStore
-from batchrecall.models import Item, Op, Status, Vendor
-from batchrecall.results import is_done, read_rows, supersedes
-from batchrecall.summary import ExitCode
+from batchrecall.models import InvalidRow, Item, Op, Status, Vendor
+from batchrecall.results.store import is_done, read_rows, supersedes
+from batchrecall.results.summary import ExitCode
+
+JobReader = Callable[[Path, str], Iterable[Item | InvalidRow]]
+"""Reads a job file's rows (path, name as the results give it): the intake's reader."""
 
 _TABLE_ROWS = 500
 # Every job field, in the order a CSV job file of what is left lists them.
@@ -79,7 +81,9 @@ def load_view(path: Path) -> ResultsView:
     return view
 
 
-def run_report(results: Path, *, failed_jobs: Path | None, html: Path | None) -> int:
+def run_report(
+    results: Path, *, failed_jobs: Path | None, html: Path | None, read_job: JobReader
+) -> int:
     view = load_view(results)
     out = sys.stdout
     print(f"{results}: {len(view.rows)} items (the latest row of each)", file=out)
@@ -93,7 +97,7 @@ def run_report(results: Path, *, failed_jobs: Path | None, html: Path | None) ->
         print("  errors: " + ", ".join(f"{c} {n}" for c, n in view.errors.most_common()), file=out)
     print(f"  left to do: {view.left}", file=out)
     if failed_jobs is not None:
-        written, missing = write_failed_jobs(view, failed_jobs, results.parent)
+        written, missing = write_failed_jobs(view, failed_jobs, results.parent, read_job)
         print(f"Wrote {written} rows still to do to {failed_jobs}", file=out)
         if missing:
             print(
@@ -108,7 +112,9 @@ def run_report(results: Path, *, failed_jobs: Path | None, html: Path | None) ->
     return ExitCode.OK if not view.left and not view.statuses.get(Status.INVALID) else 1
 
 
-def write_failed_jobs(view: ResultsView, target: Path, results_dir: Path) -> tuple[int, int]:
+def write_failed_jobs(
+    view: ResultsView, target: Path, results_dir: Path, read_job: JobReader
+) -> tuple[int, int]:
     """A job file (JSONL, or CSV by its name) with one row for every item left to do.
 
     Rows are rebuilt from the job files the results name, found as named or beside the results
@@ -124,7 +130,7 @@ def write_failed_jobs(view: ResultsView, target: Path, results_dir: Path) -> tup
     with target.open("w", encoding="utf-8", newline="") as handle:
         sink = _JobSink(handle, csv_format=target.suffix.lower() == ".csv")
         for job in sorted(jobs):
-            for item in _items_of(job, results_dir):
+            for item in _items_of(job, results_dir, read_job):
                 if left.get(item.item_key) == "":
                     left.put(item.item_key, "written")
                     sink.write(job_row(item))
@@ -134,12 +140,12 @@ def write_failed_jobs(view: ResultsView, target: Path, results_dir: Path) -> tup
     return written, missing
 
 
-def _items_of(job: str, results_dir: Path) -> Iterator[Item]:
+def _items_of(job: str, results_dir: Path, read_job: JobReader) -> Iterator[Item]:
     path = Path(job)
     if not path.exists() and not path.is_absolute() and (results_dir / path).exists():
         path = results_dir / path
     try:
-        rows = read_job(path, job_name=job)
+        rows = read_job(path, job)
     except JobFileError as exc:
         raise UsageError(f"cannot rebuild the rows of {job}: {exc}") from None
     return (row for row in rows if isinstance(row, Item))

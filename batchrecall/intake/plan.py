@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from batchrecall.config import DEFAULT_RATES, Config
-from batchrecall.engine import JobRef
-from batchrecall.jobs import read_job
-from batchrecall.lanes import KEY_PERIOD_S, KEY_RATE
-from batchrecall.models import InvalidRow, Item, LaneKey, Op, Vendor
-from batchrecall.planning import Planner
-from batchrecall.results import ResumeIndex
-from batchrecall.vendors import ADAPTERS
+from batchrecall.intake.planner import Planner
+from batchrecall.intake.reader import read_job
+from batchrecall.models import (
+    USER_PACING_PERIOD_S,
+    USER_PACING_RATE,
+    InvalidRow,
+    Item,
+    JobRef,
+    LaneKey,
+    Op,
+    Vendor,
+)
 
 
 @dataclass
@@ -31,7 +35,11 @@ class LanePlan:
     def estimated_s(self) -> float:
         by_rate = self.total_calls / self.rate if self.rate else 0.0
         busiest = max(self.per_key_calls.values(), default=0)
-        by_key = math.ceil(busiest / KEY_RATE - 1) * KEY_PERIOD_S if busiest > KEY_RATE else 0.0
+        by_key = (
+            math.ceil(busiest / USER_PACING_RATE - 1) * USER_PACING_PERIOD_S
+            if busiest > USER_PACING_RATE
+            else 0.0
+        )
         return max(by_rate, by_key)
 
 
@@ -61,20 +69,20 @@ _MAX_INVALID_KEPT = 50
 def build_plan(
     jobs: Iterable[JobRef],
     *,
-    config: Config | None,
-    resume: ResumeIndex | None = None,
+    limit: Callable[[Item], int],
+    rate: Callable[[LaneKey], float],
+    is_done: Callable[[str], bool] | None = None,
 ) -> Plan:
-    """Read the jobs once and plan them as the run would, without sending anything."""
+    """Read the jobs once and plan them as the run would, without sending anything.
+
+    `limit` is the items a call of this item's lane and op carries, `rate` a lane's requests per
+    second, `is_done` whether an earlier run settled an item (for `--resume`).
+    """
     plan = Plan()
-
-    def limit(item: Item) -> int:
-        settings = config.lane(item.lane) if config else None
-        return ADAPTERS[item.vendor].planned_items(item.op, settings)
-
     planner = Planner(limit=limit, run_id="plan")
     for job in jobs:
         for row in read_job(job.path, job_name=job.name):
-            if resume is not None and resume.is_done(row.item_key):
+            if is_done is not None and is_done(row.item_key):
                 plan.already_done += 1
             elif isinstance(row, InvalidRow):
                 plan.invalid_count += 1
@@ -83,19 +91,19 @@ def build_plan(
             elif planner.is_duplicate(row):
                 plan.duplicates += 1
             else:
-                _lane_plan(plan, row, config).items[row.op] += 1
+                _lane_plan(plan, row, rate).items[row.op] += 1
                 for call in planner.add(row):
                     _count_call(plan, call.lane, call.op, call.items)
     for call in planner.flush():
         _count_call(plan, call.lane, call.op, call.items)
+    planner.close()
     return plan
 
 
-def _lane_plan(plan: Plan, item: Item, config: Config | None) -> LanePlan:
+def _lane_plan(plan: Plan, item: Item, rate: Callable[[LaneKey], float]) -> LanePlan:
     lane = plan.lanes.get(item.lane)
     if lane is None:
-        rate = config.lane(item.lane).rate if config else DEFAULT_RATES[item.vendor]
-        lane = plan.lanes[item.lane] = LanePlan(rate=rate)
+        lane = plan.lanes[item.lane] = LanePlan(rate=rate(item.lane))
     return lane
 
 

@@ -15,22 +15,21 @@ from typing import TextIO
 import anyio
 from rich.console import Console
 
-from batchrecall import output
+from batchrecall.cli import output
 from batchrecall.config import (
     Config,
     check_run_settings,
     load_config,
     resolve_config_path,
 )
-from batchrecall.engine import JobRef
 from batchrecall.errors import ConfigError, JobFileError, UsageError
-from batchrecall.jobs import read_job
+from batchrecall.intake.plan import Plan
+from batchrecall.intake.reader import read_job
 from batchrecall.logs import configure_logging
-from batchrecall.models import InvalidRow, Vendor
-from batchrecall.plan import Plan, build_plan
-from batchrecall.recorder import ProgressSink
+from batchrecall.models import InvalidRow, JobRef, Vendor
 from batchrecall.redact import redact
-from batchrecall.results import (
+from batchrecall.results.recorder import ProgressSink
+from batchrecall.results.store import (
     Format,
     ResumeIndex,
     default_results_path,
@@ -38,8 +37,8 @@ from batchrecall.results import (
     load_resume_index,
     sniff_format,
 )
-from batchrecall.runner import RunRequest, run_job
-from batchrecall.summary import ExitCode
+from batchrecall.results.summary import ExitCode
+from batchrecall.run.runner import RunRequest, plan_job, run_job
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -95,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--html", metavar="P")
     report.set_defaults(handler=_cmd_report)
 
-    from batchrecall.emulate_cli import add_emulate_parser
+    from batchrecall.cli.emulate import add_emulate_parser
 
     add_emulate_parser(sub)
     return parser
@@ -133,7 +132,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     config = _apply_overrides(config, args)
     out, fmt = _results_path(args, jobs)
     resume = _resume_index(args, out)
-    plan = build_plan(jobs, config=config, resume=resume)
+    plan = plan_job(jobs, config=config, resume=resume)
     stdout = sys.stdout
     output.print_plan(plan, out=out, stream=stdout, emulated=args.emulate)
     if args.dry_run:
@@ -154,7 +153,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         handle_signals=True,
     )
     if show_progress:
-        from batchrecall.progress import TerminalProgress
+        from batchrecall.cli.progress import TerminalProgress
 
         total = plan.items + plan.invalid_count + plan.duplicates
         with TerminalProgress(total, console) as bar:
@@ -312,7 +311,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     path = resolve_config_path(args.config)
     if args.config or os.environ.get("BATCHRECALL_CONFIG") or path.exists():
         config = load_config(path)
-    plan = build_plan(jobs, config=config)
+    plan = plan_job(jobs, config=config)
     if config is None:
         print("(no config file: default rates assumed)")
     else:
@@ -323,12 +322,13 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from batchrecall.report import run_report
+    from batchrecall.results.report import run_report
 
     return run_report(
         Path(args.results),
         failed_jobs=Path(args.failed_jobs) if args.failed_jobs else None,
         html=Path(args.html) if args.html else None,
+        read_job=lambda path, name: read_job(path, job_name=name),
     )
 
 

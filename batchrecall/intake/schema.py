@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from batchrecall.jobs_fields import MAX_TEXT, RowError, RowFields, show
+from batchrecall.intake.fields import MAX_TEXT, RowError, RowFields, show
 from batchrecall.models import InvalidRow, Item, Op, Vendor
 
 _COMMON_FIELDS = ("vendor", "op", "app", "ref")

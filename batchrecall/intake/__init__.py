@@ -1,0 +1,2 @@
+"""Job files in: the streaming reader and its row schema, duplicate detection and batching, and
+the plan shown before a run. Plain synchronous code."""
