@@ -11,7 +11,7 @@ import pytest
 
 from batchrecall.emulators.common import EmulatorSettings
 from batchrecall.errors import ErrorCode
-from batchrecall.models import LaneKey, Vendor
+from batchrecall.models import LaneKey, Status, Vendor
 from batchrecall.results.summary import ExitCode
 from batchrecall.run.engine import Engine, ProgressSink
 from tests.harness import FAST_RUN, Harness
@@ -55,7 +55,7 @@ class _OnFirstItem(ProgressSink):
         self.action = action
         self.fired = False
 
-    def item_done(self, lane: LaneKey, count: int) -> None:
+    def rows_written(self, lane: LaneKey | None, status: Status, count: int) -> None:
         if not self.fired:
             self.fired = True
             self.action()

@@ -16,8 +16,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from batchrecall.models import LaneKey
-from batchrecall.results.recorder import ProgressSink
+from batchrecall.models import LaneKey, Status
+from batchrecall.results.recorder import LaneState, ProgressSink
 
 
 class TerminalProgress(ProgressSink):
@@ -51,12 +51,14 @@ class TerminalProgress(ProgressSink):
     ) -> None:
         self._progress.stop()
 
-    def item_done(self, lane: LaneKey, count: int) -> None:
+    def rows_written(self, lane: LaneKey | None, status: Status, count: int) -> None:
         task = self._progress.tasks[0]
         speed = task.speed
         self._progress.update(self._task, advance=count, rate=f"{speed:.0f}" if speed else "-")
 
-    def throttled(self, lane: LaneKey) -> None:
+    def lane_state(self, lane: LaneKey, state: LaneState) -> None:
+        if state.kind != "throttled":
+            return
         self._throttles[str(lane)] += 1
         text = " ".join(f"{k} throttled x{n}" for k, n in sorted(self._throttles.items()))
         self._progress.update(self._task, throttles=text)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from batchrecall.config import RunSettings
 from batchrecall.errors import CallError, ErrorCode
@@ -19,14 +20,32 @@ _STOP_MESSAGES = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class LaneState:
+    """What a lane is doing, for the progress display and the progress log."""
+
+    kind: Literal["sending", "throttled", "pacing", "stopped", "done"]
+    until: float | None = None
+    """Wall-clock time (`time.time()`) a throttle pause ends at."""
+    reason: str = ""
+    """Why a stopped lane stopped (an error code)."""
+
+
 class ProgressSink:
-    """Receives progress as items finish; the terminal display implements it."""
+    """Receives progress as a run goes on; the terminal display and the progress log implement
+    it. Every method is called from the run's event loop and must return at once."""
 
-    def item_done(self, lane: LaneKey, count: int) -> None:
-        """Called after rows for `count` items of `lane` were written."""
+    def rows_written(self, lane: LaneKey | None, status: Status, count: int) -> None:
+        """Rows for `count` items were written with `status`; `lane` is None for invalid rows."""
 
-    def throttled(self, lane: LaneKey) -> None:
-        """Called when a lane pauses for a throttle answer."""
+    def call_sent(self, lane: LaneKey) -> None:
+        """A request of this lane left (calls/s against the lane's rate)."""
+
+    def lane_state(self, lane: LaneKey, state: LaneState) -> None:
+        """A lane changed state: sending, throttled until ..., paused for pacing, stopped, done."""
+
+    def stopping(self, in_flight: int) -> None:
+        """The run stops sending (first Ctrl-C, halt); `in_flight` calls are left to finish."""
 
 
 def outcome_of(exc: CallError, status: Status) -> ItemOutcome:
@@ -116,6 +135,7 @@ class Recorder:
             finished_at=utc_now(),
         )
         self._emit([result])
+        self.progress.rows_written(None, Status.INVALID, 1)
 
     def write(
         self,
@@ -154,7 +174,7 @@ class Recorder:
         ]
         self._emit(rows)
         if items:
-            self.progress.item_done(items[0].lane, len(items))
+            self.progress.rows_written(items[0].lane, status, len(items))
 
     def _emit(self, rows: list[ResultRow]) -> None:
         # A vendor may echo a credential back in its error text: results never hold one.

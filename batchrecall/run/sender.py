@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
@@ -22,7 +23,7 @@ from batchrecall.errors import (
     TransientCallError,
 )
 from batchrecall.models import Call, Item, ItemOutcome, Status
-from batchrecall.results.recorder import ProgressSink, Recorder, outcome_of
+from batchrecall.results.recorder import LaneState, ProgressSink, Recorder, outcome_of
 from batchrecall.run.clock import Clock
 from batchrecall.run.lanes import Lane
 from batchrecall.run.retry import RetryPolicy
@@ -217,7 +218,9 @@ class CallSender:
         if isinstance(exc, ThrottledError):
             pause = exc.retry_after or lane.adapter.default_throttle_pause_s
             lane.on_throttle(pause)
-            self.progress.throttled(lane.key)
+            self.progress.lane_state(
+                lane.key, LaneState(kind="throttled", until=time.time() + pause)
+            )
             log.info(
                 "batchrecall.throttled",
                 lane=str(lane.key),
