@@ -29,6 +29,9 @@ class ErrorCode(StrEnum):
 TRANSIENT_CODES = frozenset(
     {ErrorCode.VENDOR_UNAVAILABLE, ErrorCode.TIMEOUT, ErrorCode.RATE_LIMITED}
 )
+LANE_STOPPING_CODES = frozenset(
+    {ErrorCode.AUTH_FAILED, ErrorCode.SERVICE_DISABLED, ErrorCode.QUOTA_EXHAUSTED}
+)
 
 
 class BatchrecallError(Exception):

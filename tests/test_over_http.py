@@ -49,7 +49,8 @@ class Emulate:
         first = self.process.stdout.readline()
         assert first.startswith("Emulators serving at "), first + self.errors.read_text()
         self.base_url = first.split()[3]
-        _wait_for(self.config.exists, "the config file")
+        while not (line := self.process.stdout.readline()).startswith("Wrote a config"):
+            assert line, self.errors.read_text()  # printed once the config file is whole
 
     def requests(self) -> list[dict[str, Any]]:
         answer = httpx.get(f"{self.base_url}/_emulator/requests", timeout=10)

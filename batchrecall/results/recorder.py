@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from batchrecall.config import RunSettings
-from batchrecall.errors import CallError, ErrorCode
+from batchrecall.errors import LANE_STOPPING_CODES, CallError, ErrorCode
 from batchrecall.models import InvalidRow, Item, ItemOutcome, LaneKey, ResultRow, Status
 from batchrecall.redact import redact
 from batchrecall.results.store import ResultsWriter, utc_now
@@ -84,7 +84,9 @@ class Recorder:
             attempts=attempts,
             call_id=call_id,
         )
-        if outcome.status in _SENT_STATUSES:
+        # The halt rate counts what the vendor answered about the items themselves; a lane
+        # stopped on its credentials, service or plan says nothing about them.
+        if outcome.status in _SENT_STATUSES and outcome.error not in LANE_STOPPING_CODES:
             self._decided += len(items)
             if outcome.status in (Status.FAILED, Status.UNKNOWN):
                 self._failed += len(items)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Protocol
 
@@ -14,6 +15,10 @@ class Clock(Protocol):
 
     async def sleep(self, seconds: float) -> None: ...
 
+    async def sleep_until(self, deadline: float, wake: anyio.Event) -> None:
+        """Return at `deadline` (inf: never) or as soon as `wake` is set, whichever is first."""
+        ...
+
 
 class MonotonicClock:
     def now(self) -> float:
@@ -21,6 +26,10 @@ class MonotonicClock:
 
     async def sleep(self, seconds: float) -> None:
         await anyio.sleep(max(0.0, seconds))
+
+    async def sleep_until(self, deadline: float, wake: anyio.Event) -> None:
+        with anyio.move_on_after(deadline - time.monotonic()):
+            await wake.wait()
 
 
 class VirtualClock:
@@ -38,6 +47,16 @@ class VirtualClock:
             self.slept.append(seconds)
             self.time += seconds
         await anyio.lowlevel.checkpoint()
+
+    async def sleep_until(self, deadline: float, wake: anyio.Event) -> None:
+        """Jumps to the deadline unless `wake` is already set; waits for `wake` only when there
+        is no deadline."""
+        if wake.is_set():
+            await anyio.lowlevel.checkpoint()
+        elif deadline == math.inf:
+            await wake.wait()
+        else:
+            await self.sleep(deadline - self.time)
 
     def advance(self, seconds: float) -> None:
         self.time += seconds

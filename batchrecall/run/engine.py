@@ -1,57 +1,50 @@
-"""The run: job rows -> planner -> lanes -> adapters -> one result row per item.
+"""The run's scheduler: it owns every item from the moment it is read until its row is written.
 
-Every lane reads the job files on its own, so a slow lane never holds up a fast one while memory
-stays flat; a scout pass writes the invalid rows and opens each lane when it first sees it.
+One reader goes through the job files once. Each row becomes a result row at once (invalid,
+duplicate, settled by an earlier run, or not to be sent because the run or its lane stopped) or
+an item for its lane's planner, whose full calls join the lane's backlog (spilled to disk when a
+slow lane falls far behind, so the reader never waits on one lane). One dispatcher per lane takes
+the lane's next ready work, waits for the lane's permit, then for a run-wide concurrency slot,
+and sends it; what an answer leaves behind (a retry, a split's parts) goes back to the lane as
+new work. Stopping is a state: dispatchers write rows for what their lanes hold, the reader
+writes rows for the rest of the job, calls in flight finish.
 """
 
 from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 import anyio
 import anyio.lowlevel
 import structlog
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from batchrecall.config import RunSettings
-from batchrecall.errors import (
-    ErrorCode,
-)
+from batchrecall.errors import ErrorCode
 from batchrecall.intake.planner import Planner
 from batchrecall.intake.reader import read_job
+from batchrecall.keystore import KeyStore
 from batchrecall.models import Call, InvalidRow, Item, JobRef, LaneKey
-from batchrecall.results.recorder import ProgressSink, Recorder
+from batchrecall.results.recorder import LaneState, ProgressSink, Recorder
 from batchrecall.results.store import ResultsWriter, ResumeIndex, is_done
 from batchrecall.results.summary import Summary
 from batchrecall.run.clock import Clock, MonotonicClock
 from batchrecall.run.lanes import Lane, Work
 from batchrecall.run.retry import RetryPolicy
-from batchrecall.run.sender import CallSender
+from batchrecall.run.sender import CallSender, FollowUp, watch_exchanges
 from batchrecall.vendors.base import Adapter
 
 log = structlog.get_logger("batchrecall")
 
 Row = Item | InvalidRow
-_T = TypeVar("_T")
 _CHECKPOINT_EVERY = 256
+_HUNGRY_BELOW = 1_000
+"""A lane whose backlog holds fewer items than this wants the reader to go on."""
+_PLANNER_BUFFER = 2_000
 
-__all__ = ["Engine", "JobRef", "ProgressSink"]
-
-
-@dataclass
-class _LaneFeed:
-    """One lane's own pass over the jobs, and the queues between it and the lane's workers."""
-
-    rows: Iterator[Row]
-    planner: Planner
-    inbox: MemoryObjectSendStream[Call]
-    queued_calls: MemoryObjectReceiveStream[Call]
-    queued_work: MemoryObjectReceiveStream[Work]
-    in_hand: Call | None = None
+__all__ = ["Engine", "ProgressSink"]
 
 
 @dataclass
@@ -67,36 +60,39 @@ class Engine:
     progress: ProgressSink = field(default_factory=ProgressSink)
     summary: Summary = field(default_factory=Summary)
     stop_reason: ErrorCode | None = None
+    select: Callable[[Item], bool] | None = None
+    """Only these items belong to this run (a shard of the job); None: all of them."""
 
     def __post_init__(self) -> None:
         self.policy = RetryPolicy(max_attempts=self.run_settings.max_attempts)
         self.lanes: dict[LaneKey, Lane] = {}
-        self._feeds: dict[LaneKey, _LaneFeed] = {}
-        # Planners of lanes never opened (a run stopped first) still tell duplicates apart.
-        self._idle_planners: dict[LaneKey, Planner] = {}
+        self._planners: dict[LaneKey, Planner] = {}
+        self._states: dict[LaneKey, str] = {}
+        self._seen = KeyStore()
         self._call_numbers = itertools.count(1)
         self._slots = anyio.CapacityLimiter(self.run_settings.concurrency)
-        self._jobs: Sequence[JobRef] = ()
-        self._scout: Iterator[Row] = iter(())
+        self._reader_wake = anyio.Event()
 
     # -- public ------------------------------------------------------------------------------
 
+    @property
+    def in_flight(self) -> int:
+        return sum(lane.in_flight for lane in self.lanes.values())
+
     def request_stop(self, reason: ErrorCode = ErrorCode.INTERRUPTED) -> None:
-        """No new call is sent from now on; calls in flight finish."""
-        if self.stop_reason is None:
-            self.stop_reason = reason
-            log.warning("batchrecall.stopping", reason=str(reason))
+        """No new call is sent from now on; calls in flight finish; the rest gets its rows."""
+        if self.stop_reason is not None:
+            return
+        self.stop_reason = reason
+        in_flight = self.in_flight
+        log.warning("batchrecall.stopping", reason=str(reason), in_flight=in_flight)
+        self.progress.stopping(in_flight)
+        for lane in self.lanes.values():
+            lane.halt()
+        self._reader_wake.set()
 
     async def run(self, jobs: Sequence[JobRef]) -> Summary:
         self.summary.start(self.clock.now())
-        log.info(
-            "batchrecall.run_started",
-            run_id=self.run_id,
-            jobs=[j.name for j in jobs],
-            resume=self.resume is not None,
-        )
-        self._jobs = jobs
-        self._scout = self._read(jobs)
         self.record = Recorder(
             writer=self.writer,
             summary=self.summary,
@@ -105,25 +101,34 @@ class Engine:
             progress=self.progress,
         )
         self.sender = CallSender(
-            run=self,
             record=self.record,
             policy=self.policy,
-            slots=self._slots,
             clock=self.clock,
             rng=self.rng,
             progress=self.progress,
+        )
+
+        log.info(
+            "batchrecall.run_started",
+            run_id=self.run_id,
+            jobs=[j.name for j in jobs],
+            resume=self.resume is not None,
         )
         try:
             async with anyio.create_task_group() as outer:
                 outer.start_soon(self._sync_results)
                 async with anyio.create_task_group() as tg:
                     self._task_group = tg
-                    await self._scout_rows()
+                    await self._read(jobs)
                 outer.cancel_scope.cancel()
         finally:
-            # Plain (synchronous) code: it runs to the end even when the run was cancelled.
-            self._report_unsent()
+            # Plain code: it runs to its end even when the run was cancelled.
             self.writer.sync()
+            for lane in self.lanes.values():
+                lane.close()
+            for planner in self._planners.values():
+                planner.close()
+            self._seen.close()
             self.summary.stop_reason = self.stop_reason or ""
             self.summary.finish(self.clock.now(), self.lanes)
             log.info(
@@ -144,153 +149,174 @@ class Engine:
 
     # -- reading -----------------------------------------------------------------------------
 
-    @staticmethod
-    def _read(jobs: Sequence[JobRef]) -> Iterator[Row]:
+    async def _read(self, jobs: Sequence[JobRef]) -> None:
+        count = 0
         for job in jobs:
-            yield from read_job(job.path, job_name=job.name)
+            for row in read_job(job.path, job_name=job.name):
+                count += 1
+                if count % _CHECKPOINT_EVERY == 0:
+                    await anyio.lowlevel.checkpoint()
+                    await self._wait_for_a_hungry_lane()
+                self._take(row)
+        for key, planner in self._planners.items():
+            for call in planner.flush():
+                self._enqueue(self.lanes[key], call)
+        for lane in self.lanes.values():
+            lane.input_done = True
+            lane.notify()
 
-    def _done_before(self, row: Row) -> bool:
-        return self.resume is not None and self.resume.is_done(row.item_key)
-
-    async def _scout_rows(self) -> None:
-        """Invalid rows and items settled by an earlier run are handled here; items are not."""
-        for count, row in enumerate(self._scout):
-            if count % _CHECKPOINT_EVERY == 0:
-                await anyio.lowlevel.checkpoint()
-            self._scout_one(row)
-
-    def _scout_one(self, row: Row) -> None:
+    def _take(self, row: Row) -> None:
         outcome = self.resume.outcome(row.item_key) if self.resume is not None else None
+        if isinstance(row, Item) and self.select is not None and not self.select(row):
+            return
         if outcome is not None and is_done(*outcome):
             self.summary.kept(*outcome)
         elif isinstance(row, InvalidRow):
             self.record.invalid(row)
-        elif row.lane not in self._feeds:
-            if self.stop_reason is None:
-                self._open_lane(row.lane)
-            else:
-                self._take_unopened(row)
-
-    def _take_unopened(self, item: Item) -> None:
-        """An item of a lane that never opened because the run stopped first."""
-        planner = self._idle_planners.get(item.lane)
-        if planner is None:
-            planner = self._idle_planners[item.lane] = self._planner(item.lane, lambda _: 1)
-        if planner.is_duplicate(item):
-            self.record.duplicate(item)
+        elif not self._seen.add_new(row.item_key):
+            self.record.duplicate(row)
+        elif self.stop_reason is not None:
+            self.record.stopped([row], self.stop_reason)
         else:
-            self.record.stopped([item], self.stop_reason)
+            lane = self.lanes.get(row.lane) or self._open_lane(row.lane)
+            if lane.fatal is not None:
+                self.record.lane_stopped([row], lane.key, str(lane.fatal.code))
+                return
+            for call in self._planners[lane.key].add(row):
+                self._enqueue(lane, call)
 
-    def _planner(self, key: LaneKey, limit: Callable[[Item], int]) -> Planner:
-        return Planner(limit=limit, run_id=self.run_id, numbers=self._call_numbers)
+    def _enqueue(self, lane: Lane, call: Call) -> None:
+        if self.stop_reason is not None:
+            self.record.stopped(call.items, self.stop_reason)
+        elif lane.fatal is not None:
+            self.record.lane_stopped(call.items, lane.key, str(lane.fatal.code))
+        else:
+            lane.backlog.push(call)
+            lane.notify()
 
-    def _open_lane(self, key: LaneKey) -> None:
-        lane = Lane(
-            key=key,
-            adapter=self.adapter_for(key),
-            clock=self.clock,
-            rate=self.rates(key),
-            should_stop=lambda: self.stop_reason is not None,
-        )
+    async def _wait_for_a_hungry_lane(self) -> None:
+        """Backpressure: read on only while some lane wants more (the others spill)."""
+        while self.stop_reason is None and not self._some_lane_hungry():
+            self._reader_wake = anyio.Event()
+            if self._some_lane_hungry():
+                return
+            await self._reader_wake.wait()
+
+    def _some_lane_hungry(self) -> bool:
+        open_lanes = [lane for lane in self.lanes.values() if lane.fatal is None]
+        return not open_lanes or any(len(lane.backlog) < _HUNGRY_BELOW for lane in open_lanes)
+
+    def _open_lane(self, key: LaneKey) -> Lane:
+        adapter = self.adapter_for(key)
+        watch_exchanges(adapter.client)
+        lane = Lane(key=key, adapter=adapter, clock=self.clock, rate=self.rates(key))
         self.lanes[key] = lane
+        self._planners[key] = Planner(
+            limit=lambda item: adapter.max_items(item.op),
+            run_id=self.run_id,
+            numbers=self._call_numbers,
+            max_buffered=_PLANNER_BUFFER,
+        )
         log.info(
             "batchrecall.lane_opened",
             lane=str(key),
             rate=lane.rate,
-            base_url=lane.adapter.settings.base_url,
+            base_url=adapter.settings.base_url,
         )
-        # Bounded streams give backpressure: a lane's reader waits while its lane is busy.
-        size = max(4, self.run_settings.concurrency)
-        inbox_send, inbox_receive = anyio.create_memory_object_stream[Call](size)
-        work_send, work_receive = anyio.create_memory_object_stream[Work](size)
-        feed = _LaneFeed(
-            rows=self._read(self._jobs),
-            planner=self._planner(key, lambda item: lane.adapter.max_items(item.op)),
-            inbox=inbox_send,
-            queued_calls=inbox_receive.clone(),
-            queued_work=work_receive.clone(),
-        )
-        self._feeds[key] = feed
-        tg = self._task_group
-        tg.start_soon(self._feed_lane, lane, feed)
-        tg.start_soon(lane.dispatch, inbox_receive, work_send, tg)
-        for _ in range(self.run_settings.concurrency):
-            tg.start_soon(self._worker, lane, work_receive.clone())
-        work_receive.close()
+        self._task_group.start_soon(self._dispatch, lane)
+        return lane
 
-    async def _feed_lane(self, lane: Lane, feed: _LaneFeed) -> None:
-        async with feed.inbox:
-            for count, row in enumerate(feed.rows):
-                if count % _CHECKPOINT_EVERY == 0:
-                    await anyio.lowlevel.checkpoint()
-                for call in self._take(lane, feed.planner, row):
-                    await self._hand_over(feed, call)
-            for call in feed.planner.flush():
-                await self._hand_over(feed, call)
+    # -- sending -----------------------------------------------------------------------------
 
-    @staticmethod
-    async def _hand_over(feed: _LaneFeed, call: Call) -> None:
-        feed.in_hand = call  # a cancelled hand-over must still be reported
-        await feed.inbox.send(call)
-        feed.in_hand = None
+    async def _dispatch(self, lane: Lane) -> None:
+        """Send the lane's work as its permits come; when it stops, write rows for the rest."""
+        while self.stop_reason is None and lane.fatal is None:
+            wake = lane.new_wake()
+            now = self.clock.now()
+            work, ready_at = lane.next_work(now)
+            if len(lane.backlog) < _HUNGRY_BELOW:
+                self._reader_wake.set()
+            if work is None:
+                if lane.idle:
+                    self._state(lane, LaneState(kind="done"))
+                    return
+                if lane.parked_count and not lane.in_flight:
+                    self._state(lane, LaneState(kind="pacing"))
+                await self.clock.sleep_until(ready_at, wake)
+                continue
+            lane.in_hand = work
+            await self._launch(lane, work)
+        await self._write_held(lane)
 
-    def _take(self, lane: Lane, planner: Planner, row: Row) -> Iterator[Call]:
-        """This lane's items: rows for what will not be sent, full calls for what will."""
-        if not isinstance(row, Item) or row.lane != lane.key or self._done_before(row):
+    async def _launch(self, lane: Lane, work: Work) -> None:
+        """Permit first, then a run-wide slot, then the request leaves in its own task."""
+        failed = await self.sender.prepare(lane, work)
+        if failed is not None:
+            lane.in_hand = None
+            self._follow_up(lane, work, failed)
             return
-        if planner.is_duplicate(row):
-            self.record.duplicate(row)
-        elif self.stop_reason is not None:
-            self.record.stopped([row], self.stop_reason)
-        elif lane.fatal is not None:
-            self.record.lane_stopped([row], lane.key, str(lane.fatal.code))
-        else:
-            yield from planner.add(row)
+        while not lane.halted.is_set():
+            now = self.clock.now()
+            delay = lane.permit_delay(now)
+            if delay > 0:
+                await self.clock.sleep_until(now + delay, lane.halted)
+                continue
+            if not await self._take_slot(lane, work):
+                return  # stopped meanwhile: the work stays in hand and gets its row
+            now = self.clock.now()
+            if lane.permit_delay(now) > 0:  # a throttle answer came while we waited
+                self._slots.release_on_behalf_of(work)
+                continue
+            lane.record_send(work, now)
+            lane.in_hand = None
+            lane.in_flight += 1
+            self._state(lane, LaneState(kind="sending"))
+            self.progress.call_sent(lane.key)
+            self._task_group.start_soon(self._send, lane, work)
+            return
 
-    # -- workers -----------------------------------------------------------------------------
+    async def _take_slot(self, lane: Lane, work: Work) -> bool:
+        with anyio.CancelScope() as scope:
+            lane.slot_wait = scope
+            if lane.halted.is_set():
+                scope.cancel()
+            await self._slots.acquire_on_behalf_of(work)
+        lane.slot_wait = None
+        return not scope.cancelled_caught
 
-    async def _worker(self, lane: Lane, work: MemoryObjectReceiveStream[Work]) -> None:
-        async with work:
-            async for job in work:
-                try:
-                    await self.sender.process(lane, job.call)
-                finally:
-                    if job.done is not None:
-                        job.done.set()
-
-    # -- the end -----------------------------------------------------------------------------
-
-    def _report_unsent(self) -> None:
-        """After the lanes closed: whatever was never sent still gets its row."""
-        reason = self.stop_reason or ErrorCode.INTERRUPTED
-        for key, feed in self._feeds.items():
-            lane = self.lanes[key]
-            calls = [feed.in_hand] if feed.in_hand else []
-            calls += _drain(feed.queued_calls)
-            calls += [work.call for work in _drain(feed.queued_work)]
-            calls += lane.unsent_calls()
-            calls += feed.planner.flush()
-            if calls and self.stop_reason is None and lane.fatal is None:
-                self.stop_reason = reason
-            for call in calls:
-                self.sender.unsent(call.items, lane, None, "")
-            for row in feed.rows:
-                if lane.fatal is None:
-                    self.stop_reason = self.stop_reason or reason
-                for _ in self._take(lane, feed.planner, row):
-                    pass  # nothing is sent after a stop: _take writes the row itself
-            feed.planner.close()
-        for planner in self._idle_planners.values():
-            planner.close()
-        for row in self._scout:
-            self.stop_reason = self.stop_reason or reason
-            self._scout_one(row)
-
-
-def _drain(stream: MemoryObjectReceiveStream[_T]) -> list[_T]:
-    drained: list[_T] = []
-    while True:
+    async def _send(self, lane: Lane, work: Work) -> None:
         try:
-            drained.append(stream.receive_nowait())
-        except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
-            return drained
+            follow_up = await self.sender.send(lane, work)
+        finally:
+            self._slots.release_on_behalf_of(work)
+            lane.in_flight -= 1
+            lane.notify()
+        self._follow_up(lane, work, follow_up)
+
+    def _follow_up(self, lane: Lane, work: Work, follow_up: FollowUp) -> None:
+        """An attempt's leftovers go back to the lane, or get their rows if it stopped."""
+        sending = self.stop_reason is None and lane.fatal is None
+        if follow_up.retry is not None and sending:
+            lane.add_retry(follow_up.retry)
+        else:
+            if follow_up.retry is not None:
+                self.sender.unsent(lane, follow_up.retry, self.stop_reason)
+            lane.release_key(work)
+        for part in follow_up.parts:
+            if sending:
+                lane.add_front(part)
+            else:
+                self.sender.unsent(lane, part, self.stop_reason)
+
+    async def _write_held(self, lane: Lane) -> None:
+        """Rows for everything the lane still holds (in hand, queued, parked, waiting to retry),
+        at full speed; a second interrupt may cut this short (the rest is then left to do)."""
+        for count, work in enumerate(lane.take_everything(), start=1):
+            self.sender.unsent(lane, work, self.stop_reason)
+            if count % _CHECKPOINT_EVERY == 0:
+                await anyio.lowlevel.checkpoint()
+
+    def _state(self, lane: Lane, state: LaneState) -> None:
+        if self._states.get(lane.key) != state.kind:
+            self._states[lane.key] = state.kind
+            self.progress.lane_state(lane.key, state)

@@ -1,136 +1,259 @@
-"""One lane per (vendor, app): its rate limit, throttle pauses, per-key pacing and stop state."""
+"""One lane per (vendor, app): the work it holds, its rate limit, throttle pauses and pacing.
+
+A lane's work is in exactly one place at a time: queued in its backlog (or a split part waiting
+in front of it), parked behind a per-user window, waiting for a retry, in hand (its permit or a
+concurrency slot is being waited for) or in flight. The engine moves it between them.
+"""
 
 from __future__ import annotations
 
+import heapq
+import itertools
+import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import anyio
-from anyio.abc import TaskGroup
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from batchrecall.errors import CallError
 from batchrecall.models import USER_PACING_PERIOD_S, USER_PACING_RATE, Call, LaneKey
+from batchrecall.run.backlog import Backlog
 from batchrecall.run.clock import Clock
 from batchrecall.run.ratelimit import AdaptiveRate, KeyedLimiters, SlidingWindowLimiter
 from batchrecall.vendors.base import Adapter
 
-_MAX_PARKED = 10_000
-_POLL_S = 0.25
+MAX_PARKED = 10_000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(eq=False)
 class Work:
-    """A call handed to a worker; `done` is set when it finished (pacing keys wait on it)."""
+    """A call on its way, with what happened to it so far (kept across retries and splits)."""
 
     call: Call
-    done: anyio.Event | None = None
+    attempts: int = 0
+    """Requests that reached the vendor carrying these items (the results' `attempts`)."""
+    tries: int = 0
+    """Every try, reached or not: what `max_attempts` limits."""
+    last_error: CallError | None = None
+    token_refreshed: bool = False
+    not_before: float = 0.0
+    pacing: str | None = None
+    """The per-user window this call counts against (Easemob conversation deletes)."""
+    holds_key: bool = False
+    """True while this work owns its pacing key (one call of a user at a time)."""
+    sent_at: float = 0.0
 
 
 @dataclass
 class LaneStats:
     throttles: int = 0
+    calls_sent: int = 0
 
 
-@dataclass
+@dataclass(eq=False)
 class Lane:
     key: LaneKey
     adapter: Adapter
     clock: Clock
     rate: float
-    should_stop: Callable[[], bool] = lambda: False
     stats: LaneStats = field(default_factory=LaneStats)
     fatal: CallError | None = None
+    input_done: bool = False
+    """The reader will add nothing more (the job is read and the planner flushed)."""
 
     def __post_init__(self) -> None:
         self.limiter = SlidingWindowLimiter(self.rate, clock=self.clock)
         self.adaptive = AdaptiveRate(configured=self.rate)
         self.adaptive.on_tick(self.clock.now())
         self.keyed = KeyedLimiters(USER_PACING_RATE, USER_PACING_PERIOD_S, clock=self.clock)
-        self._parked: dict[str, deque[Work]] = {}
-        self._in_hand: dict[int, Call] = {}
-        self._parked_slots = anyio.Semaphore(_MAX_PARKED)
-        self.gate = anyio.Lock()
-        """Held by the one worker that is next to send (see CallSender._attempt)."""
+        self.backlog = Backlog(self.key)
+        self.front: deque[Work] = deque()
+        self.retries: list[tuple[float, int, Work]] = []
+        self.parked: dict[str, deque[Work]] = {}
+        self.parked_count = 0
+        self._parked_ready: list[tuple[float, int, str]] = []
+        self.busy_keys: set[str] = set()
+        self.in_hand: Work | None = None
+        self.in_flight = 0
+        self.wake = anyio.Event()
+        self.halted = anyio.Event()
+        """Set when the lane or the run stops: waits for a permit or a slot end at once."""
+        self.slot_wait: anyio.CancelScope | None = None
+        self._order = itertools.count()
+        self._lowered_at = -math.inf
 
     @property
     def stopped(self) -> bool:
         return self.fatal is not None
 
-    async def acquire(self) -> bool:
-        """Wait for a send permit; False if the run or the lane stopped meanwhile."""
-        while True:
-            if self.should_stop() or self.stopped:
-                return False
-            now = self.clock.now()
-            self.limiter.rate = self.adaptive.on_tick(now)
-            wait = self.limiter.delay(now)
-            if wait <= 0:
-                self.limiter.record(now)
-                return True
-            await self.clock.sleep(min(wait, _POLL_S))
+    @property
+    def queued_items(self) -> int:
+        """Items waiting in this lane and not yet in flight."""
+        retries = sum(len(w.call.items) for _, _, w in self.retries)
+        front = sum(len(w.call.items) for w in self.front)
+        return len(self.backlog) + front + retries + self.parked_count
 
-    async def wait_for_key(self, key: str) -> bool:
-        while (wait := self.keyed.delay(key)) > 0:
-            if self.should_stop() or self.stopped:
-                return False
-            await self.clock.sleep(min(wait, _POLL_S))
-        return True
+    @property
+    def idle(self) -> bool:
+        """Nothing queued, nothing in flight, and nothing more will come."""
+        return (
+            self.input_done
+            and self.in_flight == 0
+            and self.in_hand is None
+            and not self.front
+            and not self.retries
+            and not self.parked_count
+            and len(self.backlog) == 0
+        )
 
-    def on_throttle(self, pause_s: float) -> None:
-        """Pause the whole lane and lower its rate."""
+    def new_wake(self) -> anyio.Event:
+        """A fresh event that the next `notify()` sets (take it before looking for work)."""
+        self.wake = anyio.Event()
+        return self.wake
+
+    def notify(self) -> None:
+        self.wake.set()
+
+    # -- work in ---------------------------------------------------------------------------
+
+    def add_retry(self, work: Work) -> None:
+        heapq.heappush(self.retries, (work.not_before, next(self._order), work))
+        self.notify()
+
+    def add_front(self, work: Work) -> None:
+        self.front.append(work)
+        self.notify()
+
+    # -- work out --------------------------------------------------------------------------
+
+    def next_work(self, now: float) -> tuple[Work | None, float]:
+        """The next work ready to send, or None and when something may be ready (inf: when
+        something new arrives)."""
+        while self.retries and self.retries[0][0] <= now:
+            _, _, work = heapq.heappop(self.retries)
+            wait = self.keyed.delay(work.pacing) if work.pacing is not None else 0.0
+            if wait > 0:
+                work.not_before = now + wait
+                heapq.heappush(self.retries, (work.not_before, next(self._order), work))
+                continue
+            return work, now
+        while self._parked_ready and self._parked_ready[0][0] <= now:
+            _, _, key = heapq.heappop(self._parked_ready)
+            queue = self.parked.get(key)
+            if not queue or key in self.busy_keys:
+                continue  # stale: the key's release pushes it again
+            wait = self.keyed.delay(key)
+            if wait > 0:
+                self._schedule_key(key, now + wait)
+                continue
+            work = queue.popleft()
+            self.parked_count -= 1
+            if not queue:
+                del self.parked[key]
+            self.busy_keys.add(key)
+            work.holds_key = True
+            return work, now
+        while self.parked_count < MAX_PARKED and (pulled := self._pull()) is not None:
+            pacing = pulled.pacing
+            if pacing is None:
+                return pulled, now
+            if pacing in self.busy_keys or pacing in self.parked or self.keyed.delay(pacing) > 0:
+                self._park(pacing, pulled, now)
+                continue
+            self.busy_keys.add(pacing)
+            pulled.holds_key = True
+            return pulled, now
+        deadlines = [math.inf]
+        if self.retries:
+            deadlines.append(self.retries[0][0])
+        if self._parked_ready:
+            deadlines.append(self._parked_ready[0][0])
+        return None, min(deadlines)
+
+    def _pull(self) -> Work | None:
+        if self.front:
+            return self.front.popleft()
+        call = self.backlog.pop()
+        if call is None:
+            return None
+        return Work(call=call, pacing=self.adapter.pacing_key(call))
+
+    def _park(self, key: str, work: Work, now: float) -> None:
+        queue = self.parked.get(key)
+        if queue is None:
+            queue = self.parked[key] = deque()
+            if key not in self.busy_keys:
+                self._schedule_key(key, now + self.keyed.delay(key))
+        queue.append(work)
+        self.parked_count += 1
+
+    def _schedule_key(self, key: str, when: float) -> None:
+        heapq.heappush(self._parked_ready, (when, next(self._order), key))
+
+    def release_key(self, work: Work) -> None:
+        """The work is done with its pacing key: the key's next parked call may go."""
+        if not work.holds_key or work.pacing is None:
+            return
+        work.holds_key = False
+        self.busy_keys.discard(work.pacing)
+        if work.pacing in self.parked:
+            self._schedule_key(work.pacing, self.clock.now() + self.keyed.delay(work.pacing))
+            self.notify()
+
+    def take_everything(self) -> Iterator[Work]:
+        """Every work not in flight, emptied out of the lane (the run or the lane stopped)."""
+        if self.in_hand is not None:
+            work, self.in_hand = self.in_hand, None
+            yield work
+        while self.front:
+            yield self.front.popleft()
+        while self.retries:
+            yield heapq.heappop(self.retries)[2]
+        for queue in self.parked.values():
+            yield from queue
+        self.parked.clear()
+        self.parked_count = 0
+        self._parked_ready.clear()
+        for call in self.backlog.drain():
+            yield Work(call=call)
+
+    # -- permits ---------------------------------------------------------------------------
+
+    def permit_delay(self, now: float) -> float:
+        """Seconds until this lane may send its next request."""
+        self.limiter.rate = self.adaptive.on_tick(now)
+        return self.limiter.delay(now)
+
+    def record_send(self, work: Work, now: float) -> None:
+        self.limiter.record(now)
+        if work.pacing is not None:
+            self.keyed.record(work.pacing)
+        work.sent_at = now
+        self.stats.calls_sent += 1
+
+    def on_throttle(self, pause_s: float, sent_at: float) -> None:
+        """Pause the whole lane; lower its rate once per throttle episode (answers to requests
+        sent before the last lowering do not lower it again)."""
         now = self.clock.now()
         self.stats.throttles += 1
-        self.limiter.rate = self.adaptive.on_throttle(now + pause_s)
         self.limiter.pause_until(now + pause_s)
+        if sent_at >= self._lowered_at:
+            self._lowered_at = now
+            self.limiter.rate = self.adaptive.on_throttle(now + pause_s)
 
     def stop(self, error: CallError) -> None:
+        """A lane-stopping answer: nothing more is sent in this lane."""
         if self.fatal is None:
             self.fatal = error
+        self.halt()
 
-    async def dispatch(
-        self,
-        inbox: MemoryObjectReceiveStream[Call],
-        work: MemoryObjectSendStream[Work],
-        task_group: TaskGroup,
-    ) -> None:
-        """Forward calls to the workers; calls with a pacing key go one at a time per key."""
-        async with inbox, work:
-            async for call in inbox:
-                key = self.adapter.pacing_key(call)
-                if key is None or self.should_stop() or self.stopped:
-                    await self._hand_over(work, Work(call))
-                    continue
-                await self._parked_slots.acquire()
-                queue = self._parked.get(key)
-                if queue is None:
-                    queue = self._parked[key] = deque()
-                    task_group.start_soon(self._drain_key, key, queue, work.clone())
-                queue.append(Work(call, anyio.Event()))
+    def halt(self) -> None:
+        """Stop sending: the lane's waits end now (the run stopped, or the lane did)."""
+        self.halted.set()
+        if self.slot_wait is not None:
+            self.slot_wait.cancel()
+        self.notify()
 
-    async def _drain_key(
-        self, key: str, queue: deque[Work], work: MemoryObjectSendStream[Work]
-    ) -> None:
-        async with work:
-            while queue:
-                if not await self.wait_for_key(key):
-                    break  # the run stopped: what is left here is reported by parked_calls()
-                item = queue.popleft()
-                self._parked_slots.release()
-                await self._hand_over(work, item)
-                assert item.done is not None
-                await item.done.wait()
-            if not queue:
-                del self._parked[key]
-
-    async def _hand_over(self, work: MemoryObjectSendStream[Work], item: Work) -> None:
-        # Kept until a worker holds it: a cancelled hand-over must still be reported.
-        self._in_hand[id(item.call)] = item.call
-        await work.send(item)
-        del self._in_hand[id(item.call)]
-
-    def unsent_calls(self) -> list[Call]:
-        """Calls no worker took yet (reported when a run is cut short)."""
-        parked = [w.call for queue in self._parked.values() for w in queue]
-        return parked + list(self._in_hand.values())
+    def close(self) -> None:
+        self.backlog.close()

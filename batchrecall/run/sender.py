@@ -1,14 +1,16 @@
-"""Sending one call until every item has an outcome: permits, retries, splits and stops."""
+"""One request of a call, and what its answer means: rows for what the vendor settled, and the
+work that follows (a retry, or the call's parts when it must be resent one item a call)."""
 
 from __future__ import annotations
 
+import contextvars
 import random
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
-from typing import Protocol
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 
 import anyio
+import httpx
 import structlog
 
 from batchrecall.errors import (
@@ -25,260 +27,290 @@ from batchrecall.errors import (
 from batchrecall.models import Call, Item, ItemOutcome, Status
 from batchrecall.results.recorder import LaneState, ProgressSink, Recorder, outcome_of
 from batchrecall.run.clock import Clock
-from batchrecall.run.lanes import Lane
+from batchrecall.run.lanes import Lane, Work
 from batchrecall.run.retry import RetryPolicy
 
 log = structlog.get_logger("batchrecall")
 
-
-class RunControl(Protocol):
-    """What a sender needs of its run: whether it is stopping, and a way to stop it."""
-
-    stop_reason: ErrorCode | None
-
-    def request_stop(self, reason: ErrorCode = ErrorCode.INTERRUPTED) -> None: ...
+_ANSWER_HEAD = 200
 
 
 @dataclass
-class _Attempt:
-    """What happened to a call so far: requests that reached the vendor, and the last error."""
+class Exchange:
+    """What the HTTP client did for the current request: whether it left, and the answer."""
 
-    attempts: int = 0
-    """Requests that reached the vendor carrying these items (the results' `attempts`)."""
-    tries: int = 0
-    """Every try, reached or not: what `max_attempts` limits."""
-    last_error: CallError | None = None
-    token_refreshed: bool = False
-    in_flight: bool = False
-    reported: bool = False
+    sent: bool = False
+    response: httpx.Response | None = None
+
+
+_current_exchange: contextvars.ContextVar[Exchange | None] = contextvars.ContextVar(
+    "batchrecall_exchange", default=None
+)
+
+
+async def _on_request(request: httpx.Request) -> None:
+    exchange = _current_exchange.get()
+    if exchange is not None:
+        exchange.sent = True
+
+
+async def _on_response(response: httpx.Response) -> None:
+    exchange = _current_exchange.get()
+    if exchange is not None:
+        exchange.response = response
+
+
+def watch_exchanges(client: httpx.AsyncClient) -> None:
+    """Let the sender see whether a request left when an adapter fails in an unexpected way."""
+    hooks = client.event_hooks
+    if _on_request not in hooks["request"]:
+        client.event_hooks = {
+            "request": [*hooks["request"], _on_request],
+            "response": [*hooks["response"], _on_response],
+        }
 
 
 @dataclass(frozen=True, slots=True)
-class _Retry:
-    call: Call
-    delay: float
+class FollowUp:
+    """Work an attempt leaves behind: a retry of (some of) its items, or its parts."""
+
+    retry: Work | None = None
+    parts: tuple[Work, ...] = field(default=())
 
 
-@dataclass(frozen=True, slots=True)
-class _Split:
-    parts: list[Call]
-
-
-_Next = _Retry | _Split | None
-"""After one attempt: retry (some of) the call, send it in parts, or nothing more to do."""
-
-
-class _Stopped:
-    """The lane or the run stopped before this call got its permit."""
-
-
-_STOPPED = _Stopped()
+_DONE = FollowUp()
 
 
 @dataclass
 class CallSender:
-    run: RunControl
     record: Recorder
     policy: RetryPolicy
-    slots: anyio.CapacityLimiter
     clock: Clock
     rng: random.Random
     progress: ProgressSink
 
-    async def process(self, lane: Lane, call: Call, attempts: int = 0) -> None:
-        """Send one call until every item has an outcome, retrying what is transient."""
-        limit = lane.adapter.max_items(call.op)
-        if len(call.items) > limit:
-            for part in _split(call, limit):
-                await self.process(lane, part, attempts)
-            return
-        state = _Attempt(attempts=attempts, tries=attempts)
-        pending = call
-        pacing = lane.adapter.pacing_key(call)
+    async def prepare(self, lane: Lane, work: Work) -> FollowUp | None:
+        """Get the adapter ready (an auth token); a FollowUp when that failed, else None."""
         try:
-            while True:
-                if pacing is not None and not await lane.wait_for_key(pacing):
-                    break
-                step = await self._attempt(lane, pending, state, pacing)
-                if step is None:
-                    return
-                if isinstance(step, _Stopped):
-                    break
-                if isinstance(step, _Split):
-                    for part in step.parts:
-                        await self.process(lane, part, state.attempts)
-                    return
-                pending = step.call
-                await self._backoff(step.delay)
+            await lane.adapter.prepare()
+        except CallError as exc:
+            work.tries += 1
+            return self._failed(lane, work, exc)
         except anyio.get_cancelled_exc_class():
-            if not state.reported:
-                self.run.request_stop(ErrorCode.INTERRUPTED)
-                self.unsent(pending.items, lane, state, call.call_id)
             raise
-        self.unsent(pending.items, lane, state, call.call_id)
+        except Exception as exc:
+            return self._crashed(lane, work, exc, Exchange())
+        return None
 
-    async def _attempt(
-        self, lane: Lane, call: Call, state: _Attempt, pacing: str | None
-    ) -> _Next | _Stopped:
-        """One request, sent within the lane's rate and the run's concurrency."""
-        if self.run.stop_reason is not None or lane.stopped:
-            return _STOPPED
-        try:
-            try:
-                await lane.adapter.prepare()
-            except CallError:
-                state.tries += 1
-                raise
-            # One worker of a lane at a time takes a slot and waits for the lane's permit, so the
-            # request leaves the moment its permit is granted and bunches up nowhere.
-            async with lane.gate:
-                await self.slots.acquire()
-                try:
-                    permitted = await lane.acquire()
-                except BaseException:
-                    self.slots.release()
-                    raise
-            if not permitted:
-                self.slots.release()
-                return _STOPPED
-            try:
-                if pacing is not None:
-                    lane.keyed.record(pacing)
-                outcomes = await self._send(lane, call, state)
-            finally:
-                self.slots.release()
-        except TokenRejectedError as exc:
-            if state.token_refreshed:
-                self._lane_fatal(lane, call, state, exc)
-                return None
-            state.last_error = exc  # its outcome if the lane stops before the retry
-            state.token_refreshed = True
-            await lane.adapter.refresh_auth(exc.token_generation)
-            return _Retry(call, 0.0)
-        except SplitCallError as exc:
-            log.info("batchrecall.call_split", lane=str(lane.key), call_id=call.call_id)
-            if len(call.items) == 1:
-                self.record.finish(
-                    call.items, outcome_of(exc, Status.FAILED), state.attempts, call.call_id
-                )
-                return None
-            return _Split(list(_split(call, 1)))
-        except LaneFatalError as exc:
-            self._lane_fatal(lane, call, state, exc)
-            return None
-        except PermanentCallError as exc:
-            status = Status.NOT_FOUND if exc.code == ErrorCode.NOT_FOUND else Status.FAILED
-            self.record.finish(call.items, outcome_of(exc, status), state.attempts, call.call_id)
-            return None
-        except TransientCallError as exc:
-            return self._transient(lane, call, state, exc)
-        except anyio.get_cancelled_exc_class():
-            if state.reported or not state.in_flight:
-                raise  # not sent: process() reports it
-            # A second interrupt mid-request: it may or may not have reached the vendor.
-            state.reported = True
-            self.record.finish(
-                call.items,
-                ItemOutcome(
-                    status=Status.UNKNOWN,
-                    error=ErrorCode.INTERRUPTED,
-                    message="cancelled while the request was in flight",
-                ),
-                state.attempts,
-                call.call_id,
-            )
-            raise
-        return self._settle(lane, call, outcomes, state)
-
-    async def _send(self, lane: Lane, call: Call, state: _Attempt) -> list[ItemOutcome]:
+    async def send(self, lane: Lane, work: Work) -> FollowUp:
+        """One request for the work; rows for every item it settled."""
+        call = work.call
+        work.tries += 1
+        exchange = Exchange()
+        token = _current_exchange.set(exchange)
         log.debug(
             "batchrecall.call_sent",
             lane=str(lane.key),
             call_id=call.call_id,
             items=len(call.items),
-            attempt=state.attempts + 1,
+            attempt=work.tries,
         )
-        state.tries += 1
-        state.in_flight = True
         try:
             outcomes = await lane.adapter.send(call)
+        except TokenRejectedError as exc:
+            work.attempts += 1
+            if not work.token_refreshed:
+                await lane.adapter.refresh_auth(exc.token_generation)
+            return self._failed(lane, work, exc)
         except CallError as exc:
-            state.in_flight = False
-            state.attempts += 1 if exc.delivered else 0
-            raise
+            work.attempts += 1 if exc.delivered else 0
+            return self._failed(lane, work, exc)
         except anyio.get_cancelled_exc_class():
-            state.attempts += 1  # in flight still: the caller reports the outcome unknown
+            if exchange.sent:  # it may have reached the vendor: the outcome is unknown
+                work.attempts += 1
+                self.record.finish(
+                    call.items,
+                    ItemOutcome(
+                        status=Status.UNKNOWN,
+                        error=ErrorCode.INTERRUPTED,
+                        message="cancelled while the request was in flight",
+                    ),
+                    work.attempts,
+                    call.call_id,
+                )
             raise
-        state.in_flight = False
-        state.attempts += 1
-        return outcomes
+        except Exception as exc:
+            return self._crashed(lane, work, exc, exchange)
+        finally:
+            _current_exchange.reset(token)
+        work.attempts += 1
+        return self._settle(lane, work, outcomes)
 
-    def _transient(self, lane: Lane, call: Call, state: _Attempt, exc: TransientCallError) -> _Next:
-        state.last_error = exc
+    def _crashed(self, lane: Lane, work: Work, exc: Exception, exchange: Exchange) -> FollowUp:
+        """An answer the adapter could not read, or a bug in it: the run goes on."""
+        log.exception(
+            "batchrecall.adapter_failed",
+            lane=str(lane.key),
+            call_id=work.call.call_id,
+            error=exc.__class__.__name__,
+        )
+        head = _answer_head(exchange.response)
+        message = f"unreadable answer ({exc.__class__.__name__})" + (f": {head}" if head else "")
+        http_status = exchange.response.status_code if exchange.response is not None else None
+        if exchange.sent:
+            work.attempts += 1
+        status = Status.UNKNOWN if exchange.sent else Status.FAILED
+        self.record.finish(
+            work.call.items,
+            ItemOutcome(
+                status=status,
+                error=ErrorCode.VENDOR_ERROR,
+                message=message,
+                http_status=http_status,
+            ),
+            work.attempts,
+            work.call.call_id,
+        )
+        return _DONE
+
+    def _failed(self, lane: Lane, work: Work, exc: CallError) -> FollowUp:
+        call = work.call
+        if isinstance(exc, TokenRejectedError):
+            if work.token_refreshed:
+                return self._lane_fatal(lane, work, exc)
+            work.last_error = exc  # its outcome if the lane stops before the retry
+            work.token_refreshed = True
+            work.not_before = self.clock.now()
+            return FollowUp(retry=work)
+        if isinstance(exc, SplitCallError):
+            log.info("batchrecall.call_split", lane=str(lane.key), call_id=call.call_id)
+            if len(call.items) == 1:
+                self.record.finish(
+                    call.items, outcome_of(exc, Status.FAILED), work.attempts, call.call_id
+                )
+                return _DONE
+            parts = tuple(
+                Work(
+                    call=part,
+                    attempts=work.attempts,
+                    tries=work.tries,
+                    pacing=lane.adapter.pacing_key(part),
+                )
+                for part in split_call(call, 1)
+            )
+            return FollowUp(parts=parts)
+        if isinstance(exc, LaneFatalError):
+            return self._lane_fatal(lane, work, exc)
+        if isinstance(exc, PermanentCallError):
+            status = Status.NOT_FOUND if exc.code == ErrorCode.NOT_FOUND else Status.FAILED
+            self.record.finish(call.items, outcome_of(exc, status), work.attempts, call.call_id)
+            return _DONE
+        if isinstance(exc, TransientCallError):
+            return self._transient(lane, work, exc)
+        self.record.finish(call.items, outcome_of(exc, Status.FAILED), work.attempts, call.call_id)
+        return _DONE
+
+    def _transient(self, lane: Lane, work: Work, exc: TransientCallError) -> FollowUp:
+        work.last_error = exc
         if isinstance(exc, ThrottledError):
             pause = exc.retry_after or lane.adapter.default_throttle_pause_s
-            lane.on_throttle(pause)
+            lane.on_throttle(pause, work.sent_at)
             self.progress.lane_state(
                 lane.key, LaneState(kind="throttled", until=time.time() + pause)
             )
             log.info(
                 "batchrecall.throttled",
                 lane=str(lane.key),
+                call_id=work.call.call_id,
+                attempt=work.tries,
+                http_status=exc.http_status,
+                vendor_code=exc.vendor_code,
                 pause_s=pause,
                 rate=round(lane.limiter.rate, 2),
             )
-        delay = self.policy.next_delay(state.tries, exc, self.rng)
+        delay = self.policy.next_delay(work.tries, exc, self.rng)
         if delay is None:
-            self.record.failed_before(call.items, exc, state.attempts, call.call_id)
-            return None
-        return _Retry(call, delay)
+            self.record.failed_before(work.call.items, exc, work.attempts, work.call.call_id)
+            return _DONE
+        log.info(
+            "batchrecall.retry_scheduled",
+            lane=str(lane.key),
+            call_id=work.call.call_id,
+            attempt=work.tries,
+            error=str(exc.code),
+            http_status=exc.http_status,
+            vendor_code=exc.vendor_code,
+            delay_s=round(delay, 3),
+        )
+        work.not_before = self.clock.now() + delay
+        return FollowUp(retry=work)
 
-    def _settle(
-        self, lane: Lane, call: Call, outcomes: list[ItemOutcome], state: _Attempt
-    ) -> _Next:
+    def _settle(self, lane: Lane, work: Work, outcomes: list[ItemOutcome]) -> FollowUp:
         """Write what the vendor settled; retry items it answered with a transient error."""
+        call = work.call
         retry: list[tuple[Item, ItemOutcome]] = []
         for item, outcome in zip(call.items, outcomes, strict=True):
             if outcome.status is Status.FAILED and outcome.error in TRANSIENT_CODES:
                 retry.append((item, outcome))
             else:
-                self.record.finish([item], outcome, state.attempts, call.call_id)
+                self.record.finish([item], outcome, work.attempts, call.call_id)
         if not retry:
-            return None
-        error = TransientCallError(ErrorCode(retry[0][1].error), retry[0][1].message)
-        delay = self.policy.next_delay(state.tries, error, self.rng)
-        if delay is None or self.run.stop_reason is not None or lane.stopped:
+            return _DONE
+        first = retry[0][1]
+        error = TransientCallError(
+            ErrorCode(first.error),
+            first.message,
+            http_status=first.http_status,
+            vendor_code=first.vendor_code,
+        )
+        delay = self.policy.next_delay(work.tries, error, self.rng)
+        if delay is None:
             for item, outcome in retry:
-                self.record.finish([item], outcome, state.attempts, call.call_id)
-            return None
-        return _Retry(replace(call, items=tuple(item for item, _ in retry)), delay)
+                self.record.finish([item], outcome, work.attempts, call.call_id)
+            return _DONE
+        work.call = replace(call, items=tuple(item for item, _ in retry))
+        work.last_error = error
+        work.not_before = self.clock.now() + delay
+        return FollowUp(retry=work)
 
-    def _lane_fatal(self, lane: Lane, call: Call, state: _Attempt, exc: CallError) -> None:
+    def _lane_fatal(self, lane: Lane, work: Work, exc: CallError) -> FollowUp:
         lane.stop(exc)
         log.error(
             "batchrecall.lane_stopped", lane=str(lane.key), error=str(exc.code), message=exc.message
         )
-        self.record.finish(call.items, outcome_of(exc, Status.FAILED), state.attempts, call.call_id)
+        self.progress.lane_state(lane.key, LaneState(kind="stopped", reason=str(exc.code)))
+        call = work.call
+        if work.attempts == 0:  # nothing reached the vendor: it did nothing with these items
+            self.record.lane_stopped(call.items, lane.key, str(exc.code))
+        else:
+            self.record.finish(
+                call.items, outcome_of(exc, Status.FAILED), work.attempts, call.call_id
+            )
+        return _DONE
 
-    async def _backoff(self, delay: float) -> None:
-        end = self.clock.now() + delay
-        while (left := end - self.clock.now()) > 0 and self.run.stop_reason is None:
-            await self.clock.sleep(min(left, 0.25))
-
-    def unsent(
-        self, items: Sequence[Item], lane: Lane, state: _Attempt | None, call_id: str
-    ) -> None:
-        """Items that will not be sent (again): their last answer, or why they were held back."""
-        if state is not None and state.last_error is not None:
-            self.record.failed_before(items, state.last_error, state.attempts, call_id)
+    def unsent(self, lane: Lane, work: Work, reason: ErrorCode | None) -> None:
+        """Rows for work that will not be sent (again): its last answer, or why it was held."""
+        items = work.call.items
+        if work.last_error is not None and work.attempts > 0:
+            self.record.failed_before(items, work.last_error, work.attempts, work.call.call_id)
         elif lane.fatal is not None:
             self.record.lane_stopped(items, lane.key, str(lane.fatal.code))
         else:
-            self.record.stopped(items, self.run.stop_reason)
+            self.record.stopped(items, reason)
 
 
-def _split(call: Call, size: int) -> Iterator[Call]:
+def split_call(call: Call, size: int) -> Iterator[Call]:
     for start in range(0, len(call.items), size):
         part = call.items[start : start + size]
         suffix = f".{start // size + 1}" if len(call.items) > size else ""
         yield replace(call, call_id=call.call_id + suffix, items=part)
+
+
+def _answer_head(response: httpx.Response | None) -> str:
+    if response is None:
+        return ""
+    try:
+        content = response.content
+    except httpx.ResponseNotRead:
+        return ""
+    return content[:_ANSWER_HEAD].decode("utf-8", errors="replace")

@@ -313,7 +313,7 @@ async def test_a_401_after_the_token_expired_refreshes_it_once(harness: Harness)
 async def test_a_second_401_stops_the_lane_with_auth_failed(harness: Harness) -> None:
     harness.write_job(
         [
-            *recall_rows(31),
+            *recall_rows(30),
             {
                 "vendor": "yunxin",
                 "op": "recall",
@@ -331,9 +331,9 @@ async def test_a_second_401_stops_the_lane_with_auth_failed(harness: Harness) ->
     assert [r.status for r in recalls] == [401, 401]
     assert recalls[0].items == recalls[1].items
     easemob = [row for row in outcome.rows if row["vendor"] == "easemob"]
-    assert len(easemob) == 31
+    assert len(easemob) == 30
     counts = Counter((row["status"], row["error"], row["attempts"]) for row in easemob)
-    assert counts == {("failed", "auth-failed", 2): 30, ("skipped", "lane-stopped", 0): 1}
+    assert counts == {("failed", "auth-failed", 2): 30}
     assert outcome.by_target()["123456"]["status"] == "ok"
     assert outcome.summary.stopped_lanes == {"easemob.default": "auth-failed"}
     assert outcome.summary.exit_code() == ExitCode.HALTED
