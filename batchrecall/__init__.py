@@ -5,7 +5,7 @@ from batchrecall.intake.plan import Plan
 from batchrecall.intake.reader import read_job
 from batchrecall.models import Item, JobRef, Op, ResultRow, Status, Vendor
 from batchrecall.results.summary import ExitCode, Summary
-from batchrecall.run.runner import RunRequest, plan_job, run_job
+from batchrecall.run.runner import RunRequest, plan_job, run_job, run_request
 
 __all__ = [
     "Config",
@@ -23,4 +23,5 @@ __all__ = [
     "plan_job",
     "read_job",
     "run_job",
+    "run_request",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -45,10 +46,15 @@ class Status(StrEnum):
     UNKNOWN = "unknown"
 
 
+_NEEDS_NO_QUOTING = re.compile(r"[A-Za-z0-9_.~-]*\Z")
+
+
 def make_item_key(vendor: str, app: str, op: str, ids: tuple[str, ...]) -> str:
     """A stable identity: vendor, app, op and the target ids, each percent-encoded."""
     parts = [vendor, app, op, *ids]
-    return ":".join(quote(part, safe="") for part in parts)
+    return ":".join(
+        part if _NEEDS_NO_QUOTING.match(part) else quote(part, safe="") for part in parts
+    )
 
 
 def invalid_item_key(raw: bytes) -> str:
@@ -74,10 +80,12 @@ class Item:
     ids: tuple[str, ...]
     batch_key: tuple[str, ...] = ()
     params: Mapping[str, Any] = field(default_factory=dict)
+    item_key: str = field(init=False, repr=False, compare=False)
+    """The item's identity (SPEC §5 `item_key`), computed once."""
 
-    @property
-    def item_key(self) -> str:
-        return make_item_key(self.vendor, self.app, self.op, self.ids)
+    def __post_init__(self) -> None:
+        key = make_item_key(self.vendor, self.app, self.op, self.ids)
+        object.__setattr__(self, "item_key", key)
 
     @property
     def lane(self) -> LaneKey:

@@ -28,7 +28,7 @@ from batchrecall.emulators.server import EmulatorSet
 from batchrecall.intake.reader import read_job
 from batchrecall.logs import configure_logging
 from batchrecall.models import JobRef, LaneKey, Vendor
-from batchrecall.run.runner import RunRequest, run_job
+from batchrecall.run.runner import RunRequest, run_request
 
 REPEATS = 3
 
@@ -135,7 +135,7 @@ def _run_once(job: Path, *, batch: bool, rate: float) -> float:
         transport=httpx.ASGITransport(app=emulators.app),
     )
     start = time.perf_counter()
-    summary = anyio.run(run_job, request)
+    summary = anyio.run(run_request, request)
     elapsed = time.perf_counter() - start
     assert summary.statuses.get("ok") == summary.items, summary.statuses
     return elapsed

@@ -17,7 +17,7 @@ from batchrecall.emulators.server import EmulatorSet, running_server
 from batchrecall.logs import configure_logging
 from batchrecall.models import JobRef
 from batchrecall.results.store import read_rows
-from batchrecall.run.runner import RunRequest, run_job
+from batchrecall.run.runner import RunRequest, run_request
 from tests.harness import Harness
 from tests.test_engine_faults import easemob_rows, yunxin_rows
 
@@ -63,7 +63,7 @@ async def test_answer_past_the_timeout_is_retried_over_real_http(tmp_path: Path)
         request = RunRequest(
             jobs=[JobRef(path=job, name=str(job))], config=config, out=out, fmt="jsonl"
         )
-        summary = await run_job(request)
+        summary = await run_request(request)
     rows, _ = read_rows(out)
     by_status = sorted((row["status"], row["attempts"]) for row in rows)
     # The delayed call was carried out: its retry finds the message already recalled.

@@ -52,7 +52,7 @@ def summary_of(*rows: ResultRow) -> Summary:
 
 
 def test_exit_codes_have_the_documented_values() -> None:
-    assert [int(code) for code in ExitCode] == [0, 1, 2, 3, 130]
+    assert [int(code) for code in ExitCode] == [0, 1, 2, 3, 4, 130]
 
 
 def test_empty_run_is_ok() -> None:

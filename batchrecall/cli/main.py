@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TextIO
 
 import anyio
+import structlog
 from rich.console import Console
 
 from batchrecall.cli import output
@@ -31,6 +32,7 @@ from batchrecall.redact import redact
 from batchrecall.results.recorder import ProgressSink
 from batchrecall.results.store import (
     Format,
+    ResultsLock,
     ResumeIndex,
     default_results_path,
     format_of,
@@ -38,7 +40,7 @@ from batchrecall.results.store import (
     sniff_format,
 )
 from batchrecall.results.summary import ExitCode
-from batchrecall.run.runner import RunRequest, plan_job, run_job
+from batchrecall.run.runner import RunRequest, plan_job, run_request
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -50,6 +52,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"batchrecall: {redact(str(exc))}", file=sys.stderr)
         return ExitCode.USAGE
+    except Exception as exc:  # a bug: say so, keep the traceback, and exit with its own code
+        structlog.get_logger("batchrecall").exception(
+            "batchrecall.internal_error", error=exc.__class__.__name__
+        )
+        print(
+            f"batchrecall: internal error ({exc.__class__.__name__}); this is a bug, "
+            "the traceback is in the log. Rows written so far are kept: --resume continues.",
+            file=sys.stderr,
+        )
+        return ExitCode.INTERNAL
     return code
 
 
@@ -129,8 +141,29 @@ def _cmd_run(args: argparse.Namespace) -> int:
         config = emulated.config
     else:
         config = load_config(resolve_config_path(args.config))
+    args.emulated = emulated
     config = _apply_overrides(config, args)
     out, fmt = _results_path(args, jobs)
+    lock = None if args.dry_run else ResultsLock(out)
+    if lock is not None:
+        lock.acquire()  # before the results are read: a second run on this file stops here
+    try:
+        return _run_locked(args, jobs, config, out, fmt, lock)
+    finally:
+        if lock is not None:
+            lock.release()
+        if log_stream is not None:
+            log_stream.close()
+
+
+def _run_locked(
+    args: argparse.Namespace,
+    jobs: list[JobRef],
+    config: Config,
+    out: Path,
+    fmt: Format,
+    lock: ResultsLock | None,
+) -> int:
     resume = _resume_index(args, out)
     plan = plan_job(jobs, config=config, resume=resume)
     stdout = sys.stdout
@@ -149,23 +182,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
         out=out,
         fmt=fmt,
         resume=resume,
-        transport=emulated.transport if emulated else None,
+        transport=args.emulated.transport if args.emulated else None,
         handle_signals=True,
+        lock=lock,
     )
     if show_progress:
         from batchrecall.cli.progress import TerminalProgress
 
         total = plan.items + plan.invalid_count + plan.duplicates
         with TerminalProgress(total, console) as bar:
-            summary = anyio.run(run_job, replace(request, progress=bar))
+            summary = anyio.run(run_request, replace(request, progress=bar))
     else:
-        summary = anyio.run(run_job, replace(request, progress=progress))
+        summary = anyio.run(run_request, replace(request, progress=progress))
     output.print_summary(summary, out=out, stream=stdout)
     code = summary.exit_code()
     if summary.left_to_do:
         print(f"To continue: {_resume_command(args, out)}", file=stdout)
-    if log_stream is not None:
-        log_stream.close()
     return code
 
 

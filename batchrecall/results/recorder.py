@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
 from batchrecall.config import RunSettings
@@ -129,7 +130,7 @@ class Recorder:
             item_key=row.item_key,
             status=Status.INVALID,
             error=ErrorCode.INVALID_ROW,
-            message=f"line {row.line}: {row.problem}",
+            message=redact(f"line {row.line}: {row.problem}"),
             http_status=None,
             vendor_code="",
             attempts=0,
@@ -152,6 +153,8 @@ class Recorder:
         call_id: str = "",
     ) -> None:
         now = utc_now()
+        # A vendor may echo a credential back in its error text: results never hold one.
+        message, vendor_code = redact(message), redact(vendor_code)
         rows = [
             ResultRow(
                 job=item.job,
@@ -175,15 +178,11 @@ class Recorder:
             for item in items
         ]
         self._emit(rows)
-        if items:
-            self.progress.rows_written(items[0].lane, status, len(items))
+        lanes = Counter(item.lane for item in items)
+        for lane, count in lanes.items():
+            self.progress.rows_written(lane, status, count)
 
     def _emit(self, rows: list[ResultRow]) -> None:
-        # A vendor may echo a credential back in its error text: results never hold one.
-        rows = [
-            replace(row, message=redact(row.message), vendor_code=redact(row.vendor_code))
-            for row in rows
-        ]
         self.writer.write(rows)
         for row in rows:
             self.summary.add(row)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
@@ -80,7 +81,7 @@ class ResultsWriter:
             if self._csv is not None:
                 self._csv.writerow(_csv_values(row))
             else:
-                self._file.write(orjson.dumps(asdict(row)).decode() + "\n")
+                self._file.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE).decode())
         self._file.flush()
         self._dirty = True
         if self._clock() - self._last_sync >= FSYNC_INTERVAL_S:
@@ -127,8 +128,8 @@ def _ends_inside_quotes(handle: BinaryIO) -> bool:
 
 
 def _csv_values(row: ResultRow) -> list[str]:
-    values = asdict(row)
-    return ["" if values[c] is None else str(values[c]) for c in RESULT_COLUMNS]
+    values = (getattr(row, column) for column in RESULT_COLUMNS)
+    return ["" if value is None else str(value) for value in values]
 
 
 @dataclass
@@ -229,3 +230,58 @@ def load_resume_index(path: Path) -> ResumeIndex:
         index.record(str(row["item_key"]), str(row["status"]), str(row.get("error") or ""))
     index.torn_lines = len(torn)
     return index
+
+
+class ResultsLock:
+    """An exclusive lock on a results file for a run's whole life, so that two runs never write
+    one file.
+
+    `fcntl.flock` on `<results>.lock`, not the filelock library: the lock file holds the
+    holder's process id, which the refusal names, and filelock does not expose it. The kernel
+    drops the lock when the process dies, so a killed run never leaves the file locked.
+    """
+
+    def __init__(self, results: Path) -> None:
+        self.results = results
+        self.path = results.with_name(results.name + ".lock")
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        """Take the lock, or raise UsageError naming the file and the process holding it."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+                os.close(fd)
+                raise UsageError(
+                    f"results file {self.results} is in use by another run (process {holder}); "
+                    "wait for it to end or stop it first"
+                ) from None
+            # The previous holder may have removed the file between our open and our lock.
+            try:
+                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        self.path.unlink(missing_ok=True)  # while still held: a waiter re-checks the inode
+        os.close(self._fd)
+        self._fd = None
+
+    def __enter__(self) -> ResultsLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

@@ -18,6 +18,7 @@ class ExitCode(IntEnum):
     INCOMPLETE = 1
     USAGE = 2
     HALTED = 3
+    INTERNAL = 4
     INTERRUPTED = 130
 
 

@@ -72,6 +72,7 @@ class Engine:
         self._call_numbers = itertools.count(1)
         self._slots = anyio.CapacityLimiter(self.run_settings.concurrency)
         self._reader_wake = anyio.Event()
+        self._tail: list[Item] = []
 
     # -- public ------------------------------------------------------------------------------
 
@@ -155,9 +156,11 @@ class Engine:
             for row in read_job(job.path, job_name=job.name):
                 count += 1
                 if count % _CHECKPOINT_EVERY == 0:
+                    self._write_tail()
                     await anyio.lowlevel.checkpoint()
                     await self._wait_for_a_hungry_lane()
                 self._take(row)
+        self._write_tail()
         for key, planner in self._planners.items():
             for call in planner.flush():
                 self._enqueue(self.lanes[key], call)
@@ -176,7 +179,7 @@ class Engine:
         elif not self._seen.add_new(row.item_key):
             self.record.duplicate(row)
         elif self.stop_reason is not None:
-            self.record.stopped([row], self.stop_reason)
+            self._tail.append(row)
         else:
             lane = self.lanes.get(row.lane) or self._open_lane(row.lane)
             if lane.fatal is not None:
@@ -184,6 +187,12 @@ class Engine:
                 return
             for call in self._planners[lane.key].add(row):
                 self._enqueue(lane, call)
+
+    def _write_tail(self) -> None:
+        """Rows for items read after the run stopped, a batch at a time (one write and flush)."""
+        if self._tail:
+            self.record.stopped(self._tail, self.stop_reason)
+            self._tail = []
 
     def _enqueue(self, lane: Lane, call: Call) -> None:
         if self.stop_reason is not None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import signal
+import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,11 +13,20 @@ import anyio
 import httpx
 
 from batchrecall.config import DEFAULT_RATES, Config
-from batchrecall.errors import ErrorCode
+from batchrecall.errors import ErrorCode, UsageError
 from batchrecall.intake.plan import Plan, build_plan
 from batchrecall.models import Item, JobRef, LaneKey
 from batchrecall.results.recorder import ProgressSink
-from batchrecall.results.store import Format, ResultsWriter, ResumeIndex
+from batchrecall.results.store import (
+    Format,
+    ResultsLock,
+    ResultsWriter,
+    ResumeIndex,
+    default_results_path,
+    format_of,
+    load_resume_index,
+    sniff_format,
+)
 from batchrecall.results.summary import Summary
 from batchrecall.run.clock import Clock, MonotonicClock
 from batchrecall.run.engine import Engine
@@ -34,6 +44,10 @@ class RunRequest:
     progress: ProgressSink = field(default_factory=ProgressSink)
     clock: Clock = field(default_factory=MonotonicClock)
     handle_signals: bool = False
+    lock: ResultsLock | None = None
+    """The results file's lock, when the caller took it before planning."""
+    select: Callable[[Item], bool] | None = None
+    """Only these items belong to this run (a shard of the job); None: all of them."""
 
 
 def new_run_id() -> str:
@@ -57,8 +71,20 @@ def plan_job(
     )
 
 
-async def run_job(request: RunRequest) -> Summary:
-    """Send every item of the jobs and write one result row per item to `request.out`."""
+async def run_request(request: RunRequest) -> Summary:
+    """Send every item of the jobs and write one result row per item to `request.out`, holding
+    the results file's lock for the whole run (`request.lock` if the caller took it already)."""
+    lock = request.lock or ResultsLock(request.out)
+    if request.lock is None:
+        lock.acquire()
+    try:
+        return await _run_locked(request)
+    finally:
+        if request.lock is None:
+            lock.release()
+
+
+async def _run_locked(request: RunRequest) -> Summary:
     config = request.config
     settings = config.run
     writer = ResultsWriter(request.out, request.fmt, append=request.resume is not None)
@@ -83,6 +109,7 @@ async def run_job(request: RunRequest) -> Summary:
                 resume=request.resume,
                 clock=request.clock,
                 progress=request.progress,
+                select=request.select,
             )
             if not request.handle_signals:
                 return await engine.run(request.jobs)
@@ -91,18 +118,74 @@ async def run_job(request: RunRequest) -> Summary:
         writer.close()
 
 
+def run_job(
+    jobs: Sequence[str | Path | JobRef],
+    config: Config,
+    out: str | Path | None = None,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    fmt: Format | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    progress: ProgressSink | None = None,
+) -> Summary:
+    """Run jobs from Python: the same run as `batchrecall run --yes`, returning its summary.
+
+    `out` defaults to `<first job's stem>.results.jsonl` beside it. An existing results file is
+    continued with `resume=True` or replaced with `overwrite=True`; otherwise UsageError.
+    """
+    refs = [
+        job if isinstance(job, JobRef) else JobRef(path=Path(job), name=str(job)) for job in jobs
+    ]
+    if not refs:
+        raise UsageError("no job files given")
+    chosen: Format = fmt or "jsonl"
+    path = Path(out) if out is not None else default_results_path(refs[0].path, chosen)
+    chosen = format_of(path, fmt)
+    with ResultsLock(path) as lock:
+        exists = path.exists() and path.stat().st_size > 0
+        if exists and not (resume or overwrite):
+            raise UsageError(f"results file {path} exists: pass resume=True or overwrite=True")
+        index = load_resume_index(path) if resume and exists else None
+        if index is not None:
+            chosen = sniff_format(path)
+        request = RunRequest(
+            jobs=refs,
+            config=config,
+            out=path,
+            fmt=chosen,
+            resume=index if index is not None else (ResumeIndex() if resume else None),
+            transport=transport,
+            progress=progress or ProgressSink(),
+            lock=lock,
+        )
+        try:
+            return anyio.run(run_request, request)
+        finally:
+            if request.resume is not None:
+                request.resume.close()
+
+
 async def _run_with_signals(engine: Engine, jobs: Sequence[JobRef]) -> Summary:
-    """First SIGINT/SIGTERM: stop sending and drain; second: cancel the calls in flight."""
+    """First SIGINT/SIGTERM: stop sending, let calls in flight finish, write the rest's rows;
+    second: abandon the calls in flight (their items are `unknown`) and end at once."""
     summary: Summary | None = None
     async with anyio.create_task_group() as tg:
         run_scope = anyio.CancelScope()
 
         async def watch() -> None:
+            signals_seen = 0
             with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
                 async for _ in signals:
-                    if engine.stop_reason is None:
+                    signals_seen += 1
+                    if signals_seen == 1:
+                        _say(
+                            f"stopping: {engine.in_flight} calls in flight, "
+                            "press Ctrl-C again to abandon them"
+                        )
                         engine.request_stop(ErrorCode.INTERRUPTED)
                     else:
+                        _say(f"abandoning {engine.in_flight} calls in flight")
                         engine.stop_reason = ErrorCode.INTERRUPTED
                         run_scope.cancel()
 
@@ -113,3 +196,7 @@ async def _run_with_signals(engine: Engine, jobs: Sequence[JobRef]) -> Summary:
     if summary is None:  # cancelled: the engine still counted every row it wrote
         summary = engine.summary
     return summary
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
