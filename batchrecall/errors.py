@@ -29,6 +29,10 @@ class ErrorCode(StrEnum):
 TRANSIENT_CODES = frozenset(
     {ErrorCode.VENDOR_UNAVAILABLE, ErrorCode.TIMEOUT, ErrorCode.RATE_LIMITED}
 )
+LANE_STOPPING_CODES = frozenset(
+    {ErrorCode.AUTH_FAILED, ErrorCode.SERVICE_DISABLED, ErrorCode.QUOTA_EXHAUSTED}
+)
+"""Errors that stop a lane: the vendor did nothing, so their items are left to do on resume."""
 
 
 class BatchrecallError(Exception):
