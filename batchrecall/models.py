@@ -45,10 +45,14 @@ class Status(StrEnum):
     UNKNOWN = "unknown"
 
 
-def make_item_key(vendor: str, app: str, op: str, ids: tuple[str, ...]) -> str:
-    """A stable identity: vendor, app, op and the target ids, each percent-encoded."""
-    parts = [vendor, app, op, *ids]
-    return ":".join(quote(part, safe="") for part in parts)
+def make_item_key(
+    vendor: str, app: str, op: str, ids: tuple[str, ...], options: tuple[str, ...] = ()
+) -> str:
+    """A stable identity: vendor, app, op, the target ids and the options that change what the
+    vendor does (SPEC §2), each percent-encoded; an option reads `name=value`."""
+    parts = [quote(part, safe="") for part in (vendor, app, op, *ids)]
+    parts += [quote(option, safe="=") for option in options]
+    return ":".join(parts)
 
 
 def invalid_item_key(raw: bytes) -> str:
@@ -59,8 +63,10 @@ def invalid_item_key(raw: bytes) -> str:
 class Item:
     """One message or one conversation to act on, from one job row.
 
-    `batch_key` names the items that may travel in one vendor call (one GoEasy conversation, one
-    Yunxin `clear_message` value); `params` holds the vendor fields as the job row gave them.
+    `ids` name the target; `options` (`name=value`) are the row's fields that change what the
+    vendor does to it, so the same target with other options is another item. `batch_key` names
+    the items that may travel in one vendor call (one GoEasy conversation, one Yunxin
+    `clear_message` value); `params` holds the vendor fields as the job row gave them.
     """
 
     job: str
@@ -72,12 +78,13 @@ class Item:
     op: Op
     target: str
     ids: tuple[str, ...]
+    options: tuple[str, ...] = ()
     batch_key: tuple[str, ...] = ()
     params: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def item_key(self) -> str:
-        return make_item_key(self.vendor, self.app, self.op, self.ids)
+        return make_item_key(self.vendor, self.app, self.op, self.ids, self.options)
 
     @property
     def lane(self) -> LaneKey:

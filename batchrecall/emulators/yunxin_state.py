@@ -155,7 +155,10 @@ class YunxinState:
     ) -> tuple[int, str]:
         """Recalls (op 1 or 2) or deletes (op 3) a message: the answer's code and msg."""
         message = self._messages.get((conversation_id, message_server_id))
-        if message is None or message.removed_by is not None:
+        # Inferred: a one-way recall leaves the sender's copy (SDK javadoc), so a two-way recall
+        # of the same message still finds it; anything else already removed is not found.
+        stronger = op == TWO_WAY and message is not None and message.removed_by == ONE_WAY
+        if message is None or (message.removed_by is not None and not stronger):
             return NOT_FOUND, "message not found"
         age = self.clock() - message.sent_at
         # Two-way: the configured window; ignore_revoke_time=1 allows 30 days (seed 003).

@@ -161,8 +161,17 @@ async def test_a_replayed_nonce_is_refused(client: httpx.AsyncClient, clock: Fak
 
 
 async def test_recall_twice_is_not_found(client: httpx.AsyncClient) -> None:
-    assert (await remove(client, P2P, 1001, type=1))["code"] == 200
+    assert (await remove(client, P2P, 1001, type=2))["code"] == 200
     assert await remove(client, P2P, 1001, type=2) == {"code": 404, "msg": "message not found"}
+    assert (await remove(client, P2P, 1001, type=1))["code"] == 404
+
+
+async def test_a_two_way_recall_after_a_one_way_one(client: httpx.AsyncClient) -> None:
+    """A one-way recall leaves the sender's copy: a two-way recall still finds the message."""
+    assert (await remove(client, P2P, 1001, type=1))["code"] == 200
+    assert (await remove(client, P2P, 1001, type=1))["code"] == 404
+    assert (await remove(client, P2P, 1001, type=2))["code"] == 200
+    assert (await remove(client, P2P, 1001, type=2))["code"] == 404
 
 
 async def test_unknown_message_is_404(client: httpx.AsyncClient) -> None:
