@@ -258,6 +258,24 @@ async def test_ignore_revoke_time_allows_30_days(
     assert (await remove(client, P2P, 1003, type=2, **{name: 1}))["code"] == 508
 
 
+@pytest.mark.parametrize(
+    ("known", "unknown"),
+    [("ingore_revoke_time", "ignore_revoke_time"), ("ignore_revoke_time", "ingore_revoke_time")],
+)
+async def test_a_server_that_knows_one_spelling_ignores_the_other(
+    emulator: YunxinEmulator,
+    client: httpx.AsyncClient,
+    clock: FakeClock,
+    known: str,
+    unknown: str,
+) -> None:
+    emulator.state.revoke_flag_names = (known,)
+    clock.advance(DAY)
+    assert (await remove(client, P2P, 1001, type=2, **{unknown: 1}))["code"] == 508
+    assert (await remove(client, P2P, 1001, type=2, **{unknown: "x"}))["code"] == 508
+    assert (await remove(client, P2P, 1001, type=2, **{known: 1}))["code"] == 200
+
+
 @pytest.mark.parametrize("op", [1, 3])
 async def test_one_way_and_delete_reach_30_days(
     client: httpx.AsyncClient, clock: FakeClock, op: int
