@@ -83,7 +83,8 @@ class YunxinAdapter(Adapter):
         if response.status_code != 200:
             self._http_failure(response, answer)
         code = answer.get("code")
-        message = str(answer.get("msg") or "")
+        # v2 bodies say `msg`; v1 bodies, still quoted in the docs, `desc` (vendors.md §2.3).
+        message = str(answer.get("msg") or answer.get("desc") or "")
         if code == 200:
             self.checksum.answered()
             if call.op is Op.DELETE_CONVERSATION:
