@@ -65,6 +65,7 @@ def check_chat_app_token(
 
 
 def parse(token: str) -> ChatToken:
+    """A chat-service AccessToken2 read field by field; raises on anything else."""
     if not token.startswith(PREFIX):
         raise _MalformedError
     try:

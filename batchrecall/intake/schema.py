@@ -310,7 +310,9 @@ def _yunxin_delete_conversation(row: RowFields) -> list[_Target]:
     clear_message = row.optional_flag("clear_message") or False
     params: dict[str, Any] = {"conversation_id": conversation_id, "clear_message": clear_message}
     options = (_option("clear_message", clear_message),)
-    return [_Target(conversation_id, (conversation_id,), params, options, options)]
+    return [
+        _Target(conversation_id, (conversation_id,), params, batch_key=options, options=options)
+    ]
 
 
 def _yunxin_clear_history(row: RowFields) -> list[_Target]:

@@ -167,7 +167,8 @@ class YunxinAdapter(Adapter):
             raise TransientCallError(
                 ErrorCode.VENDOR_UNAVAILABLE, message or "unreadable answer", **details
             )
-        self.checksum.answered()
+        if code != BAD_PARAMETER:
+            self.checksum.answered()
         if len(call.items) > 1 and code == 419:
             raise SplitCallError(ErrorCode.BATCH_REJECTED, message, **details)
         status, error = _ITEM_CODES.get(code, (Status.FAILED, ErrorCode.VENDOR_ERROR))
