@@ -23,6 +23,8 @@ DEFAULT_RATES: Mapping[Vendor, float] = {
     Vendor.YUNXIN: 50.0,
     Vendor.GOEASY: 10.0,
 }
+# Agora Chat app tokens built by a lane: an hour each, built afresh at half that.
+DEFAULT_TOKEN_LIFETIME_S = 3600
 
 
 class Secret:
@@ -67,6 +69,10 @@ class LaneSettings:
     credentials: Mapping[str, str] = field(default_factory=dict)
     secrets: Mapping[str, Secret] = field(default_factory=dict)
     batch_recall: bool = True
+    auth: str = "easemob"
+    """Easemob lanes: "easemob" (the token endpoint) or "agora" (app tokens built locally)."""
+    token_lifetime_s: int = DEFAULT_TOKEN_LIFETIME_S
+    """Agora app tokens: the lifetime of each token built (at most 24 hours)."""
 
     def secret(self, name: str) -> str:
         return self.secrets[name].reveal()
@@ -98,6 +104,11 @@ _VENDOR_KEYS: Mapping[Vendor, tuple[tuple[str, ...], tuple[str, ...]]] = {
     Vendor.GOEASY: ((), ("appkey",)),
     Vendor.YUNXIN: (("app_key",), ("app_secret",)),
 }
+# Easemob lanes with `auth = "agora"` (Agora Chat): app tokens from the App ID and Certificate.
+_AGORA_KEYS = (("org_name", "app_name", "app_id"), ("app_certificate",))
+_AUTHS = ("easemob", "agora")
+# Agora Chat app tokens live at most 24 hours (vendors.md §1.12).
+_MAX_TOKEN_LIFETIME_S = 24 * 3600
 _LANE_COMMON = {"base_url", "rate"}
 _RUN_TYPES: Mapping[str, type] = {
     "concurrency": int,
@@ -194,12 +205,17 @@ def _parse_lane(key: LaneKey, body: Any, environ: Mapping[str, str]) -> LaneSett
     if not isinstance(body, dict):
         raise ConfigError(f"[{name}]", "must be a table")
     plain_keys, secret_keys = _VENDOR_KEYS[key.vendor]
+    auth = "easemob"
+    if key.vendor is Vendor.EASEMOB:
+        auth = _easemob_auth(name, body)
+        if auth == "agora":
+            plain_keys, secret_keys = _AGORA_KEYS
     allowed = _LANE_COMMON | set(plain_keys) | set(secret_keys)
     if key.vendor is Vendor.EASEMOB:
-        allowed.add("batch_recall")
+        allowed |= {"batch_recall", "auth"} | ({"token_lifetime_s"} if auth == "agora" else set())
     for k in body:
         if k not in allowed:
-            raise ConfigError(f"{name}.{k}", "unknown key")
+            raise ConfigError(f"{name}.{k}", _unknown_key(key.vendor, auth, k))
     if "base_url" not in body:
         raise ConfigError(f"{name}.base_url", "missing")
     base_url = _check_base_url(f"{name}.base_url", body["base_url"])
@@ -211,6 +227,16 @@ def _parse_lane(key: LaneKey, body: Any, environ: Mapping[str, str]) -> LaneSett
     batch_recall = body.get("batch_recall", True)
     if not isinstance(batch_recall, bool):
         raise ConfigError(f"{name}.batch_recall", "must be true or false")
+    lifetime = DEFAULT_TOKEN_LIFETIME_S
+    if auth == "agora":
+        _check_agora_keys(name, credentials, secrets)
+        given = body.get("token_lifetime_s", DEFAULT_TOKEN_LIFETIME_S)
+        lifetime = int(_number(f"{name}.token_lifetime_s", given, int))
+        if not 60 <= lifetime <= _MAX_TOKEN_LIFETIME_S:
+            raise ConfigError(
+                f"{name}.token_lifetime_s",
+                f"must be 60 to {_MAX_TOKEN_LIFETIME_S} seconds (Agora app tokens live 24 h)",
+            )
     return LaneSettings(
         lane=key,
         base_url=base_url,
@@ -218,7 +244,41 @@ def _parse_lane(key: LaneKey, body: Any, environ: Mapping[str, str]) -> LaneSett
         credentials=credentials,
         secrets=secrets,
         batch_recall=batch_recall,
+        auth=auth,
+        token_lifetime_s=lifetime,
     )
+
+
+def _easemob_auth(name: str, body: dict[str, Any]) -> str:
+    auth = body.get("auth", "easemob")
+    if auth not in _AUTHS:
+        raise ConfigError(f"{name}.auth", 'must be "easemob" or "agora"')
+    return str(auth)
+
+
+def _unknown_key(vendor: Vendor, auth: str, key: str) -> str:
+    if vendor is Vendor.EASEMOB:
+        easemob_only = set(_VENDOR_KEYS[Vendor.EASEMOB][0] + _VENDOR_KEYS[Vendor.EASEMOB][1])
+        agora_only = set(_AGORA_KEYS[0] + _AGORA_KEYS[1]) | {"token_lifetime_s"}
+        if auth == "agora" and key in easemob_only:
+            return 'not used with auth = "agora" (Agora app tokens need app_id, app_certificate)'
+        if auth == "easemob" and key in agora_only:
+            return 'only with auth = "agora"'
+    return "unknown key"
+
+
+def _check_agora_keys(
+    name: str, credentials: Mapping[str, str], secrets: Mapping[str, Secret]
+) -> None:
+    """App ID and App Certificate are 32 hex digits (Agora's token builders refuse others)."""
+    if not _is_hex32(credentials["app_id"]):
+        raise ConfigError(f"{name}.app_id", "must be the App ID: 32 hex digits")
+    if not _is_hex32(secrets["app_certificate"].reveal()):
+        raise ConfigError(f"{name}.app_certificate", "must be the App Certificate: 32 hex digits")
+
+
+def _is_hex32(text: str) -> bool:
+    return len(text) == 32 and all(c in "0123456789abcdefABCDEF" for c in text)
 
 
 def _plain(key: str, value: Any) -> str:

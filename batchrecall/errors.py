@@ -32,6 +32,7 @@ TRANSIENT_CODES = frozenset(
 LANE_STOPPING_CODES = frozenset(
     {ErrorCode.AUTH_FAILED, ErrorCode.SERVICE_DISABLED, ErrorCode.QUOTA_EXHAUSTED}
 )
+"""Errors that stop a lane: the vendor did nothing, so their items are left to do on resume."""
 
 
 class BatchrecallError(Exception):

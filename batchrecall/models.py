@@ -49,12 +49,18 @@ class Status(StrEnum):
 _NEEDS_NO_QUOTING = re.compile(r"[A-Za-z0-9_.~-]*\Z")
 
 
-def make_item_key(vendor: str, app: str, op: str, ids: tuple[str, ...]) -> str:
-    """A stable identity: vendor, app, op and the target ids, each percent-encoded."""
-    parts = [vendor, app, op, *ids]
-    return ":".join(
-        part if _NEEDS_NO_QUOTING.match(part) else quote(part, safe="") for part in parts
-    )
+def _quoted(part: str, safe: str = "") -> str:
+    return part if _NEEDS_NO_QUOTING.match(part) else quote(part, safe=safe)
+
+
+def make_item_key(
+    vendor: str, app: str, op: str, ids: tuple[str, ...], options: tuple[str, ...] = ()
+) -> str:
+    """A stable identity: vendor, app, op, the target ids and the options that change what the
+    vendor does (SPEC §2), each percent-encoded; an option reads `name=value`."""
+    parts = [_quoted(part) for part in (vendor, app, op, *ids)]
+    parts += [_quoted(option, safe="=") for option in options]
+    return ":".join(parts)
 
 
 def invalid_item_key(raw: bytes) -> str:
@@ -65,8 +71,10 @@ def invalid_item_key(raw: bytes) -> str:
 class Item:
     """One message or one conversation to act on, from one job row.
 
-    `batch_key` names the items that may travel in one vendor call (one GoEasy conversation, one
-    Yunxin `clear_message` value); `params` holds the vendor fields as the job row gave them.
+    `ids` name the target; `options` (`name=value`) are the row's fields that change what the
+    vendor does to it, so the same target with other options is another item. `batch_key` names
+    the items that may travel in one vendor call (one GoEasy conversation, one Yunxin
+    `clear_message` value); `params` holds the vendor fields as the job row gave them.
     """
 
     job: str
@@ -78,13 +86,14 @@ class Item:
     op: Op
     target: str
     ids: tuple[str, ...]
+    options: tuple[str, ...] = ()
     batch_key: tuple[str, ...] = ()
     params: Mapping[str, Any] = field(default_factory=dict)
     item_key: str = field(init=False, repr=False, compare=False)
     """The item's identity (SPEC §5 `item_key`), computed once."""
 
     def __post_init__(self) -> None:
-        key = make_item_key(self.vendor, self.app, self.op, self.ids)
+        key = make_item_key(self.vendor, self.app, self.op, self.ids, self.options)
         object.__setattr__(self, "item_key", key)
 
     @property

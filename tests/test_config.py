@@ -457,3 +457,64 @@ def test_bad_toml_error_does_not_echo_the_line(tmp_path: Path) -> None:
     text = GOEASY_MIN.replace('"env:GOEASY_APPKEY"', '"BC-literal-secret-99" trailing')
     error = config_error(tmp_path, text)
     assert "BC-literal-secret-99" not in str(error)
+
+
+# Agora Chat lanes: `auth = "agora"`, an app token built from the App ID and App Certificate
+
+AGORA_CERTIFICATE = "5CFd2fd1755d40ecb72977518be15d3b"
+AGORA = """\
+[easemob.agora]
+base_url = "https://a41.chat.agora.io"
+org_name = "411000000"
+app_name = "1100000"
+auth = "agora"
+app_id = "970CA35de60c44645bbae8a215061b33"
+app_certificate = "env:AGORA_APP_CERTIFICATE"
+"""
+AGORA_ENV = {"AGORA_APP_CERTIFICATE": AGORA_CERTIFICATE}
+AGORA_LANE = LaneKey(vendor=Vendor.EASEMOB, app="agora")
+
+
+def test_agora_lane(tmp_path: Path) -> None:
+    lane = load(tmp_path, AGORA + "token_lifetime_s = 7200\n", AGORA_ENV).lane(AGORA_LANE)
+    assert lane.auth == "agora"
+    assert dict(lane.credentials) == {
+        "org_name": "411000000",
+        "app_name": "1100000",
+        "app_id": "970CA35de60c44645bbae8a215061b33",
+    }
+    assert lane.secret("app_certificate") == AGORA_CERTIFICATE
+    assert AGORA_CERTIFICATE not in repr(lane)
+    assert lane.token_lifetime_s == 7200
+
+
+def test_easemob_lanes_default_to_the_token_endpoint(tmp_path: Path) -> None:
+    lane = load(tmp_path, EASEMOB_MIN).lane(EASEMOB)
+    assert lane.auth == "easemob"
+    assert load(tmp_path, AGORA, AGORA_ENV).lane(AGORA_LANE).token_lifetime_s == 3600
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "words"),
+    [
+        (AGORA.replace('"agora"', '"oauth"'), "easemob.agora.auth", '"easemob" or "agora"'),
+        (AGORA + "client_id = 'YXA6abc'\n", "easemob.agora.client_id", "not used with auth"),
+        (EASEMOB_MIN + "app_id = 'x'\n", "easemob.default.app_id", 'only with auth = "agora"'),
+        (EASEMOB_MIN + "token_lifetime_s = 60\n", "easemob.default.token_lifetime_s", "only"),
+        (AGORA.replace("970CA35de60c44645bbae8a215061b33", "abc"), "easemob.agora.app_id", "32"),
+        (AGORA + "token_lifetime_s = 86401\n", "easemob.agora.token_lifetime_s", "24 h"),
+        (AGORA + "token_lifetime_s = 59\n", "easemob.agora.token_lifetime_s", "60 to"),
+        (AGORA + "token_lifetime_s = 'long'\n", "easemob.agora.token_lifetime_s", "number"),
+        ("\n".join(AGORA.splitlines()[:-1]), "easemob.agora.app_certificate", "missing"),
+    ],
+)
+def test_agora_lane_problems_are_named(tmp_path: Path, text: str, key: str, words: str) -> None:
+    error = config_error(tmp_path, text, AGORA_ENV)
+    assert error.key == key
+    assert words in error.problem
+
+
+def test_a_malformed_certificate_is_refused_without_showing_it(tmp_path: Path) -> None:
+    error = config_error(tmp_path, AGORA, {"AGORA_APP_CERTIFICATE": "not-a-certificate-value"})
+    assert error.key == "easemob.agora.app_certificate"
+    assert "not-a-certificate-value" not in str(error)

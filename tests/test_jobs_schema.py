@@ -223,7 +223,8 @@ def test_easemob_recall_minimal(tmp_path: Path) -> None:
     assert (result.vendor, result.op) == (Vendor.EASEMOB, Op.RECALL)
     assert result.target == "1028442084794698104"
     assert result.ids == ("1028442084794698104",)
-    assert result.batch_key == ()
+    assert result.options == ("force=false",)
+    assert result.batch_key == ("force=false",)  # a batch never names one message twice
     assert result.params == {
         "msg_id": "1028442084794698104",
         "to": "user2",
@@ -682,3 +683,94 @@ def test_item_keys_do_not_depend_on_the_line(tmp_path: Path) -> None:
     assert isinstance(second, Item)
     assert (first.line, second.line) == (1, 2)
     assert first.item_key == second.item_key
+
+
+# Identity: the options that change what the vendor does (SPEC §2)
+
+
+@pytest.mark.parametrize(
+    ("row", "field", "first", "second"),
+    [
+        (YUNXIN_RECALL, "type", 1, 2),
+        (YUNXIN_CLEAR, "type", 1, 3),
+        (YUNXIN_DELETE_CONVERSATION, "clear_message", False, True),
+        (EASEMOB_DELETE, "delete_roam", False, True),
+        (EASEMOB_RECALL, "force", False, True),
+    ],
+    ids=["yunxin-recall-type", "clear-history-type", "clear-message", "delete-roam", "force"],
+)
+def test_other_options_make_another_item(
+    tmp_path: Path, row: dict[str, Any], field: str, first: object, second: object
+) -> None:
+    one, other, again = read_rows(
+        tmp_path, {**row, field: first}, {**row, field: second}, {**row, field: first}
+    )
+    assert isinstance(one, Item)
+    assert isinstance(other, Item)
+    assert isinstance(again, Item)
+    assert (one.target, one.ids) == (other.target, other.ids)
+    assert one.item_key != other.item_key
+    assert one.item_key == again.item_key
+
+
+def test_defaults_are_part_of_the_identity(tmp_path: Path) -> None:
+    """An option left out is its default: the same item as the row that writes it out."""
+    pairs = [
+        (YUNXIN_RECALL, {**YUNXIN_RECALL, "type": 2}),
+        (YUNXIN_CLEAR, {**YUNXIN_CLEAR, "type": 3}),
+        (YUNXIN_DELETE_CONVERSATION, {**YUNXIN_DELETE_CONVERSATION, "clear_message": False}),
+        (EASEMOB_RECALL, {**EASEMOB_RECALL, "force": False}),
+    ]
+    for short, written in pairs:
+        first, second = read_rows(tmp_path, short, written)
+        assert first.item_key == second.item_key
+
+
+def test_options_that_do_not_change_the_outcome_stay_out_of_the_identity(tmp_path: Path) -> None:
+    first, second = read_rows(
+        tmp_path, YUNXIN_RECALL, {**YUNXIN_RECALL, "description": "spam", "ref": "T-2"}
+    )
+    assert first.item_key == second.item_key
+
+
+def test_item_key_names_the_options(tmp_path: Path) -> None:
+    assert item(tmp_path, {**YUNXIN_RECALL, "type": 1}).item_key == (
+        "yunxin:default:recall:alice%7C1%7Cbob:123456789:type=1"
+    )
+    assert item(tmp_path, EASEMOB_DELETE).item_key == (
+        "easemob:default:delete_conversation:user1:user2:chat:delete_roam=true"
+    )
+    assert item(tmp_path, YUNXIN_DELETE_MESSAGE).item_key == (
+        "yunxin:default:delete_message:alice%7C1%7Cbob:123456789"
+    )
+
+
+# Yunxin super teams (seed 003): one-way recall and delete take P2P and advanced teams only
+
+
+def test_one_way_recall_of_a_super_team_message_is_invalid(tmp_path: Path) -> None:
+    row = {**YUNXIN_RECALL, "conversation_id": "alice|3|big", "type": 1}
+    assert problem(tmp_path, row) == (
+        "field 'conversation_id' names a super team (type 3, got 'alice|3|big'): Yunxin's "
+        "recall type 1 (one-way) takes one-to-one and advanced team messages only; recall it "
+        "with type 2"
+    )
+
+
+def test_delete_message_of_a_super_team_is_invalid(tmp_path: Path) -> None:
+    row = {**YUNXIN_DELETE_MESSAGE, "conversation_id": "alice|3|big"}
+    assert problem(tmp_path, row).startswith(
+        "field 'conversation_id' names a super team (type 3, got 'alice|3|big'): Yunxin's "
+        "delete_message takes"
+    )
+
+
+@pytest.mark.parametrize("conversation_id", ["alice|1|bob", "alice|2|team"])
+def test_one_way_recall_and_delete_of_p2p_and_teams(tmp_path: Path, conversation_id: str) -> None:
+    item(tmp_path, {**YUNXIN_RECALL, "conversation_id": conversation_id, "type": 1})
+    item(tmp_path, {**YUNXIN_DELETE_MESSAGE, "conversation_id": conversation_id})
+
+
+def test_two_way_recall_of_a_super_team_message(tmp_path: Path) -> None:
+    result = item(tmp_path, {**YUNXIN_RECALL, "conversation_id": "alice|3|big"})
+    assert result.params["type"] == 2

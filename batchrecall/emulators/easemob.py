@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 from starlette.routing import Route
 
+from batchrecall.emulators.agora_token import PREFIX as AGORA_TOKEN_PREFIX
 from batchrecall.emulators.common import DEFAULT_SETTINGS, Clock, EmulatorSettings
 from batchrecall.emulators.easemob_state import (
     CHANNEL_TYPES,
@@ -20,6 +21,7 @@ from batchrecall.emulators.easemob_state import (
     DEFAULT_CLIENT_SECRET,
     DEFAULT_ORG,
     DEFAULT_TOKEN_TTL_S,
+    EXCEEDED,
     NO_RECIPIENT,
     RECALLED,
     TOKEN_PREFIX,
@@ -57,6 +59,12 @@ _REACH_LIMIT = "This request has reached api limit"  # error.md 429 reach_limit
 _COMMUNITY_LIMIT = (  # error.md 429 resource_limited
     "You have exceeded the limit of the community edition, Please upgrade to the enterprise edition"
 )
+# Agora Chat's wording where it differs from Easemob's (vendors.md §1.3, §1.6).
+_AGORA_WORDS = {
+    NO_RECIPIENT: "can't find message to",
+    EXCEEDED: "exceed call time limit",
+    _REACH_LIMIT: "This request has reached API limit.",
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -112,7 +120,7 @@ class EasemobEmulator(VendorEmulator):
     def _token(self, incoming: Incoming) -> Answer:
         self._check_app(incoming)
         if not self.state.admit_token_request():
-            raise self._reject(429, "reach_limit", _REACH_LIMIT)
+            raise self._reject(429, "reach_limit", self._say(_REACH_LIMIT))
         body = self._object_body(incoming)
         grant_type = body.get("grant_type")
         if grant_type in (None, ""):
@@ -148,8 +156,10 @@ class EasemobEmulator(VendorEmulator):
         outcome = self._recall(request)
         if outcome == RECALLED:
             return self._success(incoming, "/messages/msg_recall", "post", _recall_data(request))
-        status = 400 if outcome == NO_RECIPIENT else 403  # message_recall_single.md error table
-        raise self._reject(status, "message_recall_error", outcome)
+        status = _refusal_status([outcome])
+        if self.state.recall_failure_shape == "msgs":
+            return self._per_message_refusal(status, [(request, outcome)])
+        raise self._reject(status, "message_recall_error", self._say(outcome))
 
     def _batch_recall(self, incoming: Incoming) -> Answer:
         if not self.state.batch_recall_enabled:
@@ -164,8 +174,26 @@ class EasemobEmulator(VendorEmulator):
             # Inferred body: the doc states the limit of 30 but not the answer past it.
             raise self._reject(400, "message_recall_error", "msgs size can not greater than 30")
         requests = [self._recall_request(item) for item in msgs]
-        data = [_recall_data(request, self._recall(request)) for request in requests]
+        outcomes = [(request, self._recall(request)) for request in requests]
+        refused = [outcome for _, outcome in outcomes if outcome != RECALLED]
+        if refused and self.state.recall_failure_shape == "msgs":
+            return self._per_message_refusal(_refusal_status(refused), outcomes)
+        data = [_recall_data(request, self._say(outcome)) for request, outcome in outcomes]
         return self._success(incoming, "/messages/batch_recall", "post", data)
+
+    def _per_message_refusal(
+        self, status: int, outcomes: list[tuple[_RecallRequest, str]]
+    ) -> Answer:
+        """Seed 000's failure body: each message's `recalled`, whatever happened to it."""
+        msgs = [
+            {"msg_id": request.msg_id, "recalled": self._say(outcome)}
+            for request, outcome in outcomes
+        ]
+        return Answer(status=status, body={"msgs": msgs}, code="msgs")
+
+    def _say(self, text: str) -> str:
+        """The text in the vendor's own words (Agora Chat's differ from Easemob's)."""
+        return _AGORA_WORDS.get(text, text) if self.state.wording == "agora" else text
 
     def _user_channel(self, incoming: Incoming) -> Answer:
         self._gate(incoming, "user_channel")
@@ -182,7 +210,7 @@ class EasemobEmulator(VendorEmulator):
             raise self._reject(400, "invalid_request_body", _INVALID_BODY)
         username = incoming.path_params["username"]
         if not self.state.admit_user_channel(username):
-            raise self._reject(429, "reach_limit", _REACH_LIMIT)
+            raise self._reject(429, "reach_limit", self._say(_REACH_LIMIT))
         if not self.state.delete_conversation(username, channel, kind, delete_roam=delete_roam):
             # Inferred from error.md's generic 404 for a resource that does not exist.
             raise self._reject(404, "service_resource_not_found", "Service resource not found")
@@ -199,7 +227,7 @@ class EasemobEmulator(VendorEmulator):
         if self.state.quota_exhausted:
             raise self._reject(429, "resource_limited", _COMMUNITY_LIMIT)
         if not self.state.admit(api):
-            raise self._reject(429, "reach_limit", _REACH_LIMIT)
+            raise self._reject(429, "reach_limit", self._say(_REACH_LIMIT))
         if api != "user_channel" and not self.state.recall_service_enabled:
             raise self._reject(403, "forbidden_op", "message recall service is unopened")
 
@@ -215,7 +243,8 @@ class EasemobEmulator(VendorEmulator):
         if not header:
             raise self._reject(401, "unauthorized", _EXPIRED)
         scheme, _, token = header.partition(" ")
-        if scheme != "Bearer" or not token.startswith(TOKEN_PREFIX):
+        agora = token.startswith(AGORA_TOKEN_PREFIX) and self.state.agora_app_id is not None
+        if scheme != "Bearer" or not (token.startswith(TOKEN_PREFIX) or agora):
             raise self._reject(401, "auth_bad_access_token", _CORRUPT)
         status = self.state.token_status(token)
         if status == "expired":
@@ -303,7 +332,12 @@ class EasemobEmulator(VendorEmulator):
             return Answer(status=502, body="Bad Gateway")  # inferred: a proxy's plain answer
         if fault.kind == "http_503":
             return self._error(503, "service_unavailable", "Service Unavailable")  # inferred
-        return self._error(429, "reach_limit", _REACH_LIMIT, retry_after_header(fault))
+        return self._error(429, "reach_limit", self._say(_REACH_LIMIT), retry_after_header(fault))
+
+
+def _refusal_status(refused: list[str]) -> int:
+    """The error table's status: 400 for a recipient not found, 403 for the others."""
+    return 400 if all(outcome == NO_RECIPIENT for outcome in refused) else 403
 
 
 def _recall_data(request: _RecallRequest, outcome: str = RECALLED) -> dict[str, str]:

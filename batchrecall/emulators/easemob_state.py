@@ -7,6 +7,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Literal
 
+from batchrecall.emulators.agora_token import PREFIX as AGORA_TOKEN_PREFIX
+from batchrecall.emulators.agora_token import check_chat_app_token
 from batchrecall.emulators.common import Clock, EmulatorSettings, SlidingWindow
 
 DEFAULT_ORG = "demo-org"
@@ -31,6 +33,8 @@ STORAGE_S = 7 * 86400.0  # seed 000: "在服务器上的存储时长为 7 天" (
 
 RateApi = Literal["msg_recall", "batch_recall", "user_channel"]
 TokenStatus = Literal["ok", "expired", "unknown"]
+Wording = Literal["easemob", "agora"]
+FailureShape = Literal["error", "msgs"]
 
 
 @dataclass(slots=True, kw_only=True)
@@ -72,6 +76,16 @@ class EasemobState:
         """True: every API call answers 429 resource_limited (community edition limit)."""
         self.storage_s = STORAGE_S
         """The server storage period: older messages are gone unless recalled with force."""
+        self.wording: Wording = "easemob"
+        """"agora": Agora Chat's texts (`can't find message to`, `exceed call time limit`,
+        "...API limit.") where Easemob's differ (vendors.md §1.3, §1.6)."""
+        self.recall_failure_shape: FailureShape = "error"
+        """How a refused recall is answered: "error", the error table's body; "msgs", the
+        per-message body `{"msgs":[{"msg_id","recalled"}]}` of seed 000 (its HTTP status is
+        not documented: 400 for a recipient not found, else 403, as in the error table)."""
+        self.agora_app_id: str | None = None
+        self.agora_app_certificate: str | None = None
+        """Set both to take Agora Chat app tokens (AccessToken2) built from them."""
         self._messages: dict[str, _Message] = {}
         self._users: set[str] = set()
         self._conversations: set[tuple[str, str, str]] = set()
@@ -150,6 +164,14 @@ class EasemobState:
 
     def token_status(self, token: str) -> TokenStatus:
         """Whether `token` is valid now, expired, or was never issued here."""
+        if token.startswith(AGORA_TOKEN_PREFIX) and self.agora_app_certificate is not None:
+            check = check_chat_app_token(
+                token,
+                app_id=self.agora_app_id or "",
+                app_certificate=self.agora_app_certificate,
+                now=self.clock(),
+            )
+            return "unknown" if check == "invalid" else check
         if token not in self._tokens:
             return "unknown"
         expires_at = self._tokens[token]

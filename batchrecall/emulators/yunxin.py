@@ -86,7 +86,7 @@ class YunxinEmulator(VendorEmulator):
             raise _reject(BAD_PARAMETER, "message_server_id invalid: an integer expected")
         query = incoming.query
         op = int(_choice(query, "type", ("1", "2", "3")))
-        ignore_revoke_time = _ignore_revoke_time(query)
+        ignore_revoke_time = _ignore_revoke_time(query, self.state.revoke_flag_names)
         _choice(query, "check_team_member_valid", ("true", "false"), "true")
         if len(query.get("description", "")) > DESCRIPTION_MAX:
             raise _reject(BAD_PARAMETER, f"description too long (at most {DESCRIPTION_MAX})")
@@ -209,10 +209,10 @@ def _choice(
     return value
 
 
-def _ignore_revoke_time(query: Mapping[str, str]) -> bool:
-    """`ignore_revoke_time` (SDK spelling) or `ingore_revoke_time` (seed 003): 0 or 1 only
-    (seed 003: "传其他值均判定为非法参数")."""
-    names = ("ignore_revoke_time", "ingore_revoke_time")
+def _ignore_revoke_time(query: Mapping[str, str], names: tuple[str, ...]) -> bool:
+    """`ingore_revoke_time` (seed 003) or `ignore_revoke_time` (SDK spelling), whichever of
+    `names` the server knows, each honoured alone: 0 or 1 only (seed 003:
+    "传其他值均判定为非法参数")."""
     flags = [_choice(query, name, ("0", "1"), "0") for name in names]
     return "1" in flags
 

@@ -71,6 +71,15 @@ class YunxinState:
         self._messages: dict[tuple[str, str], _Message] = {}
         self._conversations: dict[str, _Conversation] = {}
         self._by_conversation: dict[str, list[_Message]] = {}
+        self.checksum_refusal: str | None = None
+        """The msg of every signature refusal when set: Yunxin does not document its wording,
+        so tests make it say something else than this emulator's own words."""
+        self.refusals: dict[tuple[str, str], str] = {}
+        """Messages whose recall or delete is refused with 414 and this msg (v1 recall doc: a
+        message hit by moderation answers 414)."""
+        self.revoke_flag_names: tuple[str, ...] = ("ingore_revoke_time", "ignore_revoke_time")
+        """The spellings of the skip-the-window flag this server knows: the API page's
+        (seed 003) and the SDKs'; any other is an unknown parameter, ignored."""
         self._nonces: set[tuple[str, str]] = set()
         self._nonce_expiry: list[tuple[float, tuple[str, str]]] = []
 
@@ -112,6 +121,14 @@ class YunxinState:
 
     def authenticate(self, app_key: str, nonce: str, cur_time: str, checksum: str) -> str | None:
         """Checks the signature headers; None when they pass, else the refusal's message."""
+        refusal = self._signature_refusal(app_key, nonce, cur_time, checksum)
+        if refusal is not None and self.checksum_refusal is not None:
+            return self.checksum_refusal
+        return refusal
+
+    def _signature_refusal(
+        self, app_key: str, nonce: str, cur_time: str, checksum: str
+    ) -> str | None:
         if app_key != self.app_key:
             return "appkey invalid"
         if len(nonce) > NONCE_MAX:
@@ -154,8 +171,14 @@ class YunxinState:
         self, conversation_id: str, message_server_id: str, *, op: int, ignore_revoke_time: bool
     ) -> tuple[int, str]:
         """Recalls (op 1 or 2) or deletes (op 3) a message: the answer's code and msg."""
+        refusal = self.refusals.get((conversation_id, message_server_id))
+        if refusal is not None:
+            return BAD_PARAMETER, refusal
         message = self._messages.get((conversation_id, message_server_id))
-        if message is None or message.removed_by is not None:
+        # Inferred: a one-way recall leaves the sender's copy (SDK javadoc), so a two-way recall
+        # of the same message still finds it; anything else already removed is not found.
+        stronger = op == TWO_WAY and message is not None and message.removed_by == ONE_WAY
+        if message is None or (message.removed_by is not None and not stronger):
             return NOT_FOUND, "message not found"
         age = self.clock() - message.sent_at
         # Two-way: the configured window; ignore_revoke_time=1 allows 30 days (seed 003).

@@ -20,6 +20,9 @@ from batchrecall.models import InvalidRow, Item, Op, Vendor
 _COMMON_FIELDS = ("vendor", "op", "app", "ref")
 _APP_NAME = re.compile(r"[A-Za-z0-9_-]+")
 _MAX_DESCRIPTION = 128
+# Yunxin (seed 003): recall type 1 (one-way) and type 3 (delete) take one-to-one and advanced
+# team messages only; a super team's (conversation type 3) only a two-way recall.
+_ONE_WAY, _DELETE, _SUPER_TEAM = 1, 3, "3"
 _MAX_RECALLER_JSON = 4 * MAX_TEXT
 
 
@@ -53,6 +56,7 @@ def items_from_row(
             op=op,
             target=target.target,
             ids=target.ids,
+            options=target.options,
             batch_key=target.batch_key,
             params=target.params,
         )
@@ -94,6 +98,13 @@ class _Target:
     ids: tuple[str, ...]
     params: dict[str, Any]
     batch_key: tuple[str, ...] = ()
+    options: tuple[str, ...] = ()
+
+
+def _option(name: str, value: bool | int) -> str:
+    """An option of the item's identity, as `name=value` (booleans as true/false)."""
+    text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    return f"{name}={text}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,12 +141,13 @@ def _common(row: RowFields) -> tuple[Vendor, Op, str, str]:
 
 def _easemob_recall(row: RowFields) -> list[_Target]:
     msg_id = row.digits("msg_id")
+    force = row.optional_flag("force") or False
     params: dict[str, Any] = {
         "msg_id": msg_id,
         "to": row.ident("to"),
         "chat_type": row.choice("chat_type", ("chat", "groupchat", "chatroom")),
         # Easemob: `force` is required in the newest docs, so it is always sent.
-        "force": row.optional_flag("force") or False,
+        "force": force,
     }
     sender = row.optional_ident("from")
     if sender is not None:
@@ -143,21 +155,25 @@ def _easemob_recall(row: RowFields) -> list[_Target]:
     sync_device = row.optional_flag("sync_device")
     if sync_device is not None:
         params["sync_device"] = sync_device
-    return [_Target(msg_id, (msg_id,), params)]
+    options = (_option("force", force),)
+    # One call never names a message twice: a batch answer is read by msg_id.
+    return [_Target(msg_id, (msg_id,), params, batch_key=options, options=options)]
 
 
 def _easemob_delete_conversation(row: RowFields) -> list[_Target]:
     username = row.url_ident("username")
     channel = row.ident("channel")
     chat_type = row.choice("type", ("chat", "groupchat"))
+    delete_roam = row.flag("delete_roam")
     params: dict[str, Any] = {
         "username": username,
         "channel": channel,
         "type": chat_type,
-        "delete_roam": row.flag("delete_roam"),
+        "delete_roam": delete_roam,
     }
     ids = (username, channel, chat_type)
-    return [_Target(f"{username}/{channel}", ids, params, batch_key=(username,))]
+    options = (_option("delete_roam", delete_roam),)
+    return [_Target(f"{username}/{channel}", ids, params, batch_key=(username,), options=options)]
 
 
 def _goeasy_recall(row: RowFields) -> list[_Target]:
@@ -238,6 +254,16 @@ def _yunxin_conversation_id(row: RowFields) -> str:
 
 def _yunxin_message(row: RowFields, *, message_type: int) -> list[_Target]:
     conversation_id = _yunxin_conversation_id(row)
+    if message_type in (_ONE_WAY, _DELETE) and conversation_id.split("|")[1] == _SUPER_TEAM:
+        what, fix = (
+            ("recall type 1 (one-way)", "; recall it with type 2")
+            if message_type == _ONE_WAY
+            else ("delete_message", "")
+        )
+        raise RowError(
+            f"field 'conversation_id' names a super team (type 3, got {show(conversation_id)}): "
+            f"Yunxin's {what} takes one-to-one and advanced team messages only{fix}"
+        )
     message_id = row.digits("message_server_id")
     params: dict[str, Any] = {
         "conversation_id": conversation_id,
@@ -247,7 +273,9 @@ def _yunxin_message(row: RowFields, *, message_type: int) -> list[_Target]:
     description = row.optional_text("description", max_len=_MAX_DESCRIPTION)
     if description is not None:
         params["description"] = description
-    return [_Target(message_id, (conversation_id, message_id), params)]
+    # delete_message is its own op; only a recall's type changes what the vendor does to it.
+    options = (_option("type", message_type),) if message_type != _DELETE else ()
+    return [_Target(message_id, (conversation_id, message_id), params, options=options)]
 
 
 def _yunxin_recall(row: RowFields) -> list[_Target]:
@@ -281,17 +309,18 @@ def _yunxin_delete_conversation(row: RowFields) -> list[_Target]:
     conversation_id = _yunxin_conversation_id(row)
     clear_message = row.optional_flag("clear_message") or False
     params: dict[str, Any] = {"conversation_id": conversation_id, "clear_message": clear_message}
-    batch_key = ("clear_message=true" if clear_message else "clear_message=false",)
-    return [_Target(conversation_id, (conversation_id,), params, batch_key)]
+    options = (_option("clear_message", clear_message),)
+    return [
+        _Target(conversation_id, (conversation_id,), params, batch_key=options, options=options)
+    ]
 
 
 def _yunxin_clear_history(row: RowFields) -> list[_Target]:
     conversation_id = _yunxin_conversation_id(row)
-    params: dict[str, Any] = {
-        "conversation_id": conversation_id,
-        "type": row.small_int("type", (1, 2, 3), default=3),
-    }
-    return [_Target(conversation_id, (conversation_id,), params)]
+    kind = row.small_int("type", (1, 2, 3), default=3)
+    params: dict[str, Any] = {"conversation_id": conversation_id, "type": kind}
+    options = (_option("type", kind),)
+    return [_Target(conversation_id, (conversation_id,), params, options=options)]
 
 
 _SCHEMAS: dict[tuple[Vendor, Op], _OpSchema] = {

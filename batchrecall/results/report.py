@@ -86,6 +86,12 @@ def run_report(
 ) -> int:
     view = load_view(results)
     out = sys.stdout
+    left = _LeftToDo(view, results.parent, read_job, strict=failed_jobs is not None)
+    if failed_jobs is not None:
+        with failed_jobs.open("w", encoding="utf-8", newline="") as handle:
+            left.walk(_JobSink(handle, csv_format=failed_jobs.suffix.lower() == ".csv"))
+    else:
+        left.walk(None)
     print(f"{results}: {len(view.rows)} items (the latest row of each)", file=out)
     if view.torn:
         print(f"  ignored {view.torn} unreadable line(s)", file=out)
@@ -95,49 +101,90 @@ def run_report(
         print(f"  {lane}: " + ", ".join(f"{s} {n}" for s, n in counts.most_common()), file=out)
     if view.errors:
         print("  errors: " + ", ".join(f"{c} {n}" for c, n in view.errors.most_common()), file=out)
-    print(f"  left to do: {view.left}", file=out)
+    if left.unrecorded:
+        print(f"  without a row: {left.unrecorded} item(s) of the job files", file=out)
+    total_left = view.left + left.unrecorded
+    print(f"  left to do: {total_left}", file=out)
+    for job in left.unreadable:
+        print(
+            f"warning: cannot read {job}: items of it without a row are not counted",
+            file=sys.stderr,
+        )
     if failed_jobs is not None:
-        written, missing = write_failed_jobs(view, failed_jobs, results.parent, read_job)
-        print(f"Wrote {written} rows still to do to {failed_jobs}", file=out)
-        if missing:
+        print(f"Wrote {left.written} rows still to do to {failed_jobs}", file=out)
+        if left.gone:
             print(
-                f"warning: {missing} item(s) left to do are no longer in their job files "
+                f"warning: {left.gone} item(s) left to do are no longer in their job files "
                 "and could not be written",
                 file=sys.stderr,
             )
     if html is not None:
-        html.write_text(render_html(results, view), encoding="utf-8")
+        html.write_text(render_html(results, view, total_left), encoding="utf-8")
         print(f"Wrote the HTML report to {html}", file=out)
     view.rows.close()
-    return ExitCode.OK if not view.left and not view.statuses.get(Status.INVALID) else 1
+    return ExitCode.OK if not total_left and not view.statuses.get(Status.INVALID) else 1
 
 
-def write_failed_jobs(
-    view: ResultsView, target: Path, results_dir: Path, read_job: JobReader
-) -> tuple[int, int]:
-    """A job file (JSONL, or CSV by its name) with one row for every item left to do.
+class _LeftToDo:
+    """Walks the job files the results name for the items left to do (SPEC §5): those whose
+    latest row is not settled, and those with no row at all (a run cut short before it wrote
+    them). Each is counted, and written once to a sink when one is given."""
 
-    Rows are rebuilt from the job files the results name, found as named or beside the results
-    file. Returns the rows written and the items left to do that no job file holds any more.
-    """
-    left = KeyStore()
-    jobs: set[str] = set()
-    for row in view.left_to_do():
-        if row["status"] != Status.INVALID:
-            left.add_new(str(row["item_key"]))
-            jobs.add(str(row["job"]))
-    written = 0
-    with target.open("w", encoding="utf-8", newline="") as handle:
-        sink = _JobSink(handle, csv_format=target.suffix.lower() == ".csv")
+    def __init__(
+        self, view: ResultsView, results_dir: Path, read_job: JobReader, *, strict: bool
+    ) -> None:
+        """`strict`: a job file holding items left to do must be readable (to write them)."""
+        self._view = view
+        self._results_dir = results_dir
+        self._read_job = read_job
+        self._strict = strict
+        self.written = 0
+        self.unrecorded = 0
+        self.gone = 0
+        self.unreadable: list[str] = []
+
+    def walk(self, sink: _JobSink | None) -> None:
+        left = KeyStore()
+        jobs: dict[str, bool] = {}  # each job the results name: whether it holds a row left
+        for row in self._view.latest():
+            job = str(row.get("job") or "")
+            pending = not _done(row) and row["status"] != Status.INVALID
+            if job:
+                jobs[job] = jobs.get(job, False) or pending
+            if pending:
+                left.add_new(str(row["item_key"]))
+        seen = KeyStore()
+        found_left = 0
         for job in sorted(jobs):
-            for item in _items_of(job, results_dir, read_job):
-                if left.get(item.item_key) == "":
-                    left.put(item.item_key, "written")
+            items = self._items(job, needed=jobs[job])
+            if items is None:
+                continue
+            for item in items:
+                key = item.item_key
+                if not seen.add_new(key):
+                    continue  # a duplicate in the job: one row of it is enough
+                if left.get(key) is not None:
+                    found_left += 1
+                elif self._view.rows.get(key) is None:
+                    self.unrecorded += 1
+                else:
+                    continue
+                if sink is not None:
                     sink.write(job_row(item))
-                    written += 1
-    missing = len(left) - written
-    left.close()
-    return written, missing
+                    self.written += 1
+        self.gone = len(left) - found_left
+        seen.close()
+        left.close()
+
+    def _items(self, job: str, *, needed: bool) -> Iterator[Item] | None:
+        """The job's items; None when it cannot be read and no row left to do needs it."""
+        try:
+            return _items_of(job, self._results_dir, self._read_job)
+        except UsageError:
+            if self._strict and needed:
+                raise
+            self.unreadable.append(job)
+            return None
 
 
 def _items_of(job: str, results_dir: Path, read_job: JobReader) -> Iterator[Item]:
@@ -210,7 +257,7 @@ def _bar_chart(title: str, counts: Counter[str]) -> str:
     )
 
 
-def render_html(results: Path, view: ResultsView) -> str:
+def render_html(results: Path, view: ResultsView, left: int) -> str:
     charts = [_bar_chart("Items by status", view.statuses)]
     if view.errors:
         charts.append(_bar_chart("Errors", view.errors))
@@ -229,7 +276,7 @@ def render_html(results: Path, view: ResultsView) -> str:
 <style>body{{font-family:sans-serif;margin:2em}} .bar{{fill:#4a7bd0}}
 table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:2px 6px}}</style></head>
 <body><h1>batchrecall report</h1><p>{html.escape(str(results))}: {len(view.rows)} items,
-{view.left} left to do.</p>
+{left} left to do.</p>
 {"".join(charts)}
 <h2>Left to do (first {_TABLE_ROWS})</h2><table><tr>{header}</tr>{"".join(table)}</table>
 </body></html>

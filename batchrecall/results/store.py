@@ -15,7 +15,7 @@ from typing import Any, BinaryIO, Literal
 
 import orjson
 
-from batchrecall.errors import TRANSIENT_CODES, ErrorCode, UsageError
+from batchrecall.errors import LANE_STOPPING_CODES, TRANSIENT_CODES, ErrorCode, UsageError
 from batchrecall.keystore import KeyStore
 from batchrecall.models import RESULT_COLUMNS, ResultRow, Status
 
@@ -43,11 +43,15 @@ def default_results_path(job: Path, fmt: Format) -> Path:
 
 
 def is_done(status: str, error: str) -> bool:
-    """True when an item's latest row needs nothing more (SPEC §5 resume rule)."""
+    """True when an item's latest row needs nothing more (SPEC §5 resume rule).
+
+    A failure is settled when it is permanent; a transient one, or a lane-stopping one (bad
+    credentials, a disabled service, a spent quota: the vendor did nothing), is left to do.
+    """
     if status in _DONE_STATUSES:
         return True
     if status == Status.FAILED:
-        return error not in TRANSIENT_CODES
+        return error not in TRANSIENT_CODES and error not in LANE_STOPPING_CODES
     return status == Status.SKIPPED and error == ErrorCode.DUPLICATE
 
 

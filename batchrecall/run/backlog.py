@@ -114,6 +114,7 @@ def _encode(call: Call) -> dict[str, Any]:
                 item.ref,
                 item.target,
                 item.ids,
+                item.options,
                 item.batch_key,
                 item.params,
             ]
@@ -135,9 +136,10 @@ def _decode(lane: LaneKey, data: dict[str, Any]) -> Call:
             op=op,
             target=target,
             ids=tuple(ids),
+            options=tuple(options),
             batch_key=tuple(batch_key),
             params=params,
         )
-        for job, line, index, ref, target, ids, batch_key, params in data["items"]
+        for job, line, index, ref, target, ids, options, batch_key, params in data["items"]
     )
     return Call(call_id=data["call_id"], lane=lane, op=op, items=items)

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import math
+import secrets
 import time
 from collections.abc import Callable
 from typing import Any, ClassVar, NoReturn
 from urllib.parse import quote
 
-import anyio
 import httpx
 import orjson
 
 from batchrecall.config import LaneSettings
 from batchrecall.errors import (
-    CallError,
     ErrorCode,
     LaneFatalError,
     PermanentCallError,
@@ -25,12 +23,14 @@ from batchrecall.errors import (
 )
 from batchrecall.models import Call, Item, ItemOutcome, Op, Status, Vendor
 from batchrecall.redact import register_secret
+from batchrecall.vendors.agora_token import MAX_SALT, build_chat_app_token
 from batchrecall.vendors.base import Adapter, json_body, retry_after, server_error
+from batchrecall.vendors.easemob_tokens import AppTokens
 
 _JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 
-# Per-message failure texts (vendors.md §1.4, §1.6; matched as substrings, case-insensitive,
-# because the docs print them with straight and typographic apostrophes).
+# Per-message failure texts, Easemob's and Agora Chat's wordings (vendors.md §1.4, §1.6; matched
+# as substrings, case-insensitive: the docs print straight and typographic apostrophes).
 _RECALL_REASONS: tuple[tuple[str, Status, ErrorCode], ...] = (
     ("exceed recall time", Status.FAILED, ErrorCode.RECALL_WINDOW_EXCEEDED),
     ("exceed call time", Status.FAILED, ErrorCode.RECALL_WINDOW_EXCEEDED),
@@ -52,18 +52,17 @@ class EasemobAdapter(Adapter):
         client: httpx.AsyncClient,
         *,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(settings, client)
-        self._clock = clock
+        self._wall_clock = wall_clock
         self._prefix = "/{}/{}".format(
             quote(settings.credentials["org_name"], safe=""),
             quote(settings.credentials["app_name"], safe=""),
         )
         self._batch = settings.batch_recall
-        self._token: str | None = None
-        self._refresh_at = -math.inf
-        self._generation = 0
-        self._token_lock = anyio.Lock()
+        issue = self._agora_token if settings.auth == "agora" else self._fetch_token
+        self._tokens = AppTokens(issue, clock=clock)
 
     @classmethod
     def planned_items(cls, op: Op, settings: LaneSettings | None) -> int:
@@ -89,7 +88,7 @@ class EasemobAdapter(Adapter):
                 "batch_recall is not available here; recalling one message per call",
                 delivered=False,
             )
-        token, generation = await self._current_token()
+        token, generation = await self._tokens.current()
         headers = {**_JSON_HEADERS, "Authorization": f"Bearer {token}"}
         if call.op is Op.DELETE_CONVERSATION:
             return await self._delete_conversation(call, headers, generation)
@@ -98,27 +97,27 @@ class EasemobAdapter(Adapter):
         return await self._single_recall(call, headers, generation)
 
     async def prepare(self) -> None:
-        await self._current_token()
+        await self._tokens.current()
 
     async def refresh_auth(self, token_generation: int) -> None:
-        async with self._token_lock:
-            if token_generation == self._generation:
-                self._token = None
+        await self._tokens.drop(token_generation)
 
     # -- token -------------------------------------------------------------------------------
 
-    async def _current_token(self) -> tuple[str, int]:
-        async with self._token_lock:
-            if self._token is None or self._clock() >= self._refresh_at:
-                try:
-                    await self._fetch_token()
-                except CallError as exc:
-                    exc.delivered = False  # the token request carried none of the call's items
-                    raise
-            assert self._token is not None
-            return self._token, self._generation
+    async def _agora_token(self) -> tuple[str, float]:
+        """Agora Chat: an app token built here from the App ID and App Certificate."""
+        lifetime = self.settings.token_lifetime_s
+        token = build_chat_app_token(
+            self.settings.credentials["app_id"],
+            self.settings.secret("app_certificate"),
+            issued_at=int(self._wall_clock()),
+            expire_s=lifetime,
+            salt=secrets.randbelow(MAX_SALT) + 1,
+        )
+        register_secret(token)
+        return token, float(lifetime)
 
-    async def _fetch_token(self) -> None:
+    async def _fetch_token(self) -> tuple[str, float]:
         body = {
             "grant_type": "client_credentials",
             "client_id": self.settings.credentials["client_id"],
@@ -135,12 +134,8 @@ class EasemobAdapter(Adapter):
         if response.status_code == 200 and isinstance(token, str) and token:
             register_secret(token)
             expires_in = answer.get("expires_in")
-            # Refresh at half the lifetime, as the official SDK does; 0 means it never expires.
-            ttl = float(expires_in) if isinstance(expires_in, int | float) else 3600.0
-            self._refresh_at = math.inf if ttl <= 0 else self._clock() + ttl / 2
-            self._token = token
-            self._generation += 1
-            return
+            # 0 means it never expires; an answer without a lifetime is renewed within the hour.
+            return token, float(expires_in) if isinstance(expires_in, int | float) else 3600.0
         if response.status_code == 429 and answer.get("error") != "resource_limited":
             raise ThrottledError(
                 ErrorCode.RATE_LIMITED,
@@ -171,6 +166,10 @@ class EasemobAdapter(Adapter):
             headers=headers,
         )
         answer = json_body(response)
+        if _entries(answer):
+            # Per-message results, whatever the HTTP status: the documented failure answer is
+            # `{"msgs":[{"msg_id", "recalled": "not_found msg"}]}` (seed 000).
+            return _per_message(call, response, answer)
         if response.status_code in (404, 405) and not _is_easemob_error(answer):
             # Clusters without batch_recall: send one msg_recall per message from now on.
             self._batch = False
@@ -202,7 +201,7 @@ class EasemobAdapter(Adapter):
             headers=headers,
         )
         answer = json_body(response)
-        if response.status_code != 200:
+        if response.status_code != 200 and not _entries(answer):
             return _refused_message(response, answer, generation)
         return _per_message(call, response, answer)
 

@@ -21,10 +21,11 @@ from batchrecall.errors import (
 )
 from batchrecall.models import Call, Item, ItemOutcome, Op, Status, Vendor
 from batchrecall.vendors.base import Adapter, json_body, outcomes_for, retry_after, server_error
+from batchrecall.vendors.yunxin_checksum import ChecksumEvidence, Verdict
 
 # Yunxin blocks an app for 10 s after it exceeds its rate (v1 recall doc: "如超限，将被屏蔽 10 秒").
 THROTTLE_PAUSE_S = 10.0
-_AUTH_HINTS = ("checksum", "curtime", "appkey", "app key", "nonce", "auth", "签名", "校验")
+BAD_PARAMETER = 414  # a parameter error, or a CheckSum/CurTime/AppKey failure (vendors.md §2.2)
 
 # Body codes (Yunxin's shared status-code table, vendors.md §2.3 and §7).
 _ITEM_CODES: dict[int, tuple[Status, ErrorCode]] = {
@@ -56,6 +57,7 @@ class YunxinAdapter(Adapter):
     ) -> None:
         super().__init__(settings, client)
         self._wall_clock = wall_clock
+        self.checksum = ChecksumEvidence()
 
     def auth_headers(self) -> dict[str, str]:
         """Fresh for every request: CheckSum = sha1(AppSecret + Nonce + CurTime), lower-case hex."""
@@ -81,8 +83,10 @@ class YunxinAdapter(Adapter):
         if response.status_code != 200:
             self._http_failure(response, answer)
         code = answer.get("code")
-        message = str(answer.get("msg") or "")
+        # v2 bodies say `msg`; v1 bodies, still quoted in the docs, `desc` (vendors.md §2.3).
+        message = str(answer.get("msg") or answer.get("desc") or "")
         if code == 200:
+            self.checksum.answered()
             if call.op is Op.DELETE_CONVERSATION:
                 return _batch_outcomes(call, answer)
             return outcomes_for(
@@ -127,6 +131,24 @@ class YunxinAdapter(Adapter):
             ErrorCode.VENDOR_UNAVAILABLE, text, http_status=response.status_code
         )
 
+    def _bad_parameter_or_checksum(self, call: Call, message: str, details: dict[str, Any]) -> None:
+        """Raise what a 414 means, as far as the lane's answers tell (see yunxin_checksum);
+        return when it is this call's own bad parameter."""
+        text = message or "code 414"
+        verdict = self.checksum.refused("\n".join(item.item_key for item in call.items))
+        if verdict is Verdict.CREDENTIALS:
+            raise LaneFatalError(
+                ErrorCode.AUTH_FAILED,
+                f"{text} (every request of the lane is refused with 414: check app_key, "
+                "app_secret and the clock)",
+                **details,
+            )
+        if verdict is Verdict.UNDECIDED:
+            # Sent again later: other answers meanwhile tell a checksum failure from a bad row.
+            raise TransientCallError(ErrorCode.AUTH_FAILED, text, **details)
+        if len(call.items) > 1:
+            raise SplitCallError(ErrorCode.BATCH_REJECTED, text, **details)
+
     def _refused(
         self, call: Call, response: httpx.Response, code: Any, message: str
     ) -> list[ItemOutcome]:
@@ -139,13 +161,15 @@ class YunxinAdapter(Adapter):
                 retry_after=max(THROTTLE_PAUSE_S, retry_after(response) or 0.0),
                 **details,
             )
-        if code == 414 and any(hint in message.lower() for hint in _AUTH_HINTS):
-            raise LaneFatalError(ErrorCode.AUTH_FAILED, message, **details)
+        if code == BAD_PARAMETER:
+            self._bad_parameter_or_checksum(call, message, details)
         if not isinstance(code, int) or (code >= 500 and code not in _ITEM_CODES):
             raise TransientCallError(
                 ErrorCode.VENDOR_UNAVAILABLE, message or "unreadable answer", **details
             )
-        if len(call.items) > 1 and code in (414, 419):
+        if code != BAD_PARAMETER:
+            self.checksum.answered()
+        if len(call.items) > 1 and code == 419:
             raise SplitCallError(ErrorCode.BATCH_REJECTED, message, **details)
         status, error = _ITEM_CODES.get(code, (Status.FAILED, ErrorCode.VENDOR_ERROR))
         return outcomes_for(
@@ -163,7 +187,11 @@ def _message_query(item: Item) -> str:
     if "description" in params:
         query.append(f"description={quote(str(params['description']), safe='')}")
     if "ignore_revoke_time" in params:
-        query.append(f"ignore_revoke_time={int(params['ignore_revoke_time'])}")
+        # The API page (seed 003) spells it `ingore_revoke_time`; NetEase's server SDKs sent
+        # that spelling, then `ignore_revoke_time`. Both go: the one the server does not know is
+        # an unknown parameter, and ignored.
+        flag = int(params["ignore_revoke_time"])
+        query += [f"ingore_revoke_time={flag}", f"ignore_revoke_time={flag}"]
     return "&".join(query)
 
 

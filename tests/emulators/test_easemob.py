@@ -576,3 +576,104 @@ async def test_log_records_every_request_with_its_items(
     assert (channel.method, channel.items) == ("DELETE", ("u1/u2",))
     assert (unauthorized.status, unauthorized.code) == (401, "unauthorized")
     assert all(entry.vendor == "easemob" and entry.time == clock.now for entry in emulator.log)
+
+
+# The per-message failure body (seed 000) and Agora Chat.
+
+AGORA_APP_ID = "970CA35de60c44645bbae8a215061b33"
+AGORA_CERTIFICATE = "5CFd2fd1755d40ecb72977518be15d3b"
+# Agora's published chat app token for that app, issued at 1111111 for 600 s (AgoraIO/Tools,
+# DynamicKey/AgoraDynamicKey, AccessToken2 tests); and the user token of the same tests.
+AGORA_APP_TOKEN = (
+    "007eJxTYNDNaz3snC8huEfHWdz6s98qltq4zqy9fl99Uh0FDvy6F6DAYGlu4OxobJqSamaQbGJiZmKalJSYapFoZGhqYGa"
+    "YZGzs/kWAIYKJgYGRAYRZgZgJzGdgAACt8hhr"
+)
+AGORA_USER_TOKEN = (
+    "007eJxTYNAIsnbS3v/A5t2TC6feR15r+6cq8bqAvfaW+tk/Vzz+p6xTYLA0N3B2NDZNSTUzSDYxMTMxTUpKTLVINDI0NTA"
+    "zTDI2dv8iwBDBxMDAyADCrEDMCOZzMRhZWBgZmxgamRsDAB+lHrg="
+)
+
+
+async def test_msgs_shape_answers_every_message_of_a_refused_batch(
+    emulator: EasemobEmulator, client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    emulator.state.recall_failure_shape = "msgs"
+    headers = await auth(client)
+    answer = await batch(client, [item("m1"), item("m2", to="u9"), item("gone")], headers)
+    assert answer.status_code == 403
+    assert answer.json() == {
+        "msgs": [
+            {"msg_id": "m1", "recalled": "yes"},
+            {"msg_id": "m2", "recalled": "can't find msg to"},
+            {"msg_id": "gone", "recalled": "not_found msg"},
+        ]
+    }
+    assert emulator.state.is_recalled("m1")
+    assert (await batch(client, [item("m3")], headers)).status_code == 200
+
+
+async def test_msgs_shape_for_a_single_recall(
+    emulator: EasemobEmulator, client: httpx.AsyncClient
+) -> None:
+    emulator.state.recall_failure_shape = "msgs"
+    headers = await auth(client)
+    answer = await recall(client, item("nope"), headers)
+    assert (answer.status_code, answer.json()) == (
+        403,
+        {"msgs": [{"msg_id": "nope", "recalled": "not_found msg"}]},
+    )
+    answer = await recall(client, item("m1", to="u9"), headers)
+    assert answer.status_code == 400
+    assert answer.json()["msgs"][0]["recalled"] == "can't find msg to"
+
+
+async def test_agora_app_tokens_are_taken_when_the_app_has_a_certificate(
+    emulator: EasemobEmulator, client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    clock.now = 1111111 + 10
+    emulator.state.add_message("a1", sender="u1", to="u2", chat_type="chat")
+    headers = {"Authorization": f"Bearer {AGORA_APP_TOKEN}"}
+    assert_error(await recall(client, item("a1"), headers), 401, "auth_bad_access_token", CORRUPT)
+    emulator.state.agora_app_id = AGORA_APP_ID
+    emulator.state.agora_app_certificate = AGORA_CERTIFICATE
+    assert (await recall(client, item("a1"), headers)).status_code == 200
+    user = {"Authorization": f"Bearer {AGORA_USER_TOKEN}"}
+    assert_error(
+        await recall(client, item("m1"), user),
+        401,
+        "auth_bad_access_token",
+        "Unable to authenticate",
+    )
+    clock.now = 1111111 + 600
+    expired = "Unable to authenticate due to expired access token"
+    assert_error(await recall(client, item("m1"), headers), 401, "unauthorized", expired)
+
+
+async def test_agora_certificate_must_match(
+    emulator: EasemobEmulator, client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    clock.now = 1111111
+    emulator.state.agora_app_id = AGORA_APP_ID
+    emulator.state.agora_app_certificate = "0" * 32
+    headers = {"Authorization": f"Bearer {AGORA_APP_TOKEN}"}
+    assert_error(
+        await recall(client, item("m1"), headers),
+        401,
+        "auth_bad_access_token",
+        "Unable to authenticate",
+    )
+
+
+async def test_agora_wording(
+    emulator: EasemobEmulator, client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    emulator.state.wording = "agora"
+    headers = await auth(client)
+    wrong_to = await recall(client, item("m1", to="u9"), headers)
+    assert_error(wrong_to, 400, "message_recall_error", "can't find message to")
+    clock.advance(3600)
+    late = await recall(client, item("m2"), headers)
+    assert_error(late, 403, "message_recall_error", "exceed call time limit")
+    emulator.faults.push("throttle")
+    throttled = await recall(client, item("m3"), headers)
+    assert_error(throttled, 429, "reach_limit", "This request has reached API limit.")

@@ -161,8 +161,17 @@ async def test_a_replayed_nonce_is_refused(client: httpx.AsyncClient, clock: Fak
 
 
 async def test_recall_twice_is_not_found(client: httpx.AsyncClient) -> None:
-    assert (await remove(client, P2P, 1001, type=1))["code"] == 200
+    assert (await remove(client, P2P, 1001, type=2))["code"] == 200
     assert await remove(client, P2P, 1001, type=2) == {"code": 404, "msg": "message not found"}
+    assert (await remove(client, P2P, 1001, type=1))["code"] == 404
+
+
+async def test_a_two_way_recall_after_a_one_way_one(client: httpx.AsyncClient) -> None:
+    """A one-way recall leaves the sender's copy: a two-way recall still finds the message."""
+    assert (await remove(client, P2P, 1001, type=1))["code"] == 200
+    assert (await remove(client, P2P, 1001, type=1))["code"] == 404
+    assert (await remove(client, P2P, 1001, type=2))["code"] == 200
+    assert (await remove(client, P2P, 1001, type=2))["code"] == 404
 
 
 async def test_unknown_message_is_404(client: httpx.AsyncClient) -> None:
@@ -247,6 +256,24 @@ async def test_ignore_revoke_time_allows_30_days(
     assert (await remove(client, P2P, 1002, type=2, **{name: 0}))["code"] == 508
     clock.advance(1)
     assert (await remove(client, P2P, 1003, type=2, **{name: 1}))["code"] == 508
+
+
+@pytest.mark.parametrize(
+    ("known", "unknown"),
+    [("ingore_revoke_time", "ignore_revoke_time"), ("ignore_revoke_time", "ingore_revoke_time")],
+)
+async def test_a_server_that_knows_one_spelling_ignores_the_other(
+    emulator: YunxinEmulator,
+    client: httpx.AsyncClient,
+    clock: FakeClock,
+    known: str,
+    unknown: str,
+) -> None:
+    emulator.state.revoke_flag_names = (known,)
+    clock.advance(DAY)
+    assert (await remove(client, P2P, 1001, type=2, **{unknown: 1}))["code"] == 508
+    assert (await remove(client, P2P, 1001, type=2, **{unknown: "x"}))["code"] == 508
+    assert (await remove(client, P2P, 1001, type=2, **{known: 1}))["code"] == 200
 
 
 @pytest.mark.parametrize("op", [1, 3])

@@ -274,7 +274,9 @@ async def test_ignore_revoke_time_recalls_past_the_two_way_window(harness: Harne
     outcome = await harness.run()
     queries = {r.items[0]: r.query for r in harness.requests("yunxin")}
     assert queries["5001"].get("ignore_revoke_time") == "1"
+    assert queries["5001"].get("ingore_revoke_time") == "1"
     assert "ignore_revoke_time" not in queries["5002"]
+    assert "ingore_revoke_time" not in queries["5002"]
     rows = outcome.by_target()
     assert (rows["5001"]["status"], rows["5001"]["error"]) == ("ok", "")
     assert (rows["5002"]["status"], rows["5002"]["error"]) == ("failed", "recall-window-exceeded")
@@ -311,8 +313,87 @@ async def test_wrong_app_secret_stops_the_lane_with_auth_failed(harness: Harness
     assert {(r.status, r.code) for r in sent} == {(200, 414)}
     counts = Counter((row["status"], row["error"]) for row in outcome.rows)
     assert counts.keys() <= {("failed", "auth-failed"), ("skipped", "lane-stopped")}
-    assert counts[("failed", "auth-failed")] == len(sent)
+    # Each item a refused request carried is failed; the lane stopped before sending the rest.
+    assert counts[("failed", "auth-failed")] == len({r.items for r in sent})
     assert sum(counts.values()) == 5
     assert outcome.summary.stopped_lanes == {"yunxin.default": "auth-failed"}
     assert outcome.summary.exit_code() == ExitCode.HALTED
     assert not any(harness.emulators.yunxin.state.is_recalled("a|1|b", 7000 + i) for i in range(5))
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("spelling", ["ingore_revoke_time", "ignore_revoke_time"])
+async def test_the_window_flag_works_whichever_spelling_the_server_knows(
+    harness: Harness, spelling: str
+) -> None:
+    """Seed 003 spells it `ingore_revoke_time`, the SDKs `ignore_revoke_time`: both are sent."""
+    harness.write_job([recall("a|1|b", "5101", ignore_revoke_time=True)])
+    harness.seed({("yunxin", "5101"): {"age_s": 2 * DAY_S}})
+    harness.emulators.yunxin.state.revoke_flag_names = (spelling,)
+    outcome = await harness.run()
+    assert outcome.statuses() == {"5101": "ok"}
+
+
+# -- 414: a bad parameter or a checksum failure, told apart by the answers ---------------------
+
+
+def refuse_after(harness: Harness, answered: int, action: Any) -> None:
+    """Runs `action()` once the Yunxin emulator has answered `answered` requests."""
+    inner = harness.emulators.app
+    count = 0
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        nonlocal count
+        await inner(scope, receive, send)
+        if scope["type"] == "http" and str(scope["path"]).startswith("/yunxin/"):
+            count += 1
+            if count == answered:
+                action()
+
+    harness.emulators.app = cast(Starlette, app)
+
+
+@pytest.mark.anyio
+async def test_a_414_about_one_message_fails_it_and_the_lane_goes_on(harness: Harness) -> None:
+    """A parameter error whose text says "author" is no credential failure."""
+    harness.write_job([recall("a|1|b", str(7100 + i)) for i in range(6)])
+    harness.seed()
+    text = "operator is not the author of this message"
+    harness.emulators.yunxin.state.refusals[("a|1|b", "7100")] = text
+    outcome = await harness.run()
+    rows = outcome.by_target()
+    bad = rows["7100"]
+    assert (bad["status"], bad["error"], bad["message"]) == ("failed", "bad-request", text)
+    assert bad["vendor_code"] == "414"
+    assert bad["attempts"] == 2, "asked once more, after other requests got through"
+    assert {rows[str(7100 + i)]["status"] for i in range(1, 6)} == {"ok"}
+    assert outcome.summary.stopped_lanes == {}
+    assert outcome.summary.exit_code() == ExitCode.INCOMPLETE
+
+
+@pytest.mark.anyio
+async def test_a_checksum_refusal_in_any_words_stops_the_lane(harness: Harness) -> None:
+    """The wording of a signature refusal is undocumented: the answers decide, not the words."""
+    harness.write_job([recall("a|1|b", str(7200 + i)) for i in range(8)])
+    harness.seed()
+    harness.emulators.yunxin.state.checksum_refusal = "illegal request"
+    harness.break_secret(Vendor.YUNXIN)
+    outcome = await harness.run()
+    counts = Counter((row["status"], row["error"]) for row in outcome.rows)
+    assert counts.keys() <= {("failed", "auth-failed"), ("skipped", "lane-stopped")}
+    assert sum(counts.values()) == 8
+    assert len(harness.requests("yunxin")) == 3, "decided on the lane's first three answers"
+    assert outcome.summary.stopped_lanes == {"yunxin.default": "auth-failed"}
+
+
+@pytest.mark.anyio
+async def test_a_secret_that_changes_mid_run_stops_the_lane(harness: Harness) -> None:
+    harness.write_job([recall("a|1|b", str(7300 + i)) for i in range(20)])
+    harness.seed()
+    state = harness.emulators.yunxin.state
+    refuse_after(harness, 3, lambda: setattr(state, "app_secret", "rotated-secret"))
+    outcome = await harness.run()
+    counts = Counter((row["status"], row["error"]) for row in outcome.rows)
+    assert counts[("ok", "")] == 3
+    assert counts.keys() <= {("ok", ""), ("failed", "auth-failed"), ("skipped", "lane-stopped")}
+    assert outcome.summary.stopped_lanes == {"yunxin.default": "auth-failed"}
