@@ -6,7 +6,7 @@ import csv
 import html
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -67,26 +67,37 @@ def _done(row: dict[str, Any]) -> bool:
     return is_done(str(row["status"]), str(row.get("error") or ""))
 
 
-def load_view(path: Path) -> ResultsView:
-    if not path.is_file():
-        raise UsageError(f"{path}: no such results file")
-    rows, torn = read_rows(path)
+def load_view(paths: Path | Sequence[Path]) -> ResultsView:
+    """The results of one run, from one file or several (its shards): an item in more than one
+    file takes its outcome from the last of them."""
+    paths = [paths] if isinstance(paths, Path) else paths
+    for path in paths:
+        if not path.is_file():
+            raise UsageError(f"{path}: no such results file")
     view = ResultsView()
-    for row in rows:
-        key = str(row["item_key"])
-        if supersedes(row, view.rows.get(key) is not None):
-            view.rows.put(key, orjson.dumps(row).decode())
-    view.torn = len(torn)
+    for path in paths:
+        rows, torn = read_rows(path)
+        for row in rows:
+            key = str(row["item_key"])
+            if supersedes(row, view.rows.get(key) is not None):
+                view.rows.put(key, orjson.dumps(row).decode())
+        view.torn += len(torn)
     view._count()
     return view
 
 
 def run_report(
-    results: Path, *, failed_jobs: Path | None, html: Path | None, read_job: JobReader
+    results: Path | Sequence[Path],
+    *,
+    failed_jobs: Path | None,
+    html: Path | None,
+    read_job: JobReader,
 ) -> int:
-    view = load_view(results)
+    paths = [results] if isinstance(results, Path) else list(results)
+    view = load_view(paths)
     out = sys.stdout
-    print(f"{results}: {len(view.rows)} items (the latest row of each)", file=out)
+    named = ", ".join(str(path) for path in paths)
+    print(f"{named}: {len(view.rows)} items (the latest row of each)", file=out)
     if view.torn:
         print(f"  ignored {view.torn} unreadable line(s)", file=out)
     for status, n in view.statuses.most_common():
@@ -97,7 +108,7 @@ def run_report(
         print("  errors: " + ", ".join(f"{c} {n}" for c, n in view.errors.most_common()), file=out)
     print(f"  left to do: {view.left}", file=out)
     if failed_jobs is not None:
-        written, missing = write_failed_jobs(view, failed_jobs, results.parent, read_job)
+        written, missing = write_failed_jobs(view, failed_jobs, paths[0].parent, read_job)
         print(f"Wrote {written} rows still to do to {failed_jobs}", file=out)
         if missing:
             print(
@@ -106,7 +117,7 @@ def run_report(
                 file=sys.stderr,
             )
     if html is not None:
-        html.write_text(render_html(results, view), encoding="utf-8")
+        html.write_text(render_html(named, view), encoding="utf-8")
         print(f"Wrote the HTML report to {html}", file=out)
     view.rows.close()
     return ExitCode.OK if not view.left and not view.statuses.get(Status.INVALID) else 1
@@ -210,7 +221,7 @@ def _bar_chart(title: str, counts: Counter[str]) -> str:
     )
 
 
-def render_html(results: Path, view: ResultsView) -> str:
+def render_html(results: Path | str, view: ResultsView) -> str:
     charts = [_bar_chart("Items by status", view.statuses)]
     if view.errors:
         charts.append(_bar_chart("Errors", view.errors))
