@@ -100,12 +100,12 @@ def run_report(
     print(f"{named}: {len(view.rows)} items (the latest row of each)", file=out)
     if view.torn:
         print(f"  ignored {view.torn} unreadable line(s)", file=out)
-    for status, n in view.statuses.most_common():
+    for status, n in _by_count(view.statuses):
         print(f"  {status:<10} {n}", file=out)
     for lane, counts in sorted(view.lanes.items()):
-        print(f"  {lane}: " + ", ".join(f"{s} {n}" for s, n in counts.most_common()), file=out)
+        print(f"  {lane}: " + ", ".join(f"{s} {n}" for s, n in _by_count(counts)), file=out)
     if view.errors:
-        print("  errors: " + ", ".join(f"{c} {n}" for c, n in view.errors.most_common()), file=out)
+        print("  errors: " + ", ".join(f"{c} {n}" for c, n in _by_count(view.errors)), file=out)
     print(f"  left to do: {view.left}", file=out)
     if failed_jobs is not None:
         written, missing = write_failed_jobs(view, failed_jobs, paths[0].parent, read_job)
@@ -121,6 +121,11 @@ def run_report(
         print(f"Wrote the HTML report to {html}", file=out)
     view.rows.close()
     return ExitCode.OK if not view.left and not view.statuses.get(Status.INVALID) else 1
+
+
+def _by_count(counts: Counter[str]) -> list[tuple[str, int]]:
+    """Most first, ties by name: the same results print the same, however files split them."""
+    return sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))
 
 
 def write_failed_jobs(
@@ -205,7 +210,7 @@ def job_row(item: Item) -> dict[str, Any]:
 def _bar_chart(title: str, counts: Counter[str]) -> str:
     total = max(counts.values(), default=1)
     bars = []
-    for i, (label, n) in enumerate(counts.most_common()):
+    for i, (label, n) in enumerate(_by_count(counts)):
         width = 360 * n / total
         y = 28 + i * 26
         bars.append(
