@@ -24,12 +24,6 @@ from typing import Protocol
 from urllib.parse import quote
 
 import structlog
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ReadOnlyError, TryAgainError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from batchrecall.config import LaneSettings, LimitsSettings
 from batchrecall.errors import LimiterUnavailableError
@@ -208,9 +202,6 @@ end
 return 1
 """
 
-# What "the server cannot be reached" looks like (a refused or broken connection, a timeout, a
-# server still loading, a replica during failover); any other error is a bug and is raised.
-_UNREACHABLE = (RedisConnectionError, RedisTimeoutError, ReadOnlyError, TryAgainError, OSError)
 _BACKOFF_BASE_S = 0.05
 _BACKOFF_CAP_S = 1.0
 _SOCKET_TIMEOUT_S = 2.0
@@ -239,6 +230,23 @@ class RedisPermitStore:
     stats: RedisStats = field(default_factory=RedisStats)
 
     def __post_init__(self) -> None:
+        # Imported here: a run on the memory backend never loads the Redis client.
+        from redis.asyncio import Redis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import ReadOnlyError, TryAgainError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+
+        # What "the server cannot be reached" looks like (a refused or broken connection, a
+        # timeout, a server still loading, a replica during failover); anything else is a bug.
+        self._unreachable = (
+            RedisConnectionError,
+            RedisTimeoutError,
+            ReadOnlyError,
+            TryAgainError,
+            OSError,
+        )
         # Retries are ours (with a deadline), not the client's: it must not hide an outage.
         self._redis = Redis.from_url(
             self.url,
@@ -281,8 +289,8 @@ class RedisPermitStore:
             started = time.perf_counter()
             try:
                 reply = await script(keys=keys, args=args)
-            except _UNREACHABLE as exc:
-                await self._unreachable(exc)
+            except self._unreachable as exc:
+                await self._wait_for_server(exc)
                 continue
             self.stats.round_trips += 1
             self.stats.redis_s += time.perf_counter() - started
@@ -292,7 +300,7 @@ class RedisPermitStore:
             result: list[bytes] = reply
             return result
 
-    async def _unreachable(self, exc: Exception) -> None:
+    async def _wait_for_server(self, exc: Exception) -> None:
         now = self.clock.now()
         if self._down_since is None:
             self._down_since, self._failures = now, 0
