@@ -79,10 +79,20 @@ class LaneSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LimitsSettings:
+    """Where lanes keep their rate windows: in this process, or in Redis shared by processes."""
+
+    backend: str = "memory"
+    url: Secret | None = None
+    unavailable_timeout_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     run: RunSettings
     lanes: Mapping[LaneKey, LaneSettings]
     source: str = ""
+    limits: LimitsSettings = field(default_factory=LimitsSettings)
 
     def lane(self, key: LaneKey) -> LaneSettings:
         try:
@@ -144,23 +154,27 @@ def load_config(path: Path, *, env: Mapping[str, str] | None = None) -> Config:
 
 def parse_config(raw: Mapping[str, Any], *, environ: Mapping[str, str], source: str) -> Config:
     run = RunSettings()
+    limits = LimitsSettings()
     lanes: dict[LaneKey, LaneSettings] = {}
     for section, body in raw.items():
         if section == "run":
             run = _parse_run(body)
             continue
+        if section == "limits":
+            limits = parse_limits(body, environ)
+            continue
         try:
             vendor = Vendor(section)
         except ValueError:
             raise ConfigError(
-                f"[{section}]", "unknown section (easemob, goeasy, yunxin or run)"
+                f"[{section}]", "unknown section (easemob, goeasy, yunxin, run or limits)"
             ) from None
         if not isinstance(body, dict):
             raise ConfigError(f"[{section}]", "must be a table of apps, e.g. [easemob.default]")
         for app, lane_body in body.items():
             key = LaneKey(vendor=vendor, app=app)
             lanes[key] = _parse_lane(key, lane_body, environ)
-    return Config(run=run, lanes=lanes, source=source)
+    return Config(run=run, lanes=lanes, source=source, limits=limits)
 
 
 def _parse_run(body: Any) -> RunSettings:
@@ -188,6 +202,39 @@ def check_run_settings(settings: RunSettings) -> None:
         raise ConfigError("run.halt_failure_rate", "must be between 0 and 1")
     if settings.halt_min_items < 1:
         raise ConfigError("run.halt_min_items", "must be at least 1")
+
+
+_LIMITS_BACKENDS = ("memory", "redis")
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+def parse_limits(body: Any, environ: Mapping[str, str]) -> LimitsSettings:
+    """The `[limits]` section; the Redis URL is a secret (it may hold a password)."""
+    if not isinstance(body, dict):
+        raise ConfigError("[limits]", "must be a table")
+    for key in body:
+        if key not in ("backend", "url", "unavailable_timeout_s"):
+            raise ConfigError(f"limits.{key}", "unknown key")
+    backend = body.get("backend", "memory")
+    if backend not in _LIMITS_BACKENDS:
+        raise ConfigError("limits.backend", 'must be "memory" or "redis"')
+    timeout = float(
+        _number("limits.unavailable_timeout_s", body.get("unavailable_timeout_s", 30.0), float)
+    )
+    if timeout <= 0:
+        raise ConfigError("limits.unavailable_timeout_s", "must be positive")
+    url: Secret | None = None
+    if backend == "redis":
+        if "url" not in body:
+            raise ConfigError("limits.url", 'missing: backend "redis" needs the server\'s URL')
+        url = _secret("limits.url", body["url"], environ)
+        scheme = url.reveal().partition("://")[0].lower()
+        if scheme not in _REDIS_SCHEMES:
+            raise ConfigError("limits.url", "must be a redis://, rediss:// or unix:// URL")
+    elif "url" in body:
+        # Almost certainly a forgotten backend line: the processes would not share their limits.
+        raise ConfigError("limits.url", 'is set but limits.backend is not "redis"')
+    return LimitsSettings(backend=backend, url=url, unavailable_timeout_s=timeout)
 
 
 def _number(key: str, value: Any, kind: type) -> float | int:

@@ -24,6 +24,7 @@ class ErrorCode(StrEnum):
     HALTED = "halted"
     LANE_STOPPED = "lane-stopped"
     INTERRUPTED = "interrupted"
+    LIMITER_UNAVAILABLE = "limiter-unavailable"
 
 
 TRANSIENT_CODES = frozenset(
@@ -120,3 +121,13 @@ class PermanentCallError(CallError):
 
 class SplitCallError(CallError):
     """The vendor refused the call as a whole: send its items one by one to learn each outcome."""
+
+
+class LimiterUnavailableError(LaneFatalError):
+    """The shared rate limiter (Redis) stayed unreachable: no permit, so nothing may be sent.
+
+    The lane stops; nothing was sent for its items, so they are left to do for `--resume`.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(ErrorCode.LIMITER_UNAVAILABLE, message, delivered=False)

@@ -17,6 +17,7 @@ import structlog
 from rich.console import Console
 
 from batchrecall.cli import output
+from batchrecall.cli.sharding import plan_shard, shard_argument, shard_results_path
 from batchrecall.config import (
     Config,
     check_run_settings,
@@ -26,6 +27,7 @@ from batchrecall.config import (
 from batchrecall.errors import ConfigError, JobFileError, UsageError
 from batchrecall.intake.plan import Plan
 from batchrecall.intake.reader import read_job
+from batchrecall.intake.shard import Shard
 from batchrecall.logs import configure_logging
 from batchrecall.models import InvalidRow, JobRef, Vendor
 from batchrecall.redact import redact
@@ -88,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--max-attempts", type=int)
     run.add_argument("--halt-failure-rate", type=float)
     run.add_argument("--no-progress", action="store_true")
+    run.add_argument("--shard", type=shard_argument, metavar="I/N", help="send shard I of N")
     _log_options(run)
     run.set_defaults(handler=_cmd_run)
 
@@ -98,10 +101,11 @@ def _parser() -> argparse.ArgumentParser:
     plan = sub.add_parser("plan", help="items and calls per lane, duplicates, duration")
     plan.add_argument("jobs", nargs="+", metavar="JOB")
     plan.add_argument("--config")
+    plan.add_argument("--shard", type=shard_argument, metavar="I/N", help="plan shard I of N")
     plan.set_defaults(handler=_cmd_plan)
 
     report = sub.add_parser("report", help="summarise a results file")
-    report.add_argument("results", metavar="RESULTS")
+    report.add_argument("results", nargs="+", metavar="RESULTS", help="one run's results files")
     report.add_argument("--failed-jobs", metavar="P")
     report.add_argument("--html", metavar="P")
     report.set_defaults(handler=_cmd_report)
@@ -165,12 +169,20 @@ def _run_locked(
     lock: ResultsLock | None,
 ) -> int:
     resume = _resume_index(args, out)
-    plan = plan_job(jobs, config=config, resume=resume)
+    if args.shard is not None:
+        plan = plan_shard(jobs, args.shard, config=config, resume=resume)
+    else:
+        plan = plan_job(jobs, config=config, resume=resume)
     stdout = sys.stdout
+    _print_shard(args.shard, stdout)
     output.print_plan(plan, out=out, stream=stdout, emulated=args.emulate)
     if args.dry_run:
         print("Dry run: nothing was sent.", file=stdout)
         return ExitCode.OK
+    if args.shard is not None:
+        # The run engine sends every item of the jobs it is given: a shard's run would send the
+        # other shards' items as well.
+        raise UsageError("run --shard: this run engine cannot send one shard alone; nothing sent")
     if not _confirmed(args, plan, stdout):
         return ExitCode.USAGE
     console = Console(stderr=True)
@@ -257,7 +269,10 @@ def _results_path(args: argparse.Namespace, jobs: Sequence[JobRef]) -> tuple[Pat
             raise UsageError(f"--out {out} is a {fmt} name but --format says {args.format}")
     else:
         fmt = "csv" if args.format == "csv" else "jsonl"
-        out = default_results_path(jobs[0].path, fmt)
+        if args.shard is not None:
+            out = shard_results_path(jobs[0].path, fmt, args.shard)
+        else:
+            out = default_results_path(jobs[0].path, fmt)
     if args.resume and out.is_file() and out.stat().st_size:
         written = sniff_format(out)  # appending keeps the file's own format
         if args.format and args.format != written:
@@ -343,21 +358,32 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     path = resolve_config_path(args.config)
     if args.config or os.environ.get("BATCHRECALL_CONFIG") or path.exists():
         config = load_config(path)
-    plan = plan_job(jobs, config=config)
+    if args.shard is not None:
+        plan = plan_shard(jobs, args.shard, config=config, resume=None)
+    else:
+        plan = plan_job(jobs, config=config)
     if config is None:
         print("(no config file: default rates assumed)")
     else:
         for key in plan.lanes:
             config.lane(key)
+    _print_shard(args.shard, sys.stdout)
     output.print_plan(plan, out=None, stream=sys.stdout, emulated=False)
     return ExitCode.OK
+
+
+def _print_shard(shard: Shard | None, stream: TextIO) -> None:
+    if shard is not None:
+        print(
+            f"Shard {shard}: the items whose shard is {shard.index} of {shard.count}", file=stream
+        )
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from batchrecall.results.report import run_report
 
     return run_report(
-        Path(args.results),
+        [Path(p) for p in args.results],
         failed_jobs=Path(args.failed_jobs) if args.failed_jobs else None,
         html=Path(args.html) if args.html else None,
         read_job=lambda path, name: read_job(path, job_name=name),

@@ -72,16 +72,20 @@ def build_plan(
     limit: Callable[[Item], int],
     rate: Callable[[LaneKey], float],
     is_done: Callable[[str], bool] | None = None,
+    keep: Callable[[Item | InvalidRow], bool] | None = None,
 ) -> Plan:
     """Read the jobs once and plan them as the run would, without sending anything.
 
     `limit` is the items a call of this item's lane and op carries, `rate` a lane's requests per
-    second, `is_done` whether an earlier run settled an item (for `--resume`).
+    second, `is_done` whether an earlier run settled an item (for `--resume`), `keep` whether a
+    row is this run's at all (a shard's share of the job).
     """
     plan = Plan()
     planner = Planner(limit=limit, run_id="plan")
     for job in jobs:
         for row in read_job(job.path, job_name=job.name):
+            if keep is not None and not keep(row):
+                continue
             if is_done is not None and is_done(row.item_key):
                 plan.already_done += 1
             elif isinstance(row, InvalidRow):

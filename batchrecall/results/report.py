@@ -6,7 +6,7 @@ import csv
 import html
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -67,40 +67,51 @@ def _done(row: dict[str, Any]) -> bool:
     return is_done(str(row["status"]), str(row.get("error") or ""))
 
 
-def load_view(path: Path) -> ResultsView:
-    if not path.is_file():
-        raise UsageError(f"{path}: no such results file")
-    rows, torn = read_rows(path)
+def load_view(paths: Path | Sequence[Path]) -> ResultsView:
+    """The results of one run, from one file or several (its shards): an item in more than one
+    file takes its outcome from the last of them."""
+    paths = [paths] if isinstance(paths, Path) else paths
+    for path in paths:
+        if not path.is_file():
+            raise UsageError(f"{path}: no such results file")
     view = ResultsView()
-    for row in rows:
-        key = str(row["item_key"])
-        if supersedes(row, view.rows.get(key) is not None):
-            view.rows.put(key, orjson.dumps(row).decode())
-    view.torn = len(torn)
+    for path in paths:
+        rows, torn = read_rows(path)
+        for row in rows:
+            key = str(row["item_key"])
+            if supersedes(row, view.rows.get(key) is not None):
+                view.rows.put(key, orjson.dumps(row).decode())
+        view.torn += len(torn)
     view._count()
     return view
 
 
 def run_report(
-    results: Path, *, failed_jobs: Path | None, html: Path | None, read_job: JobReader
+    results: Path | Sequence[Path],
+    *,
+    failed_jobs: Path | None,
+    html: Path | None,
+    read_job: JobReader,
 ) -> int:
-    view = load_view(results)
+    paths = [results] if isinstance(results, Path) else list(results)
+    view = load_view(paths)
     out = sys.stdout
-    left = _LeftToDo(view, results.parent, read_job, strict=failed_jobs is not None)
+    left = _LeftToDo(view, paths[0].parent, read_job, strict=failed_jobs is not None)
     if failed_jobs is not None:
         with failed_jobs.open("w", encoding="utf-8", newline="") as handle:
             left.walk(_JobSink(handle, csv_format=failed_jobs.suffix.lower() == ".csv"))
     else:
         left.walk(None)
-    print(f"{results}: {len(view.rows)} items (the latest row of each)", file=out)
+    named = ", ".join(str(path) for path in paths)
+    print(f"{named}: {len(view.rows)} items (the latest row of each)", file=out)
     if view.torn:
         print(f"  ignored {view.torn} unreadable line(s)", file=out)
-    for status, n in view.statuses.most_common():
+    for status, n in _by_count(view.statuses):
         print(f"  {status:<10} {n}", file=out)
     for lane, counts in sorted(view.lanes.items()):
-        print(f"  {lane}: " + ", ".join(f"{s} {n}" for s, n in counts.most_common()), file=out)
+        print(f"  {lane}: " + ", ".join(f"{s} {n}" for s, n in _by_count(counts)), file=out)
     if view.errors:
-        print("  errors: " + ", ".join(f"{c} {n}" for c, n in view.errors.most_common()), file=out)
+        print("  errors: " + ", ".join(f"{c} {n}" for c, n in _by_count(view.errors)), file=out)
     if left.unrecorded:
         print(f"  without a row: {left.unrecorded} item(s) of the job files", file=out)
     total_left = view.left + left.unrecorded
@@ -119,10 +130,15 @@ def run_report(
                 file=sys.stderr,
             )
     if html is not None:
-        html.write_text(render_html(results, view, total_left), encoding="utf-8")
+        html.write_text(render_html(named, view, total_left), encoding="utf-8")
         print(f"Wrote the HTML report to {html}", file=out)
     view.rows.close()
     return ExitCode.OK if not total_left and not view.statuses.get(Status.INVALID) else 1
+
+
+def _by_count(counts: Counter[str]) -> list[tuple[str, int]]:
+    """Most first, ties by name: the same results print the same, however files split them."""
+    return sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))
 
 
 class _LeftToDo:
@@ -241,7 +257,7 @@ def job_row(item: Item) -> dict[str, Any]:
 def _bar_chart(title: str, counts: Counter[str]) -> str:
     total = max(counts.values(), default=1)
     bars = []
-    for i, (label, n) in enumerate(counts.most_common()):
+    for i, (label, n) in enumerate(_by_count(counts)):
         width = 360 * n / total
         y = 28 + i * 26
         bars.append(
@@ -257,7 +273,7 @@ def _bar_chart(title: str, counts: Counter[str]) -> str:
     )
 
 
-def render_html(results: Path, view: ResultsView, left: int) -> str:
+def render_html(results: Path | str, view: ResultsView, left: int) -> str:
     charts = [_bar_chart("Items by status", view.statuses)]
     if view.errors:
         charts.append(_bar_chart("Errors", view.errors))

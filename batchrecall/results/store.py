@@ -24,6 +24,9 @@ FSYNC_INTERVAL_S = 1.0
 
 _CSV_HEADER = ",".join(RESULT_COLUMNS).encode()
 _DONE_STATUSES = frozenset({Status.OK, Status.NOT_FOUND, Status.INVALID})
+# Failures that leave an item to do: transient ones, and a lane stopped because its shared rate
+# limiter was unreachable (nothing was sent).
+_FAILED_LEFT_TO_DO = TRANSIENT_CODES | LANE_STOPPING_CODES | {ErrorCode.LIMITER_UNAVAILABLE}
 
 
 def utc_now() -> str:
@@ -51,7 +54,7 @@ def is_done(status: str, error: str) -> bool:
     if status in _DONE_STATUSES:
         return True
     if status == Status.FAILED:
-        return error not in TRANSIENT_CODES and error not in LANE_STOPPING_CODES
+        return error not in _FAILED_LEFT_TO_DO
     return status == Status.SKIPPED and error == ErrorCode.DUPLICATE
 
 
