@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from batchrecall.cli.main import main
-from batchrecall.cli.sharding import plan_shard, shard_results_path
+from batchrecall.cli.sharding import shard_results_path
 from batchrecall.intake.reader import read_job
 from batchrecall.intake.shard import Shard, shard_of
 from batchrecall.models import InvalidRow, Item, JobRef, Op, Vendor
@@ -138,7 +138,7 @@ def test_shard_parse() -> None:
 def test_shard_plans_add_up_to_the_whole_plan(job: Path) -> None:
     jobs = [JobRef(path=job, name=str(job))]
     whole = plan_job(jobs, config=None)
-    parts = [plan_shard(jobs, Shard(i, 4), config=None, resume=None) for i in range(1, 5)]
+    parts = [plan_job(jobs, config=None, keep=Shard(i, 4).contains) for i in range(1, 5)]
     assert sum(part.items for part in parts) == whole.items
     assert sum(part.duplicates for part in parts) == whole.duplicates == 3
     assert sum(part.invalid_count for part in parts) == whole.invalid_count == 2
@@ -180,12 +180,19 @@ def test_each_shard_has_its_own_results_file(
     assert str(tmp_path / "big.shard-2-of-4.results.jsonl") in out
 
 
-def test_a_shard_run_never_sends_the_whole_job(
-    tmp_path: Path, job: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # The run engine sends every item it reads; until it takes only its shard's items, a shard
-    # run is refused rather than sending the other shards' items too.
-    code = main(["run", str(job), "--emulate", "--shard", "1/2", "--yes", "--no-progress"])
-    assert code == 2
-    assert "--shard" in capsys.readouterr().err
-    assert not list(tmp_path.glob("*.results.*"))
+def test_shard_runs_send_each_item_once(tmp_path: Path, job: Path) -> None:
+    """Every shard sends its share only; together they settle every item of the job once."""
+    outs = []
+    for i in range(1, 4):
+        code = main(["run", str(job), "--emulate", "--shard", f"{i}/3", "--yes", "--no-progress"])
+        assert code in (0, 1)
+        outs.append(shard_results_path(job, "jsonl", Shard(i, 3)))
+    keys: list[str] = []
+    for i, out in enumerate(outs, start=1):
+        rows = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+        mine = {row["item_key"] for row in rows}
+        expected = {r.item_key for r in read_job(job) if Shard(i, 3).contains(r)}
+        assert mine == expected
+        keys += [row["item_key"] for row in rows if row["error"] != "duplicate"]
+    assert len(keys) == len(set(keys)), "no item is settled by two shards"
+    assert set(keys) == {r.item_key for r in read_job(job)}

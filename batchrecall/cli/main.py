@@ -17,7 +17,7 @@ import structlog
 from rich.console import Console
 
 from batchrecall.cli import output
-from batchrecall.cli.sharding import plan_shard, shard_argument, shard_results_path
+from batchrecall.cli.sharding import shard_argument, shard_results_path
 from batchrecall.config import (
     Config,
     check_run_settings,
@@ -169,20 +169,14 @@ def _run_locked(
     lock: ResultsLock | None,
 ) -> int:
     resume = _resume_index(args, out)
-    if args.shard is not None:
-        plan = plan_shard(jobs, args.shard, config=config, resume=resume)
-    else:
-        plan = plan_job(jobs, config=config, resume=resume)
+    select = args.shard.contains if args.shard is not None else None
+    plan = plan_job(jobs, config=config, resume=resume, keep=select)
     stdout = sys.stdout
     _print_shard(args.shard, stdout)
     output.print_plan(plan, out=out, stream=stdout, emulated=args.emulate)
     if args.dry_run:
         print("Dry run: nothing was sent.", file=stdout)
         return ExitCode.OK
-    if args.shard is not None:
-        # The run engine sends every item of the jobs it is given: a shard's run would send the
-        # other shards' items as well.
-        raise UsageError("run --shard: this run engine cannot send one shard alone; nothing sent")
     if not _confirmed(args, plan, stdout):
         return ExitCode.USAGE
     console = Console(stderr=True)
@@ -197,6 +191,7 @@ def _run_locked(
         transport=args.emulated.transport if args.emulated else None,
         handle_signals=True,
         lock=lock,
+        select=select,
     )
     if show_progress:
         from batchrecall.cli.progress import TerminalProgress
@@ -358,10 +353,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     path = resolve_config_path(args.config)
     if args.config or os.environ.get("BATCHRECALL_CONFIG") or path.exists():
         config = load_config(path)
-    if args.shard is not None:
-        plan = plan_shard(jobs, args.shard, config=config, resume=None)
-    else:
-        plan = plan_job(jobs, config=config)
+    plan = plan_job(jobs, config=config, keep=args.shard.contains if args.shard else None)
     if config is None:
         print("(no config file: default rates assumed)")
     else:

@@ -22,7 +22,7 @@ import anyio.lowlevel
 import structlog
 
 from batchrecall.config import RunSettings
-from batchrecall.errors import ErrorCode
+from batchrecall.errors import ErrorCode, LimiterUnavailableError
 from batchrecall.intake.planner import Planner
 from batchrecall.intake.reader import read_job
 from batchrecall.keystore import KeyStore
@@ -32,6 +32,7 @@ from batchrecall.results.store import ResultsWriter, ResumeIndex, is_done
 from batchrecall.results.summary import Summary
 from batchrecall.run.clock import Clock, MonotonicClock
 from batchrecall.run.lanes import Lane, Work
+from batchrecall.run.limits import PermitStore
 from batchrecall.run.retry import RetryPolicy
 from batchrecall.run.sender import CallSender, FollowUp, watch_exchanges
 from batchrecall.vendors.base import Adapter
@@ -60,8 +61,12 @@ class Engine:
     progress: ProgressSink = field(default_factory=ProgressSink)
     summary: Summary = field(default_factory=Summary)
     stop_reason: ErrorCode | None = None
-    select: Callable[[Item], bool] | None = None
-    """Only these items belong to this run (a shard of the job); None: all of them."""
+    select: Callable[[Item | InvalidRow], bool] | None = None
+    """Only these rows belong to this run (a shard of the job); None: all of them."""
+    shared: PermitStore | None = None
+    """Windows shared with other processes (Redis); None: this process's own limits only."""
+    identity: Callable[[LaneKey], str] = str
+    """A lane's vendor app identity in the shared store."""
 
     def __post_init__(self) -> None:
         self.policy = RetryPolicy(max_attempts=self.run_settings.max_attempts)
@@ -169,9 +174,9 @@ class Engine:
             lane.notify()
 
     def _take(self, row: Row) -> None:
+        if self.select is not None and not self.select(row):
+            return  # another shard's
         outcome = self.resume.outcome(row.item_key) if self.resume is not None else None
-        if isinstance(row, Item) and self.select is not None and not self.select(row):
-            return
         if outcome is not None and is_done(*outcome):
             self.summary.kept(*outcome)
         elif isinstance(row, InvalidRow):
@@ -218,7 +223,14 @@ class Engine:
     def _open_lane(self, key: LaneKey) -> Lane:
         adapter = self.adapter_for(key)
         watch_exchanges(adapter.client)
-        lane = Lane(key=key, adapter=adapter, clock=self.clock, rate=self.rates(key))
+        lane = Lane(
+            key=key,
+            adapter=adapter,
+            clock=self.clock,
+            rate=self.rates(key),
+            shared=self.shared,
+            identity=self.identity(key) if self.shared is not None else "",
+        )
         self.lanes[key] = lane
         self._planners[key] = Planner(
             limit=lambda item: adapter.max_items(item.op),
@@ -276,6 +288,17 @@ class Engine:
             if lane.permit_delay(now) > 0:  # a throttle answer came while we waited
                 self._slots.release_on_behalf_of(work)
                 continue
+            try:
+                shared_wait = await lane.shared_permit(work)
+            except LimiterUnavailableError as exc:
+                self._slots.release_on_behalf_of(work)
+                self.sender.lane_stopped_by(lane, exc)
+                return  # the work stays in hand: skipped / lane-stopped
+            if shared_wait > 0:  # another process took the window's permits
+                self._slots.release_on_behalf_of(work)
+                await self.clock.sleep_until(self.clock.now() + shared_wait, lane.halted)
+                continue
+            now = self.clock.now()
             lane.record_send(work, now)
             lane.in_hand = None
             lane.in_flight += 1
@@ -301,6 +324,7 @@ class Engine:
             lane.in_flight -= 1
             lane.notify()
         self._follow_up(lane, work, follow_up)
+        await lane.share_pause()
 
     def _follow_up(self, lane: Lane, work: Work, follow_up: FollowUp) -> None:
         """An attempt's leftovers go back to the lane, or get their rows if it stopped."""

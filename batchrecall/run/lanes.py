@@ -20,7 +20,13 @@ from batchrecall.errors import CallError
 from batchrecall.models import USER_PACING_PERIOD_S, USER_PACING_RATE, Call, LaneKey
 from batchrecall.run.backlog import Backlog
 from batchrecall.run.clock import Clock
-from batchrecall.run.ratelimit import AdaptiveRate, KeyedLimiters, SlidingWindowLimiter
+from batchrecall.run.limits import PermitStore, user_window_key, window_for_rate
+from batchrecall.run.ratelimit import (
+    WINDOW_SLACK,
+    AdaptiveRate,
+    KeyedLimiters,
+    SlidingWindowLimiter,
+)
 from batchrecall.vendors.base import Adapter
 
 MAX_PARKED = 10_000
@@ -61,6 +67,10 @@ class Lane:
     fatal: CallError | None = None
     input_done: bool = False
     """The reader will add nothing more (the job is read and the planner flushed)."""
+    shared: PermitStore | None = None
+    """Where lanes of one vendor app in several processes share their windows (Redis)."""
+    identity: str = ""
+    """The vendor app's identity in the shared store."""
 
     def __post_init__(self) -> None:
         self.limiter = SlidingWindowLimiter(self.rate, clock=self.clock)
@@ -82,6 +92,7 @@ class Lane:
         self.slot_wait: anyio.CancelScope | None = None
         self._order = itertools.count()
         self._lowered_at = -math.inf
+        self._shared_pause = 0.0
 
     @property
     def stopped(self) -> bool:
@@ -225,6 +236,28 @@ class Lane:
         self.limiter.rate = self.adaptive.on_tick(now)
         return self.limiter.delay(now)
 
+    async def shared_permit(self, work: Work) -> float:
+        """With a shared store: a permit of the vendor app's window (and the user's, for a paced
+        call); 0 when granted, else the seconds to wait. The lane's window comes first, so a
+        refused lane permit never spends one of a user's five a minute."""
+        if self.shared is None:
+            return 0.0
+        limit, period = window_for_rate(self.limiter.rate)
+        wait = await self.shared.acquire(self.identity, limit, period * (1 + WINDOW_SLACK))
+        if wait > 0 or work.pacing is None:
+            return wait
+        return await self.shared.acquire(
+            user_window_key(self.identity, work.pacing),
+            USER_PACING_RATE,
+            USER_PACING_PERIOD_S * (1 + WINDOW_SLACK),
+        )
+
+    async def share_pause(self) -> None:
+        """Tell the other processes of a throttle pause this lane took."""
+        pause, self._shared_pause = self._shared_pause, 0.0
+        if self.shared is not None and pause > 0:
+            await self.shared.pause(self.identity, pause)
+
     def record_send(self, work: Work, now: float) -> None:
         self.limiter.record(now)
         if work.pacing is not None:
@@ -238,6 +271,7 @@ class Lane:
         now = self.clock.now()
         self.stats.throttles += 1
         self.limiter.pause_until(now + pause_s)
+        self._shared_pause = max(self._shared_pause, pause_s)
         if sent_at >= self._lowered_at:
             self._lowered_at = now
             self.limiter.rate = self.adaptive.on_throttle(now + pause_s)

@@ -23,8 +23,11 @@ WINDOW_SLACK = 0.02
 class SlidingWindowLimiter:
     """At most `rate` acquisitions in any `period`-second window, evenly spaced (no burst)."""
 
-    def __init__(self, rate: float, period: float = 1.0, *, clock: Clock) -> None:
+    def __init__(
+        self, rate: float, period: float = 1.0, *, clock: Clock, even: bool = True
+    ) -> None:
         self._clock = clock
+        self._even = even
         self._period = period * (1 + WINDOW_SLACK)
         self._lock = anyio.Lock()
         self._sent: deque[float] = deque()
@@ -51,10 +54,10 @@ class SlidingWindowLimiter:
         while self._sent and self._sent[0] <= now - self._period:
             self._sent.popleft()
         wait = self._resume_at - now
-        if self._sent:
+        if self._sent and self._even:
             wait = max(wait, self._sent[-1] + self._period / self._rate - now)
-            if len(self._sent) >= capacity:
-                wait = max(wait, self._sent[-capacity] + self._period - now)
+        if len(self._sent) >= capacity:
+            wait = max(wait, self._sent[-capacity] + self._period - now)
         return max(0.0, wait)
 
     def record(self, now: float) -> None:
@@ -135,7 +138,8 @@ class KeyedLimiters:
     def record(self, key: str) -> None:
         limiter = self._limiters.get(key)
         if limiter is None:
-            limiter = SlidingWindowLimiter(self._rate, self._period, clock=self._clock)
+            # A window per key, not a pace: Easemob allows a user's five deletes at once.
+            limiter = SlidingWindowLimiter(self._rate, self._period, clock=self._clock, even=False)
             self._limiters[key] = limiter
         limiter.record(self._clock.now())
         if len(self._limiters) > 4096:

@@ -15,7 +15,7 @@ import httpx
 from batchrecall.config import DEFAULT_RATES, Config
 from batchrecall.errors import ErrorCode, UsageError
 from batchrecall.intake.plan import Plan, build_plan
-from batchrecall.models import Item, JobRef, LaneKey
+from batchrecall.models import InvalidRow, Item, JobRef, LaneKey
 from batchrecall.results.recorder import ProgressSink
 from batchrecall.results.store import (
     Format,
@@ -30,6 +30,7 @@ from batchrecall.results.store import (
 from batchrecall.results.summary import Summary
 from batchrecall.run.clock import Clock, MonotonicClock
 from batchrecall.run.engine import Engine
+from batchrecall.run.limits import lane_identity, open_permit_store
 from batchrecall.vendors import ADAPTERS, Adapter, make_adapter
 
 
@@ -46,8 +47,8 @@ class RunRequest:
     handle_signals: bool = False
     lock: ResultsLock | None = None
     """The results file's lock, when the caller took it before planning."""
-    select: Callable[[Item], bool] | None = None
-    """Only these items belong to this run (a shard of the job); None: all of them."""
+    select: Callable[[Item | InvalidRow], bool] | None = None
+    """Only these rows belong to this run (a shard of the job); None: all of them."""
 
 
 def new_run_id() -> str:
@@ -55,7 +56,11 @@ def new_run_id() -> str:
 
 
 def plan_job(
-    jobs: Sequence[JobRef], *, config: Config | None, resume: ResumeIndex | None = None
+    jobs: Sequence[JobRef],
+    *,
+    config: Config | None,
+    resume: ResumeIndex | None = None,
+    keep: Callable[[Item | InvalidRow], bool] | None = None,
 ) -> Plan:
     """The plan of a run of these jobs under this config (default rates and limits if none)."""
 
@@ -67,7 +72,11 @@ def plan_job(
         return config.lane(key).rate if config else DEFAULT_RATES[key.vendor]
 
     return build_plan(
-        jobs, limit=limit, rate=rate, is_done=resume.is_done if resume is not None else None
+        jobs,
+        limit=limit,
+        rate=rate,
+        is_done=resume.is_done if resume is not None else None,
+        keep=keep,
     )
 
 
@@ -88,6 +97,12 @@ async def _run_locked(request: RunRequest) -> Summary:
     config = request.config
     settings = config.run
     writer = ResultsWriter(request.out, request.fmt, append=request.resume is not None)
+    # Shared windows only where other processes take part; alone, each lane's own limiter holds.
+    shared = (
+        open_permit_store(config.limits, clock=request.clock)
+        if config.limits.backend == "redis"
+        else None
+    )
     limits = httpx.Limits(max_connections=settings.concurrency, max_keepalive_connections=32)
     try:
         async with httpx.AsyncClient(
@@ -110,12 +125,16 @@ async def _run_locked(request: RunRequest) -> Summary:
                 clock=request.clock,
                 progress=request.progress,
                 select=request.select,
+                shared=shared,
+                identity=lambda key: lane_identity(config.lane(key)),
             )
             if not request.handle_signals:
                 return await engine.run(request.jobs)
             return await _run_with_signals(engine, request.jobs)
     finally:
         writer.close()
+        if shared is not None:
+            await shared.aclose()
 
 
 def run_job(

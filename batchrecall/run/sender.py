@@ -274,11 +274,7 @@ class CallSender:
         return FollowUp(retry=work)
 
     def _lane_fatal(self, lane: Lane, work: Work, exc: CallError) -> FollowUp:
-        lane.stop(exc)
-        log.error(
-            "batchrecall.lane_stopped", lane=str(lane.key), error=str(exc.code), message=exc.message
-        )
-        self.progress.lane_state(lane.key, LaneState(kind="stopped", reason=str(exc.code)))
+        self.lane_stopped_by(lane, exc)
         call = work.call
         if work.attempts == 0:  # nothing reached the vendor: it did nothing with these items
             self.record.lane_stopped(call.items, lane.key, str(exc.code))
@@ -287,6 +283,14 @@ class CallSender:
                 call.items, outcome_of(exc, Status.FAILED), work.attempts, call.call_id
             )
         return _DONE
+
+    def lane_stopped_by(self, lane: Lane, exc: CallError) -> None:
+        """A lane-stopping error outside any call (the shared limiter stayed unreachable)."""
+        lane.stop(exc)
+        log.error(
+            "batchrecall.lane_stopped", lane=str(lane.key), error=str(exc.code), message=exc.message
+        )
+        self.progress.lane_state(lane.key, LaneState(kind="stopped", reason=str(exc.code)))
 
     def unsent(self, lane: Lane, work: Work, reason: ErrorCode | None) -> None:
         """Rows for work that will not be sent (again): its last answer, or why it was held."""
