@@ -6,8 +6,11 @@ import argparse
 import logging
 import os
 import shlex
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
@@ -16,6 +19,9 @@ import anyio
 from rich.console import Console
 
 from batchrecall.cli import output
+from batchrecall.cli.progress import TerminalProgress
+from batchrecall.cli.progress_log import LogProgress
+from batchrecall.cli.tracking import RunTracker
 from batchrecall.config import (
     Config,
     check_run_settings,
@@ -28,7 +34,7 @@ from batchrecall.intake.reader import read_job
 from batchrecall.logs import configure_logging
 from batchrecall.models import InvalidRow, JobRef, Vendor
 from batchrecall.redact import redact
-from batchrecall.results.recorder import ProgressSink
+from batchrecall.results.manifest import Manifest, tool_version
 from batchrecall.results.store import (
     Format,
     ResumeIndex,
@@ -38,7 +44,7 @@ from batchrecall.results.store import (
     sniff_format,
 )
 from batchrecall.results.summary import ExitCode
-from batchrecall.run.runner import RunRequest, plan_job, run_job
+from batchrecall.run.runner import RunRequest, new_run_id, plan_job, run_job
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -50,48 +56,168 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"batchrecall: {redact(str(exc))}", file=sys.stderr)
         return ExitCode.USAGE
+    except KeyboardInterrupt:
+        print("\nbatchrecall: interrupted", file=sys.stderr)
+        return ExitCode.INTERRUPTED
     return code
+
+
+_RUN_EPILOG = """\
+examples:
+  batchrecall run jobs/spam.jsonl --emulate              try it on the built-in emulators
+  batchrecall run jobs/spam.jsonl --config prod.toml     send for real, after a confirmation
+  batchrecall run jobs/spam.jsonl --config prod.toml --resume --yes
+                                                         continue a run that was cut short
+
+config lookup: --config P, else $BATCHRECALL_CONFIG, else ./batchrecall.toml
+"""
+
+_REPORT_EPILOG = """\
+exit codes: 0 nothing left to do, 1 items left to do (--failed-jobs writes them),
+2 a results file that cannot be read
+"""
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="batchrecall", description="Bulk recall and one-way delete of IM messages."
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"batchrecall {tool_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="send the jobs' requests (destructive)")
-    run.add_argument("jobs", nargs="+", metavar="JOB")
-    run.add_argument("--config")
-    run.add_argument("--out")
-    run.add_argument("--format", choices=("jsonl", "csv"))
+    run = sub.add_parser(
+        "run",
+        help="send the jobs' requests (destructive)",
+        description="Send every request of the job files and write one result row per item.",
+        epilog=_RUN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _job_arguments(run)
+    _config_option(run)
+    run.add_argument(
+        "--out",
+        metavar="P",
+        help="the results file (default: <first job's stem>.results.jsonl beside it)",
+    )
+    run.add_argument(
+        "--format",
+        choices=("jsonl", "csv"),
+        help="results format (default: jsonl; csv for an --out ending in .csv)",
+    )
     again = run.add_mutually_exclusive_group()
-    again.add_argument("--resume", action="store_true")
-    again.add_argument("--overwrite", action="store_true")
-    run.add_argument("--emulate", action="store_true", help="use the built-in emulators")
-    run.add_argument("--emulate-scenario", metavar="P", help=argparse.SUPPRESS)
-    run.add_argument("--dry-run", action="store_true")
-    run.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    run.add_argument("--concurrency", type=int)
-    run.add_argument("--rate", action="append", default=[], metavar="VENDOR[.APP]=R")
-    run.add_argument("--max-attempts", type=int)
-    run.add_argument("--halt-failure-rate", type=float)
-    run.add_argument("--no-progress", action="store_true")
+    again.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the results file: send only what is left to do (default: off)",
+    )
+    again.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing results file (default: off, an existing one is refused)",
+    )
+    run.add_argument(
+        "--emulate",
+        action="store_true",
+        help="send to the built-in emulators in this process; no config needed (default: off)",
+    )
+    run.add_argument(
+        "--emulate-scenario",
+        metavar="P",
+        help="with --emulate: a JSON list of items that differ (age_s, to, absent), "
+        "as in samples/demo.scenario.json (default: none)",
+    )
+    run.add_argument(
+        "--dry-run", action="store_true", help="show the plan, send nothing (default: off)"
+    )
+    run.add_argument(
+        "--yes",
+        action="store_true",
+        help="do not ask for confirmation; needed without a terminal (default: ask)",
+    )
+    run.add_argument(
+        "--concurrency",
+        type=int,
+        metavar="N",
+        help="requests in flight, all lanes together (default: run.concurrency, 64)",
+    )
+    run.add_argument(
+        "--rate",
+        action="append",
+        default=[],
+        metavar="VENDOR[.APP]=R",
+        help="requests/s for a vendor's lanes or one lane; repeatable (default: the config's)",
+    )
+    run.add_argument(
+        "--max-attempts",
+        type=int,
+        metavar="N",
+        help="tries per call, the first included (default: run.max_attempts, 6)",
+    )
+    run.add_argument(
+        "--halt-failure-rate",
+        type=float,
+        metavar="F",
+        help="halt when more than this share of answered items failed "
+        "(default: run.halt_failure_rate, 0.5)",
+    )
+    run.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no live display; a progress event every 10 s in the log instead "
+        "(default: a display on a terminal)",
+    )
     _log_options(run)
     run.set_defaults(handler=_cmd_run)
 
-    validate = sub.add_parser("validate", help="check job rows; send nothing")
-    validate.add_argument("jobs", nargs="+", metavar="JOB")
+    validate = sub.add_parser(
+        "validate",
+        help="check job rows; send nothing",
+        description="Check every row of the job files and print the problems by line. "
+        "Exit 0 all rows valid, 1 some invalid, 2 a file unreadable.",
+    )
+    _job_arguments(validate)
     validate.set_defaults(handler=_cmd_validate)
 
-    plan = sub.add_parser("plan", help="items and calls per lane, duplicates, duration")
-    plan.add_argument("jobs", nargs="+", metavar="JOB")
-    plan.add_argument("--config")
+    plan = sub.add_parser(
+        "plan",
+        help="items and calls per lane, duplicates, duration",
+        description="Items and calls per lane, invalid rows, duplicates and the duration at "
+        "the lanes' rates; sends nothing.",
+    )
+    _job_arguments(plan)
+    _config_option(
+        plan, default="$BATCHRECALL_CONFIG, else ./batchrecall.toml, else the default rates"
+    )
     plan.set_defaults(handler=_cmd_plan)
 
-    report = sub.add_parser("report", help="summarise a results file")
-    report.add_argument("results", metavar="RESULTS")
-    report.add_argument("--failed-jobs", metavar="P")
-    report.add_argument("--html", metavar="P")
+    report = sub.add_parser(
+        "report",
+        help="summarise results: what is left, what failed, an HTML report",
+        description="The latest outcome of every item of one or more results files, and the "
+        "runs their manifests recorded.",
+        epilog=_REPORT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    report.add_argument(
+        "results", nargs="+", metavar="RESULTS", help="results files written by `run`"
+    )
+    report.add_argument(
+        "--failed-jobs",
+        metavar="P",
+        help="write a job file of every item left to do, for a new run "
+        "(JSONL; CSV for a name ending in .csv) (default: none)",
+    )
+    report.add_argument(
+        "--all-failures",
+        metavar="P",
+        help="write the result row of every item not ok or not_found, invalid rows "
+        "included, each with its error (JSONL; CSV for .csv) (default: none)",
+    )
+    report.add_argument(
+        "--html",
+        metavar="P",
+        help="write a self-contained HTML report with charts (default: none)",
+    )
     report.set_defaults(handler=_cmd_report)
 
     from batchrecall.cli.emulate import add_emulate_parser
@@ -100,9 +226,29 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _job_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "jobs", nargs="+", metavar="JOB", help="job files (.jsonl, .ndjson or .csv), in order"
+    )
+
+
+def _config_option(
+    parser: argparse.ArgumentParser, default: str = "$BATCHRECALL_CONFIG, else ./batchrecall.toml"
+) -> None:
+    parser.add_argument("--config", metavar="P", help=f"the config file (default: {default})")
+
+
 def _log_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--log-format", choices=("console", "json"))
-    parser.add_argument("--log-file", metavar="P")
+    parser.add_argument(
+        "--log-format",
+        choices=("console", "json"),
+        help="how log events look (default: console on a terminal, json elsewhere)",
+    )
+    parser.add_argument(
+        "--log-file",
+        metavar="P",
+        help="append every log event to this file (default: stderr)",
+    )
 
 
 def _jobs(paths: Sequence[str]) -> list[JobRef]:
@@ -117,9 +263,22 @@ def _jobs(paths: Sequence[str]) -> list[JobRef]:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     log_stream = _open_log(args.log_file)
-    # On stderr only what needs attention; a log file gets the whole story.
-    level = logging.INFO if log_stream is not None else logging.WARNING
+    try:
+        return _run(args, log_stream)
+    finally:
+        if log_stream is not None:
+            log_stream.close()
+
+
+def _run(args: argparse.Namespace, log_stream: TextIO | None) -> int:
+    console = Console(stderr=True)
+    show_display = not args.no_progress and console.is_terminal
+    # A live display owns the terminal: stderr then gets only what needs attention. Otherwise
+    # the log is how a run shows life (progress every 10 s, retries, throttles).
+    level = logging.INFO if log_stream is not None or not show_display else logging.WARNING
     configure_logging(fmt=args.log_format, stream=log_stream, level=level)
+    if args.emulate_scenario and not args.emulate:
+        raise UsageError("--emulate-scenario needs --emulate")
     jobs = _jobs(args.jobs)
     emulated = None
     if args.emulate:
@@ -138,11 +297,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print("Dry run: nothing was sent.", file=stdout)
         return ExitCode.OK
-    if not _confirmed(args, plan, stdout):
-        return ExitCode.USAGE
-    console = Console(stderr=True)
-    show_progress = not args.no_progress and console.is_terminal
-    progress: ProgressSink = ProgressSink()
+    refused = _confirm(args, plan, stdout)
+    if refused is not None:
+        return refused
+    manifest = Manifest(out, append=args.resume)
+    if manifest.warning:
+        print(f"warning: {manifest.warning}", file=sys.stderr)
+    manifest.start(
+        run_id=new_run_id(),
+        command=["batchrecall", *args.words],
+        jobs=jobs,
+        config=config,
+        resume=args.resume,
+        emulated=args.emulate,
+        plan=output.plan_facts(plan),
+    )
     request = RunRequest(
         jobs=jobs,
         config=config,
@@ -152,21 +321,42 @@ def _cmd_run(args: argparse.Namespace) -> int:
         transport=emulated.transport if emulated else None,
         handle_signals=True,
     )
-    if show_progress:
-        from batchrecall.cli.progress import TerminalProgress
-
-        total = plan.items + plan.invalid_count + plan.duplicates
-        with TerminalProgress(total, console) as bar:
-            summary = anyio.run(run_job, replace(request, progress=bar))
+    tracker = RunTracker(plan)
+    if show_display:
+        with TerminalProgress(tracker, console) as display:
+            summary = anyio.run(run_job, replace(request, progress=display))
     else:
-        summary = anyio.run(run_job, replace(request, progress=progress))
-    output.print_summary(summary, out=out, stream=stdout)
-    code = summary.exit_code()
-    if summary.left_to_do:
-        print(f"To continue: {_resume_command(args, out)}", file=stdout)
-    if log_stream is not None:
-        log_stream.close()
+        say = None
+        if log_stream is not None or sys.stderr.isatty():
+
+            def say(text: str) -> None:
+                print(text, file=sys.stderr, flush=True)
+
+        with LogProgress(tracker, say=say) as progress_log:
+            summary = anyio.run(run_job, replace(request, progress=progress_log))
+    with _interrupts_held():
+        code = summary.exit_code()
+        manifest.finish(summary, code)
+        try:
+            output.print_summary(summary, out=out, stream=stdout)
+        finally:
+            if summary.left_to_do:
+                print(f"To continue: {_resume_command(args, out)}", file=stdout, flush=True)
     return code
+
+
+@contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Ctrl-C while the summary prints must not cut off the manifest or the --resume line: it
+    is ignored until they are written."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: None)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _open_log(path: str | None) -> TextIO | None:
@@ -256,20 +446,29 @@ def _resume_index(args: argparse.Namespace, out: Path) -> ResumeIndex | None:
     return None
 
 
-def _confirmed(args: argparse.Namespace, plan: Plan, stream: TextIO) -> bool:
+def _confirm(args: argparse.Namespace, plan: Plan, stream: TextIO) -> int | None:
+    """None to go on; else the exit code of a run that was not confirmed (nothing sent)."""
     if args.yes or plan.items == 0:
-        return True
+        return None
     if not sys.stdin.isatty():
         print(
             "batchrecall: run is destructive; without a terminal to confirm on, pass --yes",
             file=sys.stderr,
         )
-        return False
-    answer = input(f"Send {plan.items} items in {plan.calls} calls? Type 'yes' to go on: ")
+        return ExitCode.USAGE
+    question = f"Send {plan.items:,} items in {plan.calls:,} calls? Type 'yes' to go on: "
+    try:
+        answer = input(question)
+    except KeyboardInterrupt:
+        print("\nNothing was sent.", file=stream)
+        return ExitCode.INTERRUPTED
+    except EOFError:
+        print("\nNothing was sent (no answer).", file=stream)
+        return ExitCode.USAGE
     if answer.strip().lower() in ("y", "yes"):
-        return True
+        return None
     print("Nothing was sent.", file=stream)
-    return False
+    return ExitCode.USAGE
 
 
 def _resume_command(args: argparse.Namespace, out: Path) -> str:
@@ -324,10 +523,14 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from batchrecall.results.report import run_report
 
+    def optional(value: str | None) -> Path | None:
+        return Path(value) if value else None
+
     return run_report(
-        Path(args.results),
-        failed_jobs=Path(args.failed_jobs) if args.failed_jobs else None,
-        html=Path(args.html) if args.html else None,
+        [Path(p) for p in args.results],
+        failed_jobs=optional(args.failed_jobs),
+        all_failures=optional(args.all_failures),
+        html=optional(args.html),
         read_job=lambda path, name: read_job(path, job_name=name),
     )
 
