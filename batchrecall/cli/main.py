@@ -456,7 +456,8 @@ def _confirm(args: argparse.Namespace, plan: Plan, stream: TextIO) -> int | None
             file=sys.stderr,
         )
         return ExitCode.USAGE
-    question = f"Send {plan.items:,} items in {plan.calls:,} calls? Type 'yes' to go on: "
+    what = f"{output.plural(plan.items, 'item')} in {output.plural(plan.calls, 'call')}"
+    question = f"Send {what}? Type 'yes' to go on: "
     try:
         answer = input(question)
     except KeyboardInterrupt:

@@ -25,7 +25,7 @@ def _say(stream: TextIO, text: str = "") -> None:
     print(redact(text), file=stream)
 
 
-def _plural(n: int, word: str) -> str:
+def plural(n: int, word: str) -> str:
     return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
 
 
@@ -57,7 +57,7 @@ def print_plan(plan: Plan, *, out: Path | None, stream: TextIO, emulated: bool) 
         _say(stream, f"  lane {key}  at {lane.rate:g} requests/s")
         for op, count in sorted(lane.items.items()):
             calls = lane.calls[op]
-            _say(stream, f"    {op:<20} {_plural(count, 'item')} in {_plural(calls, 'call')}")
+            _say(stream, f"    {op:<20} {plural(count, 'item')} in {plural(calls, 'call')}")
     if plan.invalid_count:
         _say(stream, f"  invalid rows: {plan.invalid_count:,} (written as 'invalid', never sent)")
         for row in plan.invalid[:10]:
@@ -83,13 +83,13 @@ def print_plan(plan: Plan, *, out: Path | None, stream: TextIO, emulated: bool) 
     if plan.already_done:
         _say(
             stream,
-            f"  already done in the results file: {_plural(plan.already_done, 'item')} "
+            f"  already done in the results file: {plural(plan.already_done, 'item')} "
             "(not sent again)",
         )
     _say(
         stream,
         f"  total: {count_phrase(plan.items, plan.invalid_count, plan.duplicates)} "
-        f"in {_plural(plan.calls, 'call')}, "
+        f"in {plural(plan.calls, 'call')}, "
         f"estimated {format_duration(plan.estimated_s())} at the lanes' rates",
     )
     if out is not None:
@@ -121,7 +121,7 @@ def print_summary(summary: Summary, *, out: Path, stream: TextIO) -> None:
         _say(stream, f"  status: {_counts(summary.item_statuses)}")
     for lane, counts in sorted(summary.lanes.items()):
         throttles = summary.throttles.get(lane, 0)
-        extra = f"  (throttled {_plural(throttles, 'time')})" if throttles else ""
+        extra = f"  (throttled {plural(throttles, 'time')})" if throttles else ""
         _say(stream, f"  {lane}: {_counts(counts)}{extra}")
     if summary.item_errors:
         codes = ", ".join(f"{code} {n:,}" for code, n in summary.item_errors.most_common())

@@ -62,23 +62,38 @@ def state_forms(lane: LaneSnapshot) -> list[str]:
     return [lane.state]
 
 
+def compact(n: int) -> str:
+    """12,345 as 12k, 1,234,567 as 1.2M: for narrow terminals."""
+    if n < 10_000:
+        return f"{n:,}"
+    if n < 1_000_000:
+        return f"{n // 1000}k"
+    return f"{n / 1_000_000:.1f}M"
+
+
 @dataclass(frozen=True, slots=True)
 class _Cells:
+    """A line's text cells; the tuples hold a full form and a compact one."""
+
     label: str
-    count: str
-    outcome: str
+    count: tuple[str, str]
+    outcome: tuple[str, str]
     speed: tuple[str, str]
-    """Long and short forms."""
     eta: str
     states: list[str]
     state_style: str
 
 
 def _cells(lane: LaneSnapshot, *, overall: bool, indent: str) -> _Cells:
-    count = f"{lane.done:,}/{lane.total:,}"
-    if overall:
-        count += f" {lane.fraction:4.0%}"
-    outcome = f"✓{lane.settled:,} ✗{lane.failed:,}"
+    percent = f"{lane.fraction:4.0%}"
+    count = (
+        f"{lane.done:,}/{lane.total:,} {percent}",
+        f"{compact(lane.done)}/{compact(lane.total)} {percent}",
+    )
+    outcome = (
+        f"✓{lane.settled:,} ✗{lane.failed:,}",
+        f"✓{compact(lane.settled)} ✗{compact(lane.failed)}",
+    )
     if overall or lane.calls_per_s is None:
         speed = (f"{lane.items_per_s:,.0f} items/s", f"{lane.items_per_s:,.0f}/s")
     else:
@@ -120,12 +135,16 @@ _MIN_STATE = 12
 class _Layout:
     speed: int | None
     """Which form of the speed: 0 long, 1 short, None hidden."""
-    outcome: bool
+    numbers: int = 0
+    """Which form of the counts: 0 full, 1 compact."""
+    outcome: bool = True
 
 
-# Tried in order: the first that leaves the bar its minimum and the state its room is used; the
-# last is used whatever is left. The label, done/total and the ETA always stay.
-_LAYOUTS = (_Layout(0, True), _Layout(1, True), _Layout(None, True), _Layout(None, False))
+# As the terminal narrows, what gives way first: the speed (shortened, then hidden), then full
+# numbers (12,345 becomes 12k), then the state's room, then the ok/failed counts. The label, the
+# bar, done/total and the ETA always stay.
+_LAYOUTS = (_Layout(0), _Layout(1), _Layout(None), _Layout(None, 1))
+_LAST_RESORT = (_Layout(None, 1), _Layout(None, 1, outcome=False))
 
 
 def render_lines(overall: LaneSnapshot, lanes: Sequence[LaneSnapshot], width: int) -> list[Text]:
@@ -134,23 +153,29 @@ def render_lines(overall: LaneSnapshot, lanes: Sequence[LaneSnapshot], width: in
     rows += [(_cells(lane, overall=False, indent="  "), lane) for lane in lanes]
     cells = [c for c, _ in rows]
     label_w = max(len(c.label) for c in cells)
-    count_w = max(len(c.count) for c in cells)
-    outcome_w = max(len(c.outcome) for c in cells)
     eta_w = max(len(c.eta) for c in cells)
     state_w = max(len(c.states[0]) for c in cells)
+
+    def count_w(layout: _Layout) -> int:
+        return max(len(c.count[layout.numbers]) for c in cells)
+
+    def outcome_w(layout: _Layout) -> int:
+        return max(len(c.outcome[layout.numbers]) for c in cells) + 1 if layout.outcome else 0
 
     def speed_w(layout: _Layout) -> int:
         return 0 if layout.speed is None else max(len(c.speed[layout.speed]) for c in cells) + 1
 
     def fixed(layout: _Layout) -> int:
-        # label, bar, count and ETA with a space after each of the first three
-        used = label_w + count_w + eta_w + 3 + speed_w(layout)
-        return used + (outcome_w + 1 if layout.outcome else 0)
+        # label, count and ETA, and the spaces after the label, the bar and the count
+        return label_w + count_w(layout) + eta_w + 3 + outcome_w(layout) + speed_w(layout)
 
-    layout = next(
-        (lay for lay in _LAYOUTS if width - fixed(lay) - _BAR_MIN - 1 >= min(_MIN_STATE, state_w)),
-        _LAYOUTS[-1],
-    )
+    def state_fits(layout: _Layout) -> bool:
+        return width - fixed(layout) - _BAR_MIN - 1 >= min(_MIN_STATE, state_w)
+
+    layout = next((lay for lay in _LAYOUTS if state_fits(lay)), None)
+    if layout is None:
+        fits = (lay for lay in _LAST_RESORT if width - fixed(lay) >= _BAR_MIN)
+        layout = next(fits, _LAST_RESORT[-1])
     room = width - fixed(layout)
     if room < _BAR_MIN:  # a very narrow terminal: the label gives way to the bar
         label_w = max(4, label_w - (_BAR_MIN - room))
@@ -163,16 +188,16 @@ def render_lines(overall: LaneSnapshot, lanes: Sequence[LaneSnapshot], width: in
         line.append(_fit(cell.label, label_w).ljust(label_w), style="" if index else "bold")
         line.append(" ")
         line.append_text(_bar(lane, bar_w))
-        line.append(" " + cell.count.rjust(count_w) + " ")
+        line.append(" " + cell.count[layout.numbers].rjust(count_w(layout)) + " ")
         if layout.outcome:
-            line.append(cell.outcome.ljust(outcome_w) + " ")
+            line.append(cell.outcome[layout.numbers].ljust(outcome_w(layout)))
         if layout.speed is not None:
             line.append(cell.speed[layout.speed].rjust(speed_w(layout) - 1) + " ")
         line.append(cell.eta.ljust(eta_w))
-        if state_room >= 2:
-            state = next((s for s in cell.states if len(s) <= state_room - 1), cell.states[-1])
+        if state_room >= 1:
+            state = next((s for s in cell.states if len(s) <= state_room), cell.states[-1])
             line.append(" ")
-            line.append(_fit(state, state_room - 1), style=cell.state_style)
+            line.append(_fit(state, state_room), style=cell.state_style)
         line.truncate(width)
         lines.append(line)
     return lines

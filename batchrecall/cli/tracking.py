@@ -59,11 +59,21 @@ class _Window:
     def __init__(self) -> None:
         self._events: deque[tuple[float, int]] = deque()
         self.first: float | None = None
+        self.last: float | None = None
+        self.total = 0
 
     def add(self, now: float, count: int) -> None:
         if self.first is None:
             self.first = now
+        self.last = now
+        self.total += count
         self._events.append((now, count))
+
+    def average(self) -> float:
+        """Over the whole time events came: a finished lane's rate."""
+        if self.first is None or self.last is None or self.last <= self.first:
+            return 0.0
+        return self.total / (self.last - self.first)
 
     def rate(self, now: float) -> float:
         while self._events and now - self._events[0][0] > RATE_WINDOW_S:
@@ -115,6 +125,7 @@ class RunTracker(ProgressSink):
         }
         self._invalid_total = plan.invalid_count - plan.invalid_settled
         self._invalid = 0
+        self._all_rows = _Window()
         self._calls_reported = False
         self.stopping_in_flight: int | None = None
 
@@ -127,7 +138,9 @@ class RunTracker(ProgressSink):
                 return
             tracked = self._lane(lane)
             tracked.statuses[status] += count
-            tracked.rows.add(self.clock(), count)
+            now = self.clock()
+            tracked.rows.add(now, count)
+            self._all_rows.add(now, count)
 
     def call_sent(self, lane: LaneKey) -> None:
         with self._lock:
@@ -174,7 +187,11 @@ class RunTracker(ProgressSink):
                 until=None,
                 reason="",
                 calls_per_s=sum(calls) if calls else None,
-                items_per_s=sum(lane.items_per_s for lane in lanes),
+                items_per_s=(
+                    self._all_rows.average()
+                    if state == "done"
+                    else self._all_rows.rate(self.clock())
+                ),
                 rate=sum(lane.rate for lane in lanes),
                 eta_s=max((lane.eta_s for lane in lanes), default=0.0),
             )
@@ -191,8 +208,9 @@ class RunTracker(ProgressSink):
     def _snapshot(self, lane: _Lane, now: float) -> LaneSnapshot:
         done = lane.done
         total = max(lane.total, done)
-        items_per_s = lane.rows.rate(now)
         state, until, reason = self._state(lane, done, total)
+        finished = state in ("done", "stopped")
+        items_per_s = lane.rows.average() if finished else lane.rows.rate(now)
         return LaneSnapshot(
             name=lane.name,
             total=total,
@@ -201,11 +219,16 @@ class RunTracker(ProgressSink):
             state=state,
             until=until,
             reason=reason,
-            calls_per_s=lane.calls.rate(now) if self._calls_reported else None,
+            calls_per_s=self._calls_per_s(lane, now, finished),
             items_per_s=items_per_s,
             rate=lane.rate,
             eta_s=self._eta(lane, done, total, items_per_s, now, state),
         )
+
+    def _calls_per_s(self, lane: _Lane, now: float, finished: bool) -> float | None:
+        if not self._calls_reported:
+            return None
+        return lane.calls.average() if finished else lane.calls.rate(now)
 
     def _state(self, lane: _Lane, done: int, total: int) -> tuple[str, float | None, str]:
         reported = lane.state

@@ -185,6 +185,7 @@ class Manifest:
 def write_atomically(path: Path, data: bytes) -> None:
     """Readers see the old file or the new one, never half of one, even after a crash."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with temporary.open("wb") as handle:
             handle.write(data)
