@@ -206,3 +206,11 @@ def test_stopping_says_so_at_once(tracker: RunTracker) -> None:
     assert said == ["stopping: 3 calls in flight, press Ctrl-C again to abandon them"]
     assert events[0]["in_flight"] == 3
     assert tracker.overall().state == "stopping"
+
+
+def test_a_lane_that_ends_with_items_not_sent_shows_stopped_not_done(tracker: RunTracker) -> None:
+    tracker.rows_written(EASEMOB, Status.OK, 30)
+    tracker.rows_written(EASEMOB, Status.SKIPPED, 31)  # the planned repeat, and 30 interrupted
+    lane = _lane(tracker, "easemob.default")
+    assert (lane.done, lane.total) == (61, 61)
+    assert (lane.state, lane.reason) == ("stopped", "30 not sent")

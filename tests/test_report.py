@@ -71,11 +71,13 @@ def test_plan_summary_and_report_count_items_alike(
     demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     capsys.readouterr()
+    main(["validate", "jobs/demo.jsonl"])
     main(["plan", "jobs/demo.jsonl"])
     main(["run", "jobs/demo.jsonl", *DEMO, "--yes", "--no-progress", "--overwrite"])
     main(["report", str(demo)])
     printed = capsys.readouterr().out
     counted = "17 items (and 1 invalid row, 1 duplicate)"
+    assert f"\n{counted}\n" in printed  # validate
     assert f"total: {counted} in 9 calls" in printed
     assert f"Summary: {counted}," in printed
     assert f"jobs/demo.results.jsonl: {counted}" in printed
@@ -190,3 +192,20 @@ def test_html_report_is_one_file_that_answers_the_question(demo: Path, tmp_path:
     assert "can&#x27;t find msg to" in text
     assert "field &#x27;chat_type&#x27; must be one of" in text  # the invalid row's problem
     assert text.count('class="chart"') >= 5
+
+
+def test_a_resume_counts_the_job_as_the_first_run_did(
+    demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Items an earlier run settled, their repeats and invalid rows get no new row on resume,
+    yet the plan, the summary and the report still count the whole job alike."""
+    _fail_later(demo, {"880000000001", "1100000000000000001"})  # left to do, and repeated
+    capsys.readouterr()
+    assert main(["run", "jobs/demo.jsonl", *DEMO, "--yes", "--no-progress", "--resume"]) == 1
+    main(["report", str(demo)])
+    printed = capsys.readouterr().out
+    counted = "17 items (and 1 invalid row, 1 duplicate)"
+    assert f"total: {counted}; 15 already done in the results file, 2 to send" in printed
+    assert f"Summary: {counted}," in printed
+    assert "  settled by an earlier run: 15 items\n  this run: ok 2\n" in printed
+    assert f"jobs/demo.results.jsonl: {counted}" in printed

@@ -143,7 +143,7 @@ def test_csv_results_under_any_name_resume(
     assert main([*args, "--format", "csv"]) == 0
     assert main([*args, "--resume"]) == 0  # the file's own format is read back: nothing resent
     assert out.read_text().count("\n") == 2  # header and the one row
-    assert "already done in the results file: 1" in capsys.readouterr().out
+    assert "1 already done in the results file" in capsys.readouterr().out
     assert main([*args, "--overwrite", "--format", "jsonl", "--out", str(tmp_path / "x.csv")]) == 2
 
 

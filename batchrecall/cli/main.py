@@ -31,6 +31,7 @@ from batchrecall.config import (
 from batchrecall.errors import ConfigError, JobFileError, UsageError
 from batchrecall.intake.plan import Plan
 from batchrecall.intake.reader import read_job
+from batchrecall.keystore import KeyStore
 from batchrecall.logs import configure_logging
 from batchrecall.models import InvalidRow, JobRef, Vendor
 from batchrecall.redact import redact
@@ -43,7 +44,7 @@ from batchrecall.results.store import (
     load_resume_index,
     sniff_format,
 )
-from batchrecall.results.summary import ExitCode
+from batchrecall.results.summary import ExitCode, count_phrase
 from batchrecall.run.runner import RunRequest, new_run_id, plan_job, run_job
 
 
@@ -324,7 +325,10 @@ def _run(args: argparse.Namespace, log_stream: TextIO | None) -> int:
     tracker = RunTracker(plan)
     if show_display:
         with TerminalProgress(tracker, console) as display:
+            if log_stream is None:  # log lines go above the display, not through it
+                configure_logging(fmt=args.log_format, stream=sys.stderr, level=level)
             summary = anyio.run(run_job, replace(request, progress=display))
+        configure_logging(fmt=args.log_format, stream=log_stream, level=level)
     else:
         say = None
         if log_stream is not None or sys.stderr.isatty():
@@ -336,9 +340,16 @@ def _run(args: argparse.Namespace, log_stream: TextIO | None) -> int:
             summary = anyio.run(run_job, replace(request, progress=progress_log))
     with _interrupts_held():
         code = summary.exit_code()
-        manifest.finish(summary, code)
+        totals = output.run_totals(plan, summary)
+        manifest.finish(
+            summary,
+            code,
+            items=totals.items,
+            invalid_rows=totals.invalid_rows,
+            duplicates=totals.duplicates,
+        )
         try:
-            output.print_summary(summary, out=out, stream=stdout)
+            output.print_summary(summary, totals, out=out, stream=stdout)
         finally:
             if summary.left_to_do:
                 print(f"To continue: {_resume_command(args, out)}", file=stdout, flush=True)
@@ -493,15 +504,21 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     except JobFileError as exc:
         print(f"batchrecall: {exc}", file=sys.stderr)
         return ExitCode.USAGE
-    items = invalid = 0
-    for job in jobs:
-        for row in read_job(job.path, job_name=job.name):
-            if isinstance(row, InvalidRow):
-                invalid += 1
-                print(f"{row.job}:{row.line}: {row.problem}")
-            else:
-                items += 1
-    print(f"{items} valid items, {invalid} invalid rows")
+    items = invalid = duplicates = 0
+    seen = KeyStore()
+    try:
+        for job in jobs:
+            for row in read_job(job.path, job_name=job.name):
+                if isinstance(row, InvalidRow):
+                    invalid += 1
+                    print(f"{row.job}:{row.line}: {row.problem}")
+                elif seen.add_new(row.item_key):
+                    items += 1
+                else:
+                    duplicates += 1
+    finally:
+        seen.close()
+    print(count_phrase(items, invalid, duplicates))
     return ExitCode.INCOMPLETE if invalid else ExitCode.OK
 
 

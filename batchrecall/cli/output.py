@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -80,18 +81,13 @@ def print_plan(plan: Plan, *, out: Path | None, stream: TextIO, emulated: bool) 
             _say(stream, f"    {repeat.job}:{repeat.line} repeats {first}")
         if plan.duplicates > len(plan.repeats):
             _say(stream, f"    ... and {plan.duplicates - len(plan.repeats):,} more")
+    counted = count_phrase(plan.items + plan.already_done, plan.invalid_count, plan.duplicates)
+    sending = f"in {plural(plan.calls, 'call')}"
     if plan.already_done:
-        _say(
-            stream,
-            f"  already done in the results file: {plural(plan.already_done, 'item')} "
-            "(not sent again)",
-        )
-    _say(
-        stream,
-        f"  total: {count_phrase(plan.items, plan.invalid_count, plan.duplicates)} "
-        f"in {plural(plan.calls, 'call')}, "
-        f"estimated {format_duration(plan.estimated_s())} at the lanes' rates",
-    )
+        counted += f"; {plan.already_done:,} already done in the results file,"
+        sending = f"{plan.items:,} to send {sending}"
+    estimate = f"estimated {format_duration(plan.estimated_s())} at the lanes' rates"
+    _say(stream, f"  total: {counted} {sending}, {estimate}")
     if out is not None:
         _say(stream, f"  results: {out}")
 
@@ -101,21 +97,37 @@ def _counts(counter: Mapping[str, int], *, skip: str = "") -> str:
     return ", ".join(parts) or "nothing"
 
 
-def print_summary(summary: Summary, *, out: Path, stream: TextIO) -> None:
+@dataclass(frozen=True, slots=True)
+class RunTotals:
+    """A run's counts over the whole job, as the plan and the report count: what this run wrote,
+    and what the plan found an earlier run had settled (which gets no new row)."""
+
+    items: int
+    invalid_rows: int
+    duplicates: int
+    settled_before: int
+
+
+def run_totals(plan: Plan, summary: Summary) -> RunTotals:
+    return RunTotals(
+        items=plan.already_done + summary.items_this_run,
+        invalid_rows=plan.invalid_settled + summary.statuses[Status.INVALID],
+        duplicates=plan.settled_repeats + summary.duplicates,
+        settled_before=plan.already_done,
+    )
+
+
+def print_summary(summary: Summary, totals: RunTotals, *, out: Path, stream: TextIO) -> None:
     duration = summary.duration_s
-    sent = summary.items_this_run
-    rate = sent / duration if duration > 0 else 0.0
+    rate = summary.items_this_run / duration if duration > 0 else 0.0
     _say(stream)
     _say(
         stream,
-        f"Summary: {count_phrase(summary.items, summary.invalid_rows, summary.all_duplicates)}"
-        f", {format_duration(duration)} ({rate:.1f} items/s)",
+        f"Summary: {count_phrase(totals.items, totals.invalid_rows, totals.duplicates)}, "
+        f"{format_duration(duration)} ({rate:.1f} items/s)",
     )
-    if summary.kept_items:
-        _say(
-            stream,
-            f"  settled by an earlier run: {_counts(summary.kept_statuses, skip=Status.INVALID)}",
-        )
+    if totals.settled_before:
+        _say(stream, f"  settled by an earlier run: {plural(totals.settled_before, 'item')}")
         _say(stream, f"  this run: {_counts(summary.item_statuses)}")
     else:
         _say(stream, f"  status: {_counts(summary.item_statuses)}")

@@ -7,10 +7,14 @@ shrinks to its minimum before anything else, so counts and ETAs always show at 8
 
 from __future__ import annotations
 
+import os
+import sys
+import termios
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -221,7 +225,7 @@ class TerminalProgress(ProgressSink):
             refresh_per_second=4,
             transient=False,
             redirect_stdout=False,
-            redirect_stderr=False,
+            redirect_stderr=True,  # what is written to stderr shows above the display
         )
 
     def _renderable(self) -> Group:
@@ -230,6 +234,7 @@ class TerminalProgress(ProgressSink):
         return Group(*render_lines(overall, lanes, self._console.width))
 
     def __enter__(self) -> TerminalProgress:
+        self._quiet_keys = _QuietKeys()
         self._live.start()
         return self
 
@@ -241,6 +246,7 @@ class TerminalProgress(ProgressSink):
     ) -> None:
         self._live.refresh()
         self._live.stop()
+        self._quiet_keys.restore()
 
     def rows_written(self, lane: LaneKey | None, status: Status, count: int) -> None:
         self.tracker.rows_written(lane, status, count)
@@ -258,3 +264,27 @@ class TerminalProgress(ProgressSink):
             style="bold yellow",
             highlight=False,
         )
+
+
+class _QuietKeys:
+    """While the display runs, keys typed (and the `^C` a Ctrl-C echoes) are not echoed: an
+    echo moves the cursor under the display and leaves a stale copy of its first line."""
+
+    def __init__(self) -> None:
+        self._saved: list[Any] | None = None
+        try:
+            fd = sys.stdin.fileno()
+            if not os.isatty(fd):
+                return
+            saved = termios.tcgetattr(fd)
+            quiet = list(saved)
+            quiet[3] &= ~(termios.ECHO | termios.ECHOCTL)
+            termios.tcsetattr(fd, termios.TCSADRAIN, quiet)
+            self._saved = saved
+        except (OSError, ValueError, termios.error):  # no terminal (or not a file) on stdin
+            self._saved = None
+
+    def restore(self) -> None:
+        if self._saved is not None:
+            termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, self._saved)
+            self._saved = None

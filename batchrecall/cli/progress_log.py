@@ -13,6 +13,7 @@ import structlog
 
 from batchrecall.cli.tracking import LaneSnapshot, RunTracker
 from batchrecall.models import LaneKey, Status
+from batchrecall.results.manifest import utc_iso
 from batchrecall.results.recorder import LaneState, ProgressSink
 
 LOG_INTERVAL_S = 10.0
@@ -34,7 +35,7 @@ def _lane_fields(lane: LaneSnapshot) -> dict[str, Any]:
     if lane.calls_per_s is not None:
         fields["calls_per_s"] = round(lane.calls_per_s, 1)
     if lane.until is not None:
-        fields["throttled_until"] = lane.until
+        fields["throttled_until"] = utc_iso(lane.until)
     if lane.reason:
         fields["reason"] = lane.reason
     return fields

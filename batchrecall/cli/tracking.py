@@ -95,6 +95,8 @@ class _Lane:
     total: int
     rate: float
     planned_s: float
+    duplicates: int = 0
+    """Repeats the plan expects: the `skipped` rows that are no sign of a stop."""
     statuses: Counter[str] = field(default_factory=Counter)
     rows: _Window = field(default_factory=_Window)
     calls: _Window = field(default_factory=_Window)
@@ -120,7 +122,13 @@ class RunTracker(ProgressSink):
         self.started = clock()
         self._lock = threading.Lock()
         self._lanes: dict[LaneKey, _Lane] = {
-            key: _Lane(name=str(key), total=lane.rows, rate=lane.rate, planned_s=lane.estimated_s())
+            key: _Lane(
+                name=str(key),
+                total=lane.rows,
+                rate=lane.rate,
+                planned_s=lane.estimated_s(),
+                duplicates=lane.duplicates,
+            )
             for key, lane in sorted(plan.lanes.items())
         }
         self._invalid_total = plan.invalid_count - plan.invalid_settled
@@ -172,10 +180,10 @@ class RunTracker(ProgressSink):
             statuses[Status.INVALID] += self._invalid
             total = sum(lane.total for lane in lanes) + max(self._invalid_total, self._invalid)
             calls = [lane.calls_per_s for lane in lanes if lane.calls_per_s is not None]
-            if self.stopping_in_flight is not None:
+            if all(lane.state in ("done", "stopped") for lane in lanes):
+                state = "stopped" if any(lane.state == "stopped" for lane in lanes) else "done"
+            elif self.stopping_in_flight is not None:
                 state = "stopping"
-            elif all(lane.state == "done" for lane in lanes):
-                state = "done"
             else:
                 state = "sending"
             return LaneSnapshot(
@@ -189,7 +197,7 @@ class RunTracker(ProgressSink):
                 calls_per_s=sum(calls) if calls else None,
                 items_per_s=(
                     self._all_rows.average()
-                    if state == "done"
+                    if state in ("done", "stopped")
                     else self._all_rows.rate(self.clock())
                 ),
                 rate=sum(lane.rate for lane in lanes),
@@ -235,6 +243,10 @@ class RunTracker(ProgressSink):
         if reported is not None and reported.kind == "stopped":
             return "stopped", None, reported.reason
         if done >= total or (reported is not None and reported.kind == "done"):
+            # More skipped rows than the plan's repeats: the run stopped before sending them.
+            unsent = lane.statuses[Status.SKIPPED] - lane.duplicates
+            if unsent > 0:
+                return "stopped", None, f"{unsent:,} not sent"
             return "done", None, ""
         if reported is not None and reported.kind == "throttled":
             if reported.until is not None and reported.until > self.wall():

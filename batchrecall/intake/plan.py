@@ -87,7 +87,13 @@ class Plan:
 
     @property
     def items(self) -> int:
+        """Items to send (an earlier run's settled ones apart, in `already_done`)."""
         return sum(sum(lane.items.values()) for lane in self.lanes.values())
+
+    @property
+    def settled_repeats(self) -> int:
+        """Repeats of items an earlier run settled: counted, but given no new row."""
+        return self.duplicates - sum(lane.duplicates for lane in self.lanes.values())
 
     @property
     def calls(self) -> int:

@@ -92,16 +92,17 @@ def operator() -> dict[str, str]:
     return {"user": user, "host": socket.gethostname()}
 
 
-def summary_counts(summary: Summary) -> dict[str, Any]:
-    """A run's outcome counts: items apart from invalid rows and duplicates, as everywhere."""
-    kept = {status: n for status, n in summary.kept_statuses.items() if status != "invalid"}
+def summary_counts(
+    summary: Summary, *, items: int, invalid_rows: int, duplicates: int
+) -> dict[str, Any]:
+    """A run's outcome counts: the job's items, invalid rows and duplicates apart, as the plan
+    and the report count them; then what this run wrote."""
     return {
-        "items": summary.items,
+        "items": items,
+        "invalid_rows": invalid_rows,
+        "duplicates": duplicates,
         "items_this_run": summary.items_this_run,
         "statuses": _plain(summary.item_statuses),
-        "settled_earlier": _plain(kept),
-        "invalid_rows": summary.invalid_rows,
-        "duplicates": summary.all_duplicates,
         "lanes": {lane: _plain(counts) for lane, counts in sorted(summary.lanes.items())},
         "errors": _plain(summary.item_errors),
         "stopped_lanes": _plain(summary.stopped_lanes),
@@ -166,13 +167,28 @@ class Manifest:
         )
         self.write()
 
-    def finish(self, summary: Summary, exit_code: int) -> None:
+    def finish(
+        self,
+        summary: Summary,
+        exit_code: int,
+        *,
+        items: int | None = None,
+        invalid_rows: int | None = None,
+        duplicates: int | None = None,
+    ) -> None:
+        """The end of the run; the job's counts default to what this run wrote."""
+        counts = summary_counts(
+            summary,
+            items=summary.items if items is None else items,
+            invalid_rows=summary.invalid_rows if invalid_rows is None else invalid_rows,
+            duplicates=summary.all_duplicates if duplicates is None else duplicates,
+        )
         self.current.update(
             {
                 "finished_at": utc_iso(),
                 "duration_s": round(summary.duration_s, 3),
                 "stop_reason": summary.stop_reason,
-                "counts": summary_counts(summary),
+                "counts": counts,
                 "exit_code": int(exit_code),
             }
         )
