@@ -14,11 +14,12 @@ import pytest
 
 from batchrecall.cli import main as cli
 from batchrecall.cli import output
+from batchrecall.cli.arguments import build_parser
 from batchrecall.results.manifest import tool_version
 
 
 def _subparsers() -> Iterator[tuple[str, argparse.ArgumentParser]]:
-    parser = cli._parser()
+    parser = build_parser()
     (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     yield from sub.choices.items()
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import io
 from collections import Counter
 from pathlib import Path
 
 import orjson
 import pytest
+from rich.console import Console
 from structlog.testing import capture_logs
 
-from batchrecall.cli.progress import compact, render_lines
+from batchrecall.cli.progress import TerminalProgress, compact, render_lines
 from batchrecall.cli.progress_log import LogProgress
 from batchrecall.cli.tracking import LaneSnapshot, RunTracker
 from batchrecall.models import JobRef, LaneKey, Status, Vendor
@@ -214,3 +216,11 @@ def test_a_lane_that_ends_with_items_not_sent_shows_stopped_not_done(tracker: Ru
     lane = _lane(tracker, "easemob.default")
     assert (lane.done, lane.total) == (61, 61)
     assert (lane.state, lane.reason) == ("stopped", "30 not sent")
+
+
+def test_the_display_says_at_once_that_it_is_stopping(tracker: RunTracker) -> None:
+    screen = io.StringIO()
+    display = TerminalProgress(tracker, Console(file=screen, width=80))
+    display.stopping(4)
+    assert screen.getvalue() == "stopping: 4 calls in flight, press Ctrl-C again to abandon them\n"
+    assert tracker.overall().state == "stopping"

@@ -94,7 +94,6 @@ def add_emulate_parser(sub: Any) -> None:
         help="Easemob and Yunxin recall window, counted from the start; the vendors' own is "
         f"120 (default: {REHEARSAL_RECALL_WINDOW_S:g})",
     )
-    emulate.set_defaults(handler=_cmd_emulate)
 
 
 def parse_vendor_rates(specs: list[str]) -> dict[Vendor, float]:
@@ -137,7 +136,7 @@ def _clock(epoch: float) -> str:
     return time.strftime("%H:%M:%S UTC", time.gmtime(epoch))
 
 
-def _cmd_emulate(args: argparse.Namespace) -> int:
+def cmd_emulate(args: argparse.Namespace) -> int:
     from batchrecall.emulators.common import EmulatorSettings
     from batchrecall.emulators.seeding import load_scenario, seed_jobs
     from batchrecall.emulators.server import EmulatorSet, serve

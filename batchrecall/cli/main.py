@@ -9,7 +9,7 @@ import shlex
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -19,6 +19,7 @@ import anyio
 from rich.console import Console
 
 from batchrecall.cli import output
+from batchrecall.cli.arguments import build_parser
 from batchrecall.cli.progress import TerminalProgress
 from batchrecall.cli.progress_log import LogProgress
 from batchrecall.cli.tracking import RunTracker
@@ -35,7 +36,7 @@ from batchrecall.keystore import KeyStore
 from batchrecall.logs import configure_logging
 from batchrecall.models import InvalidRow, JobRef, Vendor
 from batchrecall.redact import redact
-from batchrecall.results.manifest import Manifest, tool_version
+from batchrecall.results.manifest import Manifest
 from batchrecall.results.store import (
     Format,
     ResumeIndex,
@@ -50,10 +51,10 @@ from batchrecall.run.runner import RunRequest, new_run_id, plan_job, run_job
 
 def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
-    args = _parser().parse_args(words)
+    args = build_parser().parse_args(words)
     args.words = words
     try:
-        code: int = args.handler(args)
+        code: int = _handlers()[args.command](args)
     except UsageError as exc:
         print(f"batchrecall: {redact(str(exc))}", file=sys.stderr)
         return ExitCode.USAGE
@@ -61,195 +62,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\nbatchrecall: interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED
     return code
-
-
-_RUN_EPILOG = """\
-examples:
-  batchrecall run jobs/spam.jsonl --emulate              try it on the built-in emulators
-  batchrecall run jobs/spam.jsonl --config prod.toml     send for real, after a confirmation
-  batchrecall run jobs/spam.jsonl --config prod.toml --resume --yes
-                                                         continue a run that was cut short
-
-config lookup: --config P, else $BATCHRECALL_CONFIG, else ./batchrecall.toml
-"""
-
-_REPORT_EPILOG = """\
-exit codes: 0 nothing left to do, 1 items left to do (--failed-jobs writes them),
-2 a results file that cannot be read
-"""
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="batchrecall", description="Bulk recall and one-way delete of IM messages."
-    )
-    parser.add_argument("--version", action="version", version=f"batchrecall {tool_version()}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    run = sub.add_parser(
-        "run",
-        help="send the jobs' requests (destructive)",
-        description="Send every request of the job files and write one result row per item.",
-        epilog=_RUN_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    _job_arguments(run)
-    _config_option(run)
-    run.add_argument(
-        "--out",
-        metavar="P",
-        help="the results file (default: <first job's stem>.results.jsonl beside it)",
-    )
-    run.add_argument(
-        "--format",
-        choices=("jsonl", "csv"),
-        help="results format (default: jsonl; csv for an --out ending in .csv)",
-    )
-    again = run.add_mutually_exclusive_group()
-    again.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue the results file: send only what is left to do (default: off)",
-    )
-    again.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace an existing results file (default: off, an existing one is refused)",
-    )
-    run.add_argument(
-        "--emulate",
-        action="store_true",
-        help="send to the built-in emulators in this process; no config needed (default: off)",
-    )
-    run.add_argument(
-        "--emulate-scenario",
-        metavar="P",
-        help="with --emulate: a JSON list of items that differ (age_s, to, absent), "
-        "as in samples/demo.scenario.json (default: none)",
-    )
-    run.add_argument(
-        "--dry-run", action="store_true", help="show the plan, send nothing (default: off)"
-    )
-    run.add_argument(
-        "--yes",
-        action="store_true",
-        help="do not ask for confirmation; needed without a terminal (default: ask)",
-    )
-    run.add_argument(
-        "--concurrency",
-        type=int,
-        metavar="N",
-        help="requests in flight, all lanes together (default: run.concurrency, 64)",
-    )
-    run.add_argument(
-        "--rate",
-        action="append",
-        default=[],
-        metavar="VENDOR[.APP]=R",
-        help="requests/s for a vendor's lanes or one lane; repeatable (default: the config's)",
-    )
-    run.add_argument(
-        "--max-attempts",
-        type=int,
-        metavar="N",
-        help="tries per call, the first included (default: run.max_attempts, 6)",
-    )
-    run.add_argument(
-        "--halt-failure-rate",
-        type=float,
-        metavar="F",
-        help="halt when more than this share of answered items failed "
-        "(default: run.halt_failure_rate, 0.5)",
-    )
-    run.add_argument(
-        "--no-progress",
-        action="store_true",
-        help="no live display; a progress event every 10 s in the log instead "
-        "(default: a display on a terminal)",
-    )
-    _log_options(run)
-    run.set_defaults(handler=_cmd_run)
-
-    validate = sub.add_parser(
-        "validate",
-        help="check job rows; send nothing",
-        description="Check every row of the job files and print the problems by line. "
-        "Exit 0 all rows valid, 1 some invalid, 2 a file unreadable.",
-    )
-    _job_arguments(validate)
-    validate.set_defaults(handler=_cmd_validate)
-
-    plan = sub.add_parser(
-        "plan",
-        help="items and calls per lane, duplicates, duration",
-        description="Items and calls per lane, invalid rows, duplicates and the duration at "
-        "the lanes' rates; sends nothing.",
-    )
-    _job_arguments(plan)
-    _config_option(
-        plan, default="$BATCHRECALL_CONFIG, else ./batchrecall.toml, else the default rates"
-    )
-    plan.set_defaults(handler=_cmd_plan)
-
-    report = sub.add_parser(
-        "report",
-        help="summarise results: what is left, what failed, an HTML report",
-        description="The latest outcome of every item of one or more results files, and the "
-        "runs their manifests recorded.",
-        epilog=_REPORT_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    report.add_argument(
-        "results", nargs="+", metavar="RESULTS", help="results files written by `run`"
-    )
-    report.add_argument(
-        "--failed-jobs",
-        metavar="P",
-        help="write a job file of every item left to do, for a new run "
-        "(JSONL; CSV for a name ending in .csv) (default: none)",
-    )
-    report.add_argument(
-        "--all-failures",
-        metavar="P",
-        help="write the result row of every item not ok or not_found, invalid rows "
-        "included, each with its error (JSONL; CSV for .csv) (default: none)",
-    )
-    report.add_argument(
-        "--html",
-        metavar="P",
-        help="write a self-contained HTML report with charts (default: none)",
-    )
-    report.set_defaults(handler=_cmd_report)
-
-    from batchrecall.cli.emulate import add_emulate_parser
-
-    add_emulate_parser(sub)
-    return parser
-
-
-def _job_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "jobs", nargs="+", metavar="JOB", help="job files (.jsonl, .ndjson or .csv), in order"
-    )
-
-
-def _config_option(
-    parser: argparse.ArgumentParser, default: str = "$BATCHRECALL_CONFIG, else ./batchrecall.toml"
-) -> None:
-    parser.add_argument("--config", metavar="P", help=f"the config file (default: {default})")
-
-
-def _log_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--log-format",
-        choices=("console", "json"),
-        help="how log events look (default: console on a terminal, json elsewhere)",
-    )
-    parser.add_argument(
-        "--log-file",
-        metavar="P",
-        help="append every log event to this file (default: stderr)",
-    )
 
 
 def _jobs(paths: Sequence[str]) -> list[JobRef]:
@@ -551,6 +363,18 @@ def _cmd_report(args: argparse.Namespace) -> int:
         html=optional(args.html),
         read_job=lambda path, name: read_job(path, job_name=name),
     )
+
+
+def _handlers() -> dict[str, Callable[[argparse.Namespace], int]]:
+    from batchrecall.cli.emulate import cmd_emulate
+
+    return {
+        "run": _cmd_run,
+        "validate": _cmd_validate,
+        "plan": _cmd_plan,
+        "report": _cmd_report,
+        "emulate": cmd_emulate,
+    }
 
 
 if __name__ == "__main__":  # pragma: no cover

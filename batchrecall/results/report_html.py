@@ -12,7 +12,7 @@ from typing import Any
 from batchrecall.errors import TRANSIENT_CODES
 from batchrecall.models import Status
 from batchrecall.results.manifest import utc_iso
-from batchrecall.results.report import STATUS_ORDER, ResultsView, run_line, status_counts
+from batchrecall.results.view import STATUS_ORDER, ResultsView, run_line, status_counts
 
 STATUS_COLOURS: dict[str, str] = {
     Status.OK: "#2f9e44",
