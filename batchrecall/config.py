@@ -28,12 +28,17 @@ DEFAULT_TOKEN_LIFETIME_S = 3600
 
 
 class Secret:
-    """A credential that never shows its value in repr, str or format."""
+    """A credential that never shows its value in repr, str or format.
 
-    __slots__ = ("_value",)
+    `reference` is how the config named it (`env:NAME`, `file:PATH`), or `***` for a literal:
+    what an audit record may show of it.
+    """
 
-    def __init__(self, value: str) -> None:
+    __slots__ = ("_value", "reference")
+
+    def __init__(self, value: str, reference: str = "***") -> None:
         self._value = value
+        self.reference = reference
 
     def reveal(self) -> str:
         return self._value
@@ -342,7 +347,7 @@ def _secret(key: str, value: Any, environ: Mapping[str, str]) -> Secret:
         var = text[4:]
         if var not in environ or not environ[var]:
             raise ConfigError(key, f"environment variable {var} is not set")
-        return Secret(environ[var])
+        return Secret(environ[var], reference=text)
     if text.startswith("file:"):
         path = Path(text[5:]).expanduser()
         try:
@@ -351,7 +356,7 @@ def _secret(key: str, value: Any, environ: Mapping[str, str]) -> Secret:
             raise ConfigError(key, f"cannot read secret file {path}: {exc.strerror}") from None
         if not content:
             raise ConfigError(key, f"secret file {path} is empty")
-        return Secret(content)
+        return Secret(content, reference=text)
     return Secret(text)
 
 

@@ -49,8 +49,11 @@ class Emulate:
         first = self.process.stdout.readline()
         assert first.startswith("Emulators serving at "), first + self.errors.read_text()
         self.base_url = first.split()[3]
-        while not (line := self.process.stdout.readline()).startswith("Wrote a config"):
-            assert line, self.errors.read_text()  # printed once the config file is whole
+        self.banner = [first]
+        # The lines it printed up to the one saying the config file is whole.
+        while not self.banner[-1].startswith("Wrote a config"):
+            self.banner.append(self.process.stdout.readline())
+            assert self.banner[-1], self.errors.read_text()
 
     def requests(self) -> list[dict[str, Any]]:
         answer = httpx.get(f"{self.base_url}/_emulator/requests", timeout=10)

@@ -8,7 +8,9 @@ import orjson
 import pytest
 
 from batchrecall.config import Config, parse_config
+from batchrecall.intake.reader import read_job
 from batchrecall.models import JobRef, LaneKey, Op, Vendor
+from batchrecall.results.store import ResumeIndex
 from batchrecall.run.runner import plan_job
 
 EASEMOB = LaneKey(vendor=Vendor.EASEMOB, app="default")
@@ -61,3 +63,47 @@ def test_without_a_config_the_documented_limits_and_default_rates_apply(tmp_path
     plan = plan_job(_job(tmp_path, 31), config=None)
     assert plan.lanes[EASEMOB].calls[Op.RECALL] == 2
     assert plan.lanes[EASEMOB].rate == 50.0
+
+
+def test_the_plan_names_the_first_repeats_and_the_rows_they_repeat(tmp_path: Path) -> None:
+    rows = [
+        {"vendor": "yunxin", "op": "recall", "conversation_id": "a|1|b",
+         "message_server_id": str(100 + i)}
+        for i in range(30)
+    ]  # fmt: skip
+    rows += rows[:25]  # lines 31-55 repeat lines 1-25
+    first = tmp_path / "first.jsonl"
+    first.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows[:30]))
+    second = tmp_path / "second.jsonl"
+    second.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows[30:]))
+    jobs = [JobRef(path=first, name="first.jsonl"), JobRef(path=second, name="second.jsonl")]
+    plan = plan_job(jobs, config=None)
+    assert (plan.items, plan.duplicates) == (30, 25)
+    assert len(plan.repeats) == 20
+    assert [(r.job, r.line, r.first_job, r.first_line) for r in plan.repeats[:2]] == [
+        ("second.jsonl", 1, "first.jsonl", 1),
+        ("second.jsonl", 2, "first.jsonl", 2),
+    ]
+    lane = plan.lanes[LaneKey(vendor=Vendor.YUNXIN, app="default")]
+    assert lane.duplicates == 25
+    assert plan.rows == 55  # what the run will write, each repeat included
+
+
+def test_on_resume_settled_items_and_their_repeats_are_counted_apart(tmp_path: Path) -> None:
+    jobs = _job(tmp_path, 31)  # 31 items, a repeat of the first, an invalid row
+    rows = list(read_job(jobs[0].path))
+    settled = {rows[0].item_key}
+    invalid_key = next(row.item_key for row in rows if row.item_key.startswith("invalid:"))
+    plan = plan_job(jobs, config=None, resume=_index(settled | {invalid_key}))
+    assert (plan.items, plan.already_done, plan.duplicates) == (30, 1, 1)
+    assert (plan.invalid_count, plan.invalid_settled) == (1, 1)
+    # The repeat of a settled item and the settled invalid row get no new row.
+    assert plan.rows == 30
+
+
+def _index(keys: set[str]) -> ResumeIndex:
+    index = ResumeIndex()
+    for key in keys:
+        status = "invalid" if key.startswith("invalid:") else "ok"
+        index.record(key, status, "invalid-row" if status == "invalid" else "")
+    return index

@@ -143,7 +143,7 @@ def test_csv_results_under_any_name_resume(
     assert main([*args, "--format", "csv"]) == 0
     assert main([*args, "--resume"]) == 0  # the file's own format is read back: nothing resent
     assert out.read_text().count("\n") == 2  # header and the one row
-    assert "already done in the results file: 1" in capsys.readouterr().out
+    assert "1 already done in the results file" in capsys.readouterr().out
     assert main([*args, "--overwrite", "--format", "jsonl", "--out", str(tmp_path / "x.csv")]) == 2
 
 
@@ -176,11 +176,12 @@ def test_failed_jobs_as_csv_is_a_valid_job_file(tmp_path: Path) -> None:
 
 
 def test_the_resume_command_repeats_every_flag(tmp_path: Path) -> None:
-    from batchrecall.cli.main import _parser, _resume_command
+    from batchrecall.cli.arguments import build_parser
+    from batchrecall.cli.main import _resume_command
 
     words = ["run", "a.jsonl", "--emulate", "--rate", "yunxin=7", "--max-attempts", "2",
              "--overwrite", "--no-progress"]  # fmt: skip
-    args = _parser().parse_args(words)
+    args = build_parser().parse_args(words)
     args.words = words
     command = _resume_command(args, tmp_path / "a.results.jsonl")
     assert command == (

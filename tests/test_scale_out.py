@@ -188,5 +188,6 @@ def test_four_shards_of_a_large_job_run_at_once_and_report_as_one(
         [*CLI, "report", *map(str, outs)], capture_output=True, text=True, timeout=120
     )
     assert report.returncode == 0, report.stdout + report.stderr
-    assert f"{n} items" in report.stdout
-    assert "ok         100000" in report.stdout
+    assert f"{n:,} items" in report.stdout
+    assert "ok         100,000" in report.stdout
+    assert "left to do: 0" in report.stdout

@@ -141,12 +141,35 @@ def test_counts_per_status_lane_and_error() -> None:
         row(Status.INVALID, "invalid-row"),
         row(Status.SKIPPED, "duplicate"),
     )
-    assert summary.items == 4
+    # Items, invalid rows and duplicates are counted apart, as the plan and the report do.
+    assert (summary.items, summary.invalid_rows, summary.all_duplicates) == (2, 1, 1)
     assert summary.statuses == {"ok": 1, "failed": 1, "invalid": 1, "skipped": 1}
+    assert summary.item_statuses == {"ok": 1, "failed": 1}
     assert summary.errors == {"timeout": 1, "invalid-row": 1, "duplicate": 1}
-    assert summary.lanes["easemob.default"] == {"ok": 1, "skipped": 1}
+    assert summary.item_errors == {"timeout": 1}
+    assert summary.lanes["easemob.default"] == {"ok": 1}
+    assert summary.lane_duplicates == {"easemob.default": 1}
     assert summary.lanes["yunxin.default"] == {"failed": 1}
     assert summary.duplicates == 1
+
+
+def test_a_repeat_of_a_kept_item_is_a_duplicate_not_another_item() -> None:
+    summary = Summary()
+    summary.kept("ok", "", "easemob:default:recall:m1")
+    summary.kept("ok", "", "easemob:default:recall:m1")
+    summary.kept("invalid", "invalid-row", "invalid:abc")
+    summary.kept("invalid", "invalid-row", "invalid:abc")  # the same bad line twice: two rows
+    assert (summary.items, summary.invalid_rows, summary.all_duplicates) == (1, 2, 1)
+    assert summary.exit_code() is ExitCode.INCOMPLETE  # invalid rows
+
+
+def test_skipped_items_other_than_duplicates_leave_work_to_do() -> None:
+    summary = summary_of(row(Status.OK), row(Status.SKIPPED, "duplicate"))
+    summary.kept("ok", "", "k1")
+    summary.kept("ok", "", "k1")  # a repeat settled earlier
+    assert summary.exit_code() is ExitCode.OK
+    summary.add(row(Status.SKIPPED, "halted"))
+    assert summary.exit_code() is ExitCode.INCOMPLETE
 
 
 def test_duration() -> None:

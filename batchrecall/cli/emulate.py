@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import signal
-import sys
+import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,19 +16,84 @@ from batchrecall.errors import UsageError
 from batchrecall.models import Vendor
 from batchrecall.results.summary import ExitCode
 
+REHEARSAL_RECALL_WINDOW_S = 3600.0
+"""Long enough that reading the plan and confirming never outruns it; --recall-window-s
+rehearses the vendors' real two minutes."""
+
+_EPILOG = """\
+example:
+  batchrecall emulate --write-config /tmp/rehearsal.toml --seed jobs/spam.jsonl --rate easemob=20
+  batchrecall run jobs/spam.jsonl --config /tmp/rehearsal.toml
+"""
+
 
 def add_emulate_parser(sub: Any) -> None:
-    emulate = sub.add_parser("emulate", help="serve the vendor emulators on loopback")
-    emulate.add_argument("--host", default="127.0.0.1")
-    emulate.add_argument("--port", type=int, default=8750)
-    emulate.add_argument("--write-config", metavar="P")
-    emulate.add_argument("--seed", nargs="+", default=[], metavar="JOB")
-    emulate.add_argument("--scenario", metavar="P", help=argparse.SUPPRESS)
-    emulate.add_argument("--rate", action="append", default=[], metavar="VENDOR=R")
-    emulate.add_argument("--latency-ms", type=float, default=0.0)
-    emulate.add_argument("--fault-rate", type=float, default=0.0)
-    emulate.add_argument("--recall-window-s", type=float, default=120.0)
-    emulate.set_defaults(handler=_cmd_emulate)
+    emulate = sub.add_parser(
+        "emulate",
+        help="serve the vendor emulators on loopback, for rehearsals",
+        description="Serve the Easemob, GoEasy and Yunxin APIs under /easemob, /goeasy and "
+        "/yunxin until Ctrl-C.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    emulate.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on; name another than loopback explicitly (default: 127.0.0.1)",
+    )
+    emulate.add_argument(
+        "--port", type=int, default=8750, help="port; 0 picks a free one (default: 8750)"
+    )
+    emulate.add_argument(
+        "--write-config",
+        metavar="P",
+        help="write a config whose lanes point here: default and every app the seeded jobs "
+        "name, at the product's default rates (default: none)",
+    )
+    emulate.add_argument(
+        "--seed",
+        nargs="+",
+        default=[],
+        metavar="JOB",
+        help="make every message and conversation these jobs name exist, sent at start "
+        "(default: none)",
+    )
+    emulate.add_argument(
+        "--scenario",
+        metavar="P",
+        help="with --seed: a JSON list of items that differ (age_s, to, absent), as in "
+        "samples/demo.scenario.json (default: none)",
+    )
+    emulate.add_argument(
+        "--rate",
+        action="append",
+        default=[],
+        metavar="VENDOR=R",
+        help="the emulator's own limit, requests/s per app; stricter than the written config "
+        "to rehearse throttling; repeatable (default: no limit)",
+    )
+    emulate.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        metavar="MS",
+        help="added to every answer (default: 0)",
+    )
+    emulate.add_argument(
+        "--fault-rate",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="share of requests answered with a random 5xx (default: 0)",
+    )
+    emulate.add_argument(
+        "--recall-window-s",
+        type=float,
+        default=REHEARSAL_RECALL_WINDOW_S,
+        metavar="S",
+        help="Easemob and Yunxin recall window, counted from the start; the vendors' own is "
+        f"120 (default: {REHEARSAL_RECALL_WINDOW_S:g})",
+    )
 
 
 def parse_vendor_rates(specs: list[str]) -> dict[Vendor, float]:
@@ -45,7 +112,31 @@ def parse_vendor_rates(specs: list[str]) -> dict[Vendor, float]:
     return rates
 
 
-def _cmd_emulate(args: argparse.Namespace) -> int:
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, or a UsageError that says what to do."""
+    from batchrecall.emulators.server import bind_socket
+
+    try:
+        return bind_socket(host, port)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise UsageError(f"port {port} is in use; pass --port 0 for a free one") from None
+        raise UsageError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def _window(seconds: float) -> str:
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{seconds / 3600:g} h"
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{seconds / 60:g} min"
+    return f"{seconds:g} s"
+
+
+def _clock(epoch: float) -> str:
+    return time.strftime("%H:%M:%S UTC", time.gmtime(epoch))
+
+
+def cmd_emulate(args: argparse.Namespace) -> int:
     from batchrecall.emulators.common import EmulatorSettings
     from batchrecall.emulators.seeding import load_scenario, seed_jobs
     from batchrecall.emulators.server import EmulatorSet, serve
@@ -58,17 +149,40 @@ def _cmd_emulate(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if args.scenario and not args.seed:
+        raise UsageError("--scenario needs --seed")
     emulators = EmulatorSet(settings, rates=parse_vendor_rates(args.rate))
     scenario = load_scenario(Path(args.scenario)) if args.scenario else None
-    seeded = sum(seed_jobs(emulators, [Path(p) for p in args.seed], scenario).values())
+    started = emulators.clock()
+    seeded = seed_jobs(emulators, [Path(p) for p in args.seed], scenario)
+    sock = bind(args.host, args.port)
 
     def ready(port: int) -> None:
         base = f"http://{args.host}:{port}"
         print(f"Emulators serving at {base} (/easemob, /goeasy, /yunxin)", flush=True)
         if seeded:
-            print(f"Seeded {seeded} messages and conversations from the job files", flush=True)
+            print(
+                f"Seeded {sum(seeded.values()):,} messages and conversations from the job files "
+                f"(apps: {', '.join(sorted(str(key) for key in seeded))})",
+                flush=True,
+            )
+        until = started + settings.recall_window_s
+        print(
+            f"Recall window: {_window(settings.recall_window_s)} for Easemob and Yunxin "
+            f"(seeded messages count as sent at {_clock(started)}: recall them by "
+            f"{_clock(until)}), {_window(settings.goeasy_recall_window_s)} for GoEasy",
+            flush=True,
+        )
+        if args.rate:
+            limits = parse_vendor_rates(args.rate)
+            named = ", ".join(f"{vendor} {rate:g}/s" for vendor, rate in sorted(limits.items()))
+            print(
+                f"Emulator rate limits: {named} (stricter than the written config's rates)",
+                flush=True,
+            )
         if args.write_config:
-            Path(args.write_config).write_text(emulators.config_toml(base), encoding="utf-8")
+            text = emulators.config_toml(base, apps=seeded.keys())
+            Path(args.write_config).write_text(text, encoding="utf-8")
             print(f"Wrote a config for these emulators to {args.write_config}", flush=True)
         print("Stop with Ctrl-C.", flush=True)
 
@@ -83,12 +197,10 @@ def _cmd_emulate(args: argparse.Namespace) -> int:
                         return
 
             tg.start_soon(on_signal)
-            await serve(emulators, args.host, args.port, ready=ready, shutdown_event=stop)
+            await serve(
+                emulators, args.host, args.port, ready=ready, shutdown_event=stop, sock=sock
+            )
             tg.cancel_scope.cancel()
 
-    try:
-        anyio.run(main)
-    except OSError as exc:
-        print(f"batchrecall: cannot serve on {args.host}:{args.port}: {exc}", file=sys.stderr)
-        return ExitCode.USAGE
+    anyio.run(main)
     return ExitCode.OK

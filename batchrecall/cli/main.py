@@ -6,8 +6,11 @@ import argparse
 import logging
 import os
 import shlex
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
@@ -17,7 +20,11 @@ import structlog
 from rich.console import Console
 
 from batchrecall.cli import output
-from batchrecall.cli.sharding import shard_argument, shard_results_path
+from batchrecall.cli.arguments import build_parser
+from batchrecall.cli.progress import TerminalProgress
+from batchrecall.cli.progress_log import LogProgress
+from batchrecall.cli.sharding import shard_results_path
+from batchrecall.cli.tracking import RunTracker
 from batchrecall.config import (
     Config,
     check_run_settings,
@@ -28,10 +35,11 @@ from batchrecall.errors import ConfigError, JobFileError, UsageError
 from batchrecall.intake.plan import Plan
 from batchrecall.intake.reader import read_job
 from batchrecall.intake.shard import Shard
+from batchrecall.keystore import KeyStore
 from batchrecall.logs import configure_logging
 from batchrecall.models import InvalidRow, JobRef, Vendor
 from batchrecall.redact import redact
-from batchrecall.results.recorder import ProgressSink
+from batchrecall.results.manifest import Manifest
 from batchrecall.results.store import (
     Format,
     ResultsLock,
@@ -41,19 +49,22 @@ from batchrecall.results.store import (
     load_resume_index,
     sniff_format,
 )
-from batchrecall.results.summary import ExitCode
-from batchrecall.run.runner import RunRequest, plan_job, run_request
+from batchrecall.results.summary import ExitCode, count_phrase
+from batchrecall.run.runner import RunRequest, new_run_id, plan_job, run_request
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
-    args = _parser().parse_args(words)
+    args = build_parser().parse_args(words)
     args.words = words
     try:
-        code: int = args.handler(args)
+        code: int = _handlers()[args.command](args)
     except UsageError as exc:
         print(f"batchrecall: {redact(str(exc))}", file=sys.stderr)
         return ExitCode.USAGE
+    except KeyboardInterrupt:
+        print("\nbatchrecall: interrupted", file=sys.stderr)
+        return ExitCode.INTERRUPTED
     except Exception as exc:  # a bug: say so, keep the traceback, and exit with its own code
         structlog.get_logger("batchrecall").exception(
             "batchrecall.internal_error", error=exc.__class__.__name__
@@ -65,60 +76,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return ExitCode.INTERNAL
     return code
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="batchrecall", description="Bulk recall and one-way delete of IM messages."
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    run = sub.add_parser("run", help="send the jobs' requests (destructive)")
-    run.add_argument("jobs", nargs="+", metavar="JOB")
-    run.add_argument("--config")
-    run.add_argument("--out")
-    run.add_argument("--format", choices=("jsonl", "csv"))
-    again = run.add_mutually_exclusive_group()
-    again.add_argument("--resume", action="store_true")
-    again.add_argument("--overwrite", action="store_true")
-    run.add_argument("--emulate", action="store_true", help="use the built-in emulators")
-    run.add_argument("--emulate-scenario", metavar="P", help=argparse.SUPPRESS)
-    run.add_argument("--dry-run", action="store_true")
-    run.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    run.add_argument("--concurrency", type=int)
-    run.add_argument("--rate", action="append", default=[], metavar="VENDOR[.APP]=R")
-    run.add_argument("--max-attempts", type=int)
-    run.add_argument("--halt-failure-rate", type=float)
-    run.add_argument("--no-progress", action="store_true")
-    run.add_argument("--shard", type=shard_argument, metavar="I/N", help="send shard I of N")
-    _log_options(run)
-    run.set_defaults(handler=_cmd_run)
-
-    validate = sub.add_parser("validate", help="check job rows; send nothing")
-    validate.add_argument("jobs", nargs="+", metavar="JOB")
-    validate.set_defaults(handler=_cmd_validate)
-
-    plan = sub.add_parser("plan", help="items and calls per lane, duplicates, duration")
-    plan.add_argument("jobs", nargs="+", metavar="JOB")
-    plan.add_argument("--config")
-    plan.add_argument("--shard", type=shard_argument, metavar="I/N", help="plan shard I of N")
-    plan.set_defaults(handler=_cmd_plan)
-
-    report = sub.add_parser("report", help="summarise a results file")
-    report.add_argument("results", nargs="+", metavar="RESULTS", help="one run's results files")
-    report.add_argument("--failed-jobs", metavar="P")
-    report.add_argument("--html", metavar="P")
-    report.set_defaults(handler=_cmd_report)
-
-    from batchrecall.cli.emulate import add_emulate_parser
-
-    add_emulate_parser(sub)
-    return parser
-
-
-def _log_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--log-format", choices=("console", "json"))
-    parser.add_argument("--log-file", metavar="P")
 
 
 def _jobs(paths: Sequence[str]) -> list[JobRef]:
@@ -133,9 +90,22 @@ def _jobs(paths: Sequence[str]) -> list[JobRef]:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     log_stream = _open_log(args.log_file)
-    # On stderr only what needs attention; a log file gets the whole story.
-    level = logging.INFO if log_stream is not None else logging.WARNING
+    try:
+        return _run(args, log_stream)
+    finally:
+        if log_stream is not None:
+            log_stream.close()
+
+
+def _run(args: argparse.Namespace, log_stream: TextIO | None) -> int:
+    console = Console(stderr=True)
+    show_display = not args.no_progress and console.is_terminal
+    # A live display owns the terminal: stderr then gets only what needs attention. Otherwise
+    # the log is how a run shows life (progress every 10 s, retries, throttles).
+    level = logging.INFO if log_stream is not None or not show_display else logging.WARNING
     configure_logging(fmt=args.log_format, stream=log_stream, level=level)
+    if args.emulate_scenario and not args.emulate:
+        raise UsageError("--emulate-scenario needs --emulate")
     jobs = _jobs(args.jobs)
     emulated = None
     if args.emulate:
@@ -145,67 +115,94 @@ def _cmd_run(args: argparse.Namespace) -> int:
         config = emulated.config
     else:
         config = load_config(resolve_config_path(args.config))
-    args.emulated = emulated
     config = _apply_overrides(config, args)
     out, fmt = _results_path(args, jobs)
-    lock = None if args.dry_run else ResultsLock(out)
-    if lock is not None:
-        lock.acquire()  # before the results are read: a second run on this file stops here
+    # Held from before the results are read: a second run on this file stops here.
+    lock = ResultsLock(out) if not args.dry_run else None
+    with lock if lock is not None else nullcontext():
+        resume = _resume_index(args, out)
+        select = args.shard.contains if args.shard is not None else None
+        plan = plan_job(jobs, config=config, resume=resume, keep=select)
+        stdout = sys.stdout
+        _print_shard(args.shard, stdout)
+        output.print_plan(plan, out=out, stream=stdout, emulated=args.emulate)
+        if args.dry_run:
+            print("Dry run: nothing was sent.", file=stdout)
+            return ExitCode.OK
+        refused = _confirm(args, plan, stdout)
+        if refused is not None:
+            return refused
+        manifest = Manifest(out, append=args.resume)
+        if manifest.warning:
+            print(f"warning: {manifest.warning}", file=sys.stderr)
+        run_id = new_run_id()
+        manifest.start(
+            run_id=run_id,
+            command=["batchrecall", *args.words],
+            jobs=jobs,
+            config=config,
+            resume=args.resume,
+            emulated=args.emulate,
+            plan=output.plan_facts(plan),
+        )
+        request = RunRequest(
+            jobs=jobs,
+            config=config,
+            out=out,
+            fmt=fmt,
+            resume=resume,
+            transport=emulated.transport if emulated else None,
+            handle_signals=True,
+            lock=lock,
+            select=select,
+            run_id=run_id,
+        )
+        tracker = RunTracker(plan)
+        if show_display:
+            with TerminalProgress(tracker, console) as display:
+                if log_stream is None:  # log lines go above the display, not through it
+                    configure_logging(fmt=args.log_format, stream=sys.stderr, level=level)
+                summary = anyio.run(run_request, replace(request, progress=display))
+            configure_logging(fmt=args.log_format, stream=log_stream, level=level)
+        else:
+            say = None
+            if log_stream is not None or sys.stderr.isatty():
+
+                def say(text: str) -> None:
+                    print(text, file=sys.stderr, flush=True)
+
+            with LogProgress(tracker, say=say) as progress_log:
+                summary = anyio.run(run_request, replace(request, progress=progress_log))
+        with _interrupts_held():
+            code = summary.exit_code()
+            totals = output.run_totals(plan, summary)
+            manifest.finish(
+                summary,
+                code,
+                items=totals.items,
+                invalid_rows=totals.invalid_rows,
+                duplicates=totals.duplicates,
+            )
+            try:
+                output.print_summary(summary, totals, out=out, stream=stdout)
+            finally:
+                if summary.left_to_do:
+                    print(f"To continue: {_resume_command(args, out)}", file=stdout, flush=True)
+        return code
+
+
+@contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Ctrl-C while the summary prints must not cut off the manifest or the --resume line: it
+    is ignored until they are written."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: None)
     try:
-        return _run_locked(args, jobs, config, out, fmt, lock)
+        yield
     finally:
-        if lock is not None:
-            lock.release()
-        if log_stream is not None:
-            log_stream.close()
-
-
-def _run_locked(
-    args: argparse.Namespace,
-    jobs: list[JobRef],
-    config: Config,
-    out: Path,
-    fmt: Format,
-    lock: ResultsLock | None,
-) -> int:
-    resume = _resume_index(args, out)
-    select = args.shard.contains if args.shard is not None else None
-    plan = plan_job(jobs, config=config, resume=resume, keep=select)
-    stdout = sys.stdout
-    _print_shard(args.shard, stdout)
-    output.print_plan(plan, out=out, stream=stdout, emulated=args.emulate)
-    if args.dry_run:
-        print("Dry run: nothing was sent.", file=stdout)
-        return ExitCode.OK
-    if not _confirmed(args, plan, stdout):
-        return ExitCode.USAGE
-    console = Console(stderr=True)
-    show_progress = not args.no_progress and console.is_terminal
-    progress: ProgressSink = ProgressSink()
-    request = RunRequest(
-        jobs=jobs,
-        config=config,
-        out=out,
-        fmt=fmt,
-        resume=resume,
-        transport=args.emulated.transport if args.emulated else None,
-        handle_signals=True,
-        lock=lock,
-        select=select,
-    )
-    if show_progress:
-        from batchrecall.cli.progress import TerminalProgress
-
-        total = plan.items + plan.invalid_count + plan.duplicates
-        with TerminalProgress(total, console) as bar:
-            summary = anyio.run(run_request, replace(request, progress=bar))
-    else:
-        summary = anyio.run(run_request, replace(request, progress=progress))
-    output.print_summary(summary, out=out, stream=stdout)
-    code = summary.exit_code()
-    if summary.left_to_do:
-        print(f"To continue: {_resume_command(args, out)}", file=stdout)
-    return code
+        signal.signal(signal.SIGINT, previous)
 
 
 def _open_log(path: str | None) -> TextIO | None:
@@ -298,20 +295,30 @@ def _resume_index(args: argparse.Namespace, out: Path) -> ResumeIndex | None:
     return None
 
 
-def _confirmed(args: argparse.Namespace, plan: Plan, stream: TextIO) -> bool:
+def _confirm(args: argparse.Namespace, plan: Plan, stream: TextIO) -> int | None:
+    """None to go on; else the exit code of a run that was not confirmed (nothing sent)."""
     if args.yes or plan.items == 0:
-        return True
+        return None
     if not sys.stdin.isatty():
         print(
             "batchrecall: run is destructive; without a terminal to confirm on, pass --yes",
             file=sys.stderr,
         )
-        return False
-    answer = input(f"Send {plan.items} items in {plan.calls} calls? Type 'yes' to go on: ")
+        return ExitCode.USAGE
+    what = f"{output.plural(plan.items, 'item')} in {output.plural(plan.calls, 'call')}"
+    question = f"Send {what}? Type 'yes' to go on: "
+    try:
+        answer = input(question)
+    except KeyboardInterrupt:
+        print("\nNothing was sent.", file=stream)
+        return ExitCode.INTERRUPTED
+    except EOFError:
+        print("\nNothing was sent (no answer).", file=stream)
+        return ExitCode.USAGE
     if answer.strip().lower() in ("y", "yes"):
-        return True
+        return None
     print("Nothing was sent.", file=stream)
-    return False
+    return ExitCode.USAGE
 
 
 def _resume_command(args: argparse.Namespace, out: Path) -> str:
@@ -335,15 +342,21 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     except JobFileError as exc:
         print(f"batchrecall: {exc}", file=sys.stderr)
         return ExitCode.USAGE
-    items = invalid = 0
-    for job in jobs:
-        for row in read_job(job.path, job_name=job.name):
-            if isinstance(row, InvalidRow):
-                invalid += 1
-                print(f"{row.job}:{row.line}: {row.problem}")
-            else:
-                items += 1
-    print(f"{items} valid items, {invalid} invalid rows")
+    items = invalid = duplicates = 0
+    seen = KeyStore()
+    try:
+        for job in jobs:
+            for row in read_job(job.path, job_name=job.name):
+                if isinstance(row, InvalidRow):
+                    invalid += 1
+                    print(f"{row.job}:{row.line}: {row.problem}")
+                elif seen.add_new(row.item_key):
+                    items += 1
+                else:
+                    duplicates += 1
+    finally:
+        seen.close()
+    print(count_phrase(items, invalid, duplicates))
     return ExitCode.INCOMPLETE if invalid else ExitCode.OK
 
 
@@ -374,12 +387,28 @@ def _print_shard(shard: Shard | None, stream: TextIO) -> None:
 def _cmd_report(args: argparse.Namespace) -> int:
     from batchrecall.results.report import run_report
 
+    def optional(value: str | None) -> Path | None:
+        return Path(value) if value else None
+
     return run_report(
         [Path(p) for p in args.results],
-        failed_jobs=Path(args.failed_jobs) if args.failed_jobs else None,
-        html=Path(args.html) if args.html else None,
+        failed_jobs=optional(args.failed_jobs),
+        all_failures=optional(args.all_failures),
+        html=optional(args.html),
         read_job=lambda path, name: read_job(path, job_name=name),
     )
+
+
+def _handlers() -> dict[str, Callable[[argparse.Namespace], int]]:
+    from batchrecall.cli.emulate import cmd_emulate
+
+    return {
+        "run": _cmd_run,
+        "validate": _cmd_validate,
+        "plan": _cmd_plan,
+        "report": _cmd_report,
+        "emulate": cmd_emulate,
+    }
 
 
 if __name__ == "__main__":  # pragma: no cover

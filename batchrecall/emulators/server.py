@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import replace
 from typing import Any
@@ -18,13 +18,14 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from batchrecall.config import DEFAULT_RATES
 from batchrecall.emulators.common import DEFAULT_SETTINGS, Clock, EmulatorSettings, LoggedRequest
 from batchrecall.emulators.easemob import EasemobEmulator
 from batchrecall.emulators.faults import ConnectionDropped
 from batchrecall.emulators.goeasy import GoEasyEmulator
 from batchrecall.emulators.wire import VendorEmulator
 from batchrecall.emulators.yunxin import YunxinEmulator
-from batchrecall.models import Vendor
+from batchrecall.models import LaneKey, Vendor
 
 DEFAULT_PORT = 8750  # SPEC §6: `batchrecall emulate --port 8750`
 VENDORS = ("easemob", "goeasy", "yunxin")
@@ -74,35 +75,36 @@ class EmulatorSet:
         merged = [entry for emulator in self.emulators for entry in emulator.log]
         return sorted(merged, key=lambda entry: entry.seq)
 
-    def config_toml(self, base_url: str) -> str:
-        """A batchrecall config (SPEC §3) whose `default` lanes point at these emulators."""
+    def config_toml(self, base_url: str, apps: Iterable[LaneKey] = ()) -> str:
+        """A batchrecall config (SPEC §3) whose lanes point at these emulators: `default` of
+        every vendor and every app in `apps`, all with the credentials the emulators accept.
+
+        Lanes keep the product's default rates whatever the emulators' own limits, so that an
+        emulator made stricter (`emulate --rate`) really throttles a rehearsal.
+        """
         base = base_url.rstrip("/")
         easemob = self.easemob.state
         yunxin = self.yunxin.state
+        fields: dict[Vendor, dict[str, Any]] = {
+            Vendor.EASEMOB: {
+                "base_url": f"{base}/easemob",
+                "org_name": easemob.org_name,
+                "app_name": easemob.app_name,
+                "client_id": easemob.client_id,
+                "client_secret": easemob.client_secret,
+                "batch_recall": easemob.batch_recall_enabled,
+            },
+            Vendor.GOEASY: {"base_url": f"{base}/goeasy", "appkey": self.goeasy.common_key},
+            Vendor.YUNXIN: {
+                "base_url": f"{base}/yunxin",
+                "app_key": yunxin.app_key,
+                "app_secret": yunxin.app_secret,
+            },
+        }
+        lanes = {LaneKey(vendor=vendor, app="default") for vendor in Vendor} | set(apps)
         sections = [
-            _section(
-                "easemob.default",
-                base_url=f"{base}/easemob",
-                org_name=easemob.org_name,
-                app_name=easemob.app_name,
-                client_id=easemob.client_id,
-                client_secret=easemob.client_secret,
-                batch_recall=easemob.batch_recall_enabled,
-                rate=self.easemob.settings.rate,
-            ),
-            _section(
-                "goeasy.default",
-                base_url=f"{base}/goeasy",
-                appkey=self.goeasy.common_key,
-                rate=self.goeasy.settings.rate,
-            ),
-            _section(
-                "yunxin.default",
-                base_url=f"{base}/yunxin",
-                app_key=yunxin.app_key,
-                app_secret=yunxin.app_secret,
-                rate=self.yunxin.settings.rate,
-            ),
+            _section(str(key), **fields[key.vendor], rate=DEFAULT_RATES[key.vendor])
+            for key in sorted(lanes)
         ]
         header = f"# batchrecall lanes pointing at the emulators served at {base}\n"
         return header + "\n".join(sections)
@@ -137,9 +139,13 @@ async def serve(
     *,
     ready: Callable[[int], None] | None = None,
     shutdown_event: anyio.Event | None = None,
+    sock: socket.socket | None = None,
 ) -> None:
-    """Serves until `shutdown_event` is set (or forever), calling `ready(port)` once listening."""
-    async with _serving(emulators, host, port) as bound:
+    """Serves until `shutdown_event` is set (or forever), calling `ready(port)` once listening.
+
+    `sock`, bound beforehand with `bind_socket`, is served instead of binding `host:port` here.
+    """
+    async with _serving(emulators, host, port, sock) as bound:
         if ready is not None:
             ready(bound)
         if shutdown_event is None:
@@ -179,9 +185,12 @@ class _DropConnections:
 
 
 @asynccontextmanager
-async def _serving(emulators: Servable, host: str, port: int) -> AsyncIterator[int]:
+async def _serving(
+    emulators: Servable, host: str, port: int, sock: socket.socket | None = None
+) -> AsyncIterator[int]:
     """Runs uvicorn on a socket bound here (so a bind error raises, and port 0 is known)."""
-    sock = _bind(host, port)
+    if sock is None:
+        sock = bind_socket(host, port)
     config = uvicorn.Config(
         _DropConnections(emulators.app),
         log_config=None,
@@ -208,7 +217,8 @@ async def _serve_shielded(server: _Server, sock: socket.socket) -> None:
         await server.serve(sockets=[sock])
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port (0: a free port); OSError if it cannot be had."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     return socket.create_server((host, port), family=family)
 

@@ -178,7 +178,7 @@ class Engine:
             return  # another shard's
         outcome = self.resume.outcome(row.item_key) if self.resume is not None else None
         if outcome is not None and is_done(*outcome):
-            self.summary.kept(*outcome)
+            self.summary.kept(*outcome, row.item_key)
         elif isinstance(row, InvalidRow):
             self.record.invalid(row)
         elif not self._seen.add_new(row.item_key):
@@ -244,6 +244,7 @@ class Engine:
             rate=lane.rate,
             base_url=adapter.settings.base_url,
         )
+        self._state(lane, LaneState(kind="sending"))
         self._task_group.start_soon(self._dispatch, lane)
         return lane
 

@@ -47,6 +47,8 @@ class RunRequest:
     handle_signals: bool = False
     lock: ResultsLock | None = None
     """The results file's lock, when the caller took it before planning."""
+    run_id: str | None = None
+    """The run's id (call ids start with it); a new one if None."""
     select: Callable[[Item | InvalidRow], bool] | None = None
     """Only these rows belong to this run (a shard of the job); None: all of them."""
 
@@ -120,7 +122,7 @@ async def _run_locked(request: RunRequest) -> Summary:
                 writer=writer,
                 adapter_for=adapter_for,
                 rates=lambda key: config.lane(key).rate,
-                run_id=new_run_id(),
+                run_id=request.run_id or new_run_id(),
                 resume=request.resume,
                 clock=request.clock,
                 progress=request.progress,
@@ -197,11 +199,7 @@ async def _run_with_signals(engine: Engine, jobs: Sequence[JobRef]) -> Summary:
             with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
                 async for _ in signals:
                     signals_seen += 1
-                    if signals_seen == 1:
-                        _say(
-                            f"stopping: {engine.in_flight} calls in flight, "
-                            "press Ctrl-C again to abandon them"
-                        )
+                    if signals_seen == 1:  # the progress display says what happens now
                         engine.request_stop(ErrorCode.INTERRUPTED)
                     else:
                         _say(f"abandoning {engine.in_flight} calls in flight")

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from batchrecall.emulators import EmulatorSet, EmulatorSettings, running_server, serve
+from batchrecall.models import LaneKey, Vendor
 from tests.emulators.support import FakeClock, client_for
 
 pytestmark = pytest.mark.anyio
@@ -57,14 +58,14 @@ def test_config_toml_points_each_vendor_at_its_mount() -> None:
                 "client_id": "YXA6emulator-client-id",
                 "client_secret": "YXA6emulator-client-secret",
                 "batch_recall": False,
-                "rate": 20,
+                "rate": 50,
             }
         },
         "goeasy": {
             "default": {
                 "base_url": "http://127.0.0.1:8750/goeasy",
                 "appkey": GOEASY_KEY,
-                "rate": 20,
+                "rate": 10,
             }
         },
         "yunxin": {
@@ -72,16 +73,26 @@ def test_config_toml_points_each_vendor_at_its_mount() -> None:
                 "base_url": "http://127.0.0.1:8750/yunxin",
                 "app_key": "emulatorappkey0000000000000000",
                 "app_secret": "emulatorsecret",
-                "rate": 20,
+                "rate": 50,
             }
         },
     }
 
 
-def test_config_toml_leaves_the_rate_to_the_client_when_unlimited() -> None:
-    config = tomllib.loads(EmulatorSet().config_toml("http://[::1]:9000"))
-    assert "rate" not in config["yunxin"]["default"]
-    assert config["easemob"]["default"]["batch_recall"] is True
+def test_config_toml_keeps_the_products_default_rates_whatever_the_emulators_limit() -> None:
+    """A stricter emulator than the config is what rehearses throttling."""
+    for settings in (EmulatorSettings(), EmulatorSettings(rate=3)):
+        config = tomllib.loads(EmulatorSet(settings).config_toml("http://[::1]:9000"))
+        rates = {vendor: config[vendor]["default"]["rate"] for vendor in config}
+        assert rates == {"easemob": 50, "goeasy": 10, "yunxin": 50}
+
+
+def test_config_toml_has_a_lane_for_every_app_named() -> None:
+    apps = [LaneKey(vendor=Vendor.EASEMOB, app="prod"), LaneKey(vendor=Vendor.YUNXIN, app="eu")]
+    config = tomllib.loads(EmulatorSet().config_toml("http://127.0.0.1:1", apps=apps))
+    assert sorted(config["easemob"]) == ["default", "prod"]
+    assert sorted(config["yunxin"]) == ["default", "eu"]
+    assert config["easemob"]["prod"] == config["easemob"]["default"]
 
 
 async def test_rates_override_the_rate_per_vendor(clock: FakeClock) -> None:
@@ -92,8 +103,6 @@ async def test_rates_override_the_rate_per_vendor(clock: FakeClock) -> None:
         first = await client.post("/goeasy/v2/im/history/recall", json=recall_body(1))
         second = await client.post("/goeasy/v2/im/history/recall", json=recall_body(2))
     assert (first.status_code, second.status_code) == (200, 429)
-    config = tomllib.loads(emulators.config_toml("http://127.0.0.1"))
-    assert (config["goeasy"]["default"]["rate"], config["yunxin"]["default"]["rate"]) == (1, 50)
     with pytest.raises(ValueError, match="unknown vendors"):
         EmulatorSet(rates={"tencent": 5})
 
