@@ -66,11 +66,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\nbatchrecall: interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED
     except Exception as exc:  # a bug: say so, keep the traceback, and exit with its own code
+        leaf: BaseException = exc
+        while isinstance(leaf, BaseExceptionGroup) and leaf.exceptions:
+            leaf = leaf.exceptions[0]  # the task group's wrapping says nothing
         structlog.get_logger("batchrecall").exception(
-            "batchrecall.internal_error", error=exc.__class__.__name__
+            "batchrecall.internal_error", error=leaf.__class__.__name__
         )
         print(
-            f"batchrecall: internal error ({exc.__class__.__name__}); this is a bug, "
+            f"batchrecall: internal error ({leaf.__class__.__name__}); this is a bug, "
             "the traceback is in the log. Rows written so far are kept: --resume continues.",
             file=sys.stderr,
         )

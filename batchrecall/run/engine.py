@@ -44,6 +44,7 @@ _CHECKPOINT_EVERY = 256
 _HUNGRY_BELOW = 1_000
 """A lane whose backlog holds fewer items than this wants the reader to go on."""
 _PLANNER_BUFFER = 2_000
+_SYNC_EVERY_S = 1.0
 
 __all__ = ["Engine", "ProgressSink"]
 
@@ -150,7 +151,7 @@ class Engine:
         """fsync the results at least once a second while rows come (real time, not the
         injected clock: durability is about the machine's seconds)."""
         while True:
-            await anyio.sleep(1.0)
+            await anyio.sleep(_SYNC_EVERY_S)
             self.writer.sync_if_dirty()
 
     # -- reading -----------------------------------------------------------------------------
