@@ -141,8 +141,9 @@ def resolve_config_path(cli_path: str | None) -> Path:
     return Path(env) if env else DEFAULT_CONFIG
 
 
-def load_config(path: Path, *, env: Mapping[str, str] | None = None) -> Config:
+def load_config(path: str | Path, *, env: Mapping[str, str] | None = None) -> Config:
     """Read and check a config file; every problem is a ConfigError naming the key."""
+    path = Path(path)
     environ = os.environ if env is None else env
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
