@@ -20,6 +20,7 @@ from batchrecall.results.store import Format, ResultsWriter, ResumeIndex
 from batchrecall.results.summary import Summary
 from batchrecall.run.clock import Clock, MonotonicClock
 from batchrecall.run.engine import Engine
+from batchrecall.run.transport import open_client
 from batchrecall.vendors import ADAPTERS, Adapter, make_adapter
 
 
@@ -62,14 +63,8 @@ async def run_job(request: RunRequest) -> Summary:
     config = request.config
     settings = config.run
     writer = ResultsWriter(request.out, request.fmt, append=request.resume is not None)
-    limits = httpx.Limits(max_connections=settings.concurrency, max_keepalive_connections=32)
     try:
-        async with httpx.AsyncClient(
-            transport=request.transport,
-            timeout=httpx.Timeout(settings.request_timeout_s),
-            limits=limits,
-            follow_redirects=False,
-        ) as client:
+        async with open_client(settings, request.transport) as client:
 
             def adapter_for(key: LaneKey) -> Adapter:
                 return make_adapter(config.lane(key), client)
