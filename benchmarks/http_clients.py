@@ -11,7 +11,7 @@ import resource
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 
@@ -56,9 +56,6 @@ def _cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-Send = Callable[[str], "asyncio.Future[int] | object"]
-
-
 @asynccontextmanager
 async def _httpx_default(concurrency: int) -> AsyncIterator[httpx.AsyncClient]:
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -85,16 +82,17 @@ HTTPX_CLIENTS: dict[str, Callable[[int], AbstractAsyncContextManager[httpx.Async
 }
 
 
-async def _drive(send: Callable[[int], object], concurrency: int, calls: int) -> Speed:
-    """`calls` requests, at most `concurrency` in flight; warmed up by one round first."""
-    gate = asyncio.Semaphore(concurrency)
-
-    async def one(n: int) -> None:
-        async with gate:
-            await send(n)  # type: ignore[misc]
+async def _drive(send: Callable[[int], Awaitable[None]], concurrency: int, calls: int) -> Speed:
+    """`calls` requests from `concurrency` workers; warmed up by one round first."""
 
     async def run(count: int) -> None:
-        await asyncio.gather(*(one(n) for n in range(count)))
+        numbers = iter(range(count))
+
+        async def worker() -> None:
+            for n in numbers:
+                await send(n)
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
 
     await run(concurrency)  # open the connections first
     cpu, start = _cpu_s(), time.perf_counter()

@@ -35,6 +35,7 @@ class SlidingWindowLimiter:
         self._sent: deque[float] = deque()
         self._resume_at = -math.inf
         self._waiting: anyio.CancelScope | None = None
+        self._credit = 0.0
         self.rate = rate
 
     @property
@@ -58,13 +59,22 @@ class SlidingWindowLimiter:
             self._sent.popleft()
         wait = self._resume_at - now
         if self._sent:
-            wait = max(wait, self._sent[-1] + self._period / self._rate - now)
+            wait = max(wait, self._sent[-1] + self._spacing() - self._credit - now)
             if len(self._sent) >= capacity:
                 wait = max(wait, self._sent[-capacity] + self._period - now)
         return max(0.0, wait)
 
     def record(self, now: float) -> None:
+        """An acquisition at `now`. One that came late (a busy event loop wakes a sleeper a
+        little after its deadline) lets the next come as much sooner, up to half the spacing,
+        so that late wake-ups do not add up to a lower rate; the window bound is unchanged."""
+        if self._sent:
+            late = now - (self._sent[-1] + self._spacing() - self._credit)
+            self._credit = late if 0 < late <= self._spacing() / 2 else 0.0
         self._sent.append(now)
+
+    def _spacing(self) -> float:
+        return self._period / self._rate
 
     def next_free(self, now: float) -> float:
         """When the next acquisition may happen (`now` if at once): a deadline to sleep until."""

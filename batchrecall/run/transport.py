@@ -70,6 +70,13 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         session._retry_connection = False
         return session
 
+    async def __aenter__(self) -> AiohttpTransport:
+        # Opened before the first request: building the TLS context takes some 20 ms, which
+        # would otherwise hold the first request after its rate permit and bunch it with the next.
+        if self._session is None:
+            self._session = self._open()
+        return self
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self._session is None:
             self._session = self._open()
