@@ -565,3 +565,32 @@ async def test_a_stopped_limiter_grants_nothing() -> None:
     limiter = SlidingWindowLimiter(10, clock=VirtualClock())
     assert not await limiter.acquire(stopped=lambda: True)
     assert limiter.next_free(1000.0) == 1000.0, "nothing was recorded"
+
+
+def test_a_late_send_lets_the_next_come_as_much_sooner_keeping_the_window() -> None:
+    clock = VirtualClock()
+    limiter = SlidingWindowLimiter(50, clock=clock)
+    spacing = 1.02 / 50
+    limiter.record(clock.now())
+    clock.advance(spacing + 0.004)  # woken 4 ms after the deadline
+    limiter.record(clock.now())
+    assert limiter.delay(clock.now()) == pytest.approx(spacing - 0.004)
+    # Late by more than half the spacing (a pause, an idle lane): no credit at all.
+    clock.advance(spacing * 2)
+    limiter.record(clock.now())
+    assert limiter.delay(clock.now()) == pytest.approx(spacing)
+
+
+@pytest.mark.parametrize("rate", [2.5, 50.0, 200.0])
+def test_late_sends_keep_the_rate_and_the_window(rate: float) -> None:
+    """Every wake-up late by up to 2 ms (a busy event loop): the rate holds, no window overflows."""
+    clock = VirtualClock()
+    limiter = SlidingWindowLimiter(rate, clock=clock)
+    lateness = itertools.cycle([0.0, 0.002, 0.0005, 0.0015])
+    times: list[float] = []
+    while clock.now() < 1000.0 + 20:
+        clock.advance(limiter.delay(clock.now()) + next(lateness))
+        limiter.record(clock.now())
+        times.append(clock.now())
+    assert max_in_window(times) <= rate
+    assert len(times) / 20 >= 0.95 * fastest_rate(rate)
