@@ -1,164 +1,400 @@
-"""`make bench`: throughput and memory, as medians and ratios measured in one run.
+"""`make bench`: the figures of docs/benchmarks.md, each target printed with its figure.
 
-Everything talks to the in-process emulators only; nothing leaves the process.
+Figures are medians of REPEATS runs, ratios come from one run, and every vendor is an emulator
+served over real HTTP on 127.0.0.1 in a process of its own (nothing leaves the machine).
+`BENCH_ONLY=raw,rates` runs only the named sections (see SECTIONS).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import tomllib
-import tracemalloc
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
-import anyio
-import httpx
-import orjson
-
-from batchrecall.config import RunSettings, parse_config
-from batchrecall.emulators.common import EmulatorSettings
-from batchrecall.emulators.seeding import seed_jobs
-from batchrecall.emulators.server import EmulatorSet
-from batchrecall.intake.reader import read_job
 from batchrecall.logs import configure_logging
-from batchrecall.models import JobRef, LaneKey, Vendor
-from batchrecall.run.runner import RunRequest, run_request
+from benchmarks import batching, http_clients, limiters, memory, operators
+from benchmarks.jobs import ITEMS_A_CALL, JOBS, easemob_job, yunxin_job
+from benchmarks.product import RunFigures, run_against, run_over_http
+from benchmarks.vendor_server import vendor_server
 
 REPEATS = 3
+# How long a stopped run may take to exit before the bench kills it and reports what it had.
+STOP_DEADLINE_S = 20.0
+_T = TypeVar("_T")
 
 
-def _median_time(action: Callable[[], object]) -> float:
-    times = []
-    for _ in range(REPEATS):
-        start = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def median_of(runs: Sequence[_T], key: Callable[[_T], float]) -> float:
+    return statistics.median(key(run) for run in runs)
 
 
-def _easemob_job(path: Path, n: int) -> Path:
-    with path.open("wb") as handle:
-        for i in range(n):
-            row = {
-                "vendor": "easemob",
-                "op": "recall",
-                "msg_id": str(1_500_000_000_000_000_000 + i),
-                "to": f"user-{i % 97}",
-                "chat_type": "chat",
-                "ref": "BENCH",
-            }
-            handle.write(orjson.dumps(row) + b"\n")
-    return path
+def verdict(ok: bool) -> str:
+    return "MEETS" if ok else "MISSES"
 
 
-def _read_all(path: Path) -> int:
-    return sum(1 for _ in read_job(path))
+def heading(text: str) -> None:
+    print(f"\n== {text}", flush=True)
 
 
-def _peak_memory(action: Callable[[], object]) -> int:
-    tracemalloc.start()
-    action()
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    return peak
+def line(text: str) -> None:
+    print(f"   {text}", flush=True)
 
 
-def bench_reader(tmp: Path) -> None:
-    small = _easemob_job(tmp / "small.jsonl", 25_000)
-    large = _easemob_job(tmp / "large.jsonl", 200_000)
-    seconds = _median_time(lambda: _read_all(large))
-    small_peak = _peak_memory(lambda: _read_all(small))
-    large_peak = _peak_memory(lambda: _read_all(large))
-    print("job reader (JSONL, validation included)")
-    print(f"  200,000 rows: median {seconds:.2f} s = {200_000 / seconds:,.0f} rows/s")
-    print(
-        f"  peak memory: 25,000 rows {small_peak / 1024:,.0f} KiB, 200,000 rows "
-        f"{large_peak / 1024:,.0f} KiB (ratio {large_peak / small_peak:.2f} for 8x the rows)"
+def million_rows(tmp: Path) -> Path:
+    """One Easemob job of 1,000,000 rows, written once and shared by the sections."""
+    job = tmp / "million.jsonl"
+    return job if job.exists() else easemob_job(job, 1_000_000)
+
+
+# -- 1. raw speed ---------------------------------------------------------------------------
+
+LATENCY_MS = 50.0
+
+
+def bench_raw(tmp: Path) -> None:
+    heading("1. Raw speed: no rate limit, a loopback server answering after 50 ms, another process")
+    with http_clients.loopback_server(LATENCY_MS) as base:
+        line(f"{'client':<42} {'in flight':>9} {'req/s':>8} {'CPU/req':>9}")
+        ours: dict[int, float] = {}
+        for concurrency in (64, 256):
+            for name in http_clients.HTTPX_CLIENTS:
+                slow = name.startswith("httpx 0.28")
+                calls = (1 if slow else 10) * concurrency
+                runs = [
+                    asyncio.run(http_clients.measure_httpx(name, base, concurrency, calls))
+                    for _ in range(REPEATS)
+                ]
+                per_s, cpu = median_of(runs, lambda s: s.per_s), median_of(runs, lambda s: s.cpu_ms)
+                if name.endswith("transport"):
+                    ours[concurrency] = per_s
+                line(f"{name:<42} {concurrency:>9} {per_s:>8,.0f} {cpu:>6.2f} ms")
+            runs = [
+                asyncio.run(http_clients.measure_aiohttp(base, concurrency, 10 * concurrency))
+                for _ in range(REPEATS)
+            ]
+            per_s, cpu = median_of(runs, lambda s: s.per_s), median_of(runs, lambda s: s.cpu_ms)
+            line(f"{'aiohttp alone (no httpx)':<42} {concurrency:>9} {per_s:>8,.0f} {cpu:>6.2f} ms")
+        for concurrency, per_s in ours.items():
+            bound = concurrency / (LATENCY_MS / 1000)
+            line(
+                f"target: batchrecall transport at {concurrency} in flight >= 0.9 x {bound:,.0f}/s:"
+                f" {per_s:,.0f}/s = {per_s / bound:.2f} x  {verdict(per_s >= 0.9 * bound)}"
+            )
+        cpu_by_calls = {}
+        for calls in (1_000, 10_000, 100_000):
+            repeats = REPEATS if calls < 100_000 else 1
+            runs = [
+                asyncio.run(
+                    http_clients.measure_httpx(
+                        "httpx + batchrecall.run.transport", base, 256, calls
+                    )
+                )
+                for _ in range(repeats)
+            ]
+            cpu_by_calls[calls] = median_of(runs, lambda s: s.cpu_ms)
+        growth = cpu_by_calls[100_000] / cpu_by_calls[1_000]
+        figures = ", ".join(f"{c:,} calls {ms:.2f} ms" for c, ms in cpu_by_calls.items())
+        worst = max(cpu_by_calls.values())
+        line(f"target: CPU per call <= 0.5 ms, flat (256 in flight; 100,000: one run): {figures}")
+        line(
+            f"        100,000 / 1,000 calls: {growth:.2f} (flat: <= 1.25)"
+            f"  {verdict(worst <= 0.5 and growth <= 1.25)}"
+        )
+        bench_product_speed(tmp, base)
+
+
+def bench_product_speed(tmp: Path, base: str) -> None:
+    line("the product: run_request, Yunxin single recalls, no rate limit, the same server")
+    n = 4_000
+    for concurrency in (64, 256):
+        runs = [
+            run_against(base, yunxin_job(tmp / f"speed-{concurrency}-{i}.jsonl", n), concurrency)
+            for i in range(REPEATS)
+        ]
+        per_s = median_of(runs, lambda r: r.items_per_s)
+        cpu = median_of(runs, lambda r: r.cpu_ms_per_call)
+        bound = concurrency / (LATENCY_MS / 1000)
+        ok = per_s >= 0.9 * bound and cpu <= 0.5
+        line(
+            f"concurrency {concurrency:>3}: {per_s:,.0f} items/s = {per_s / bound:.2f} x"
+            f" {bound:,.0f}/s, CPU {cpu:.2f} ms a call  {verdict(ok)}"
+        )
+
+
+# -- 2. rate adherence ----------------------------------------------------------------------
+
+
+def _adherence(runs: Sequence[RunFigures], limit: float) -> str:
+    achieved = median_of(runs, lambda r: r.achieved)
+    worst_window = max(r.max_in_window for r in runs)
+    throttles = sum(r.throttle_answers for r in runs)
+    ok = achieved / limit >= 0.97 and throttles == 0 and worst_window <= limit
+    return (
+        f"{achieved:6.1f}/s = {achieved / limit:.3f} of the limit, busiest 1 s window"
+        f" {worst_window}, throttle answers {throttles}  {verdict(ok)}"
     )
 
 
-_PLAN_RSS = """
-import resource, sys
-from pathlib import Path
-from batchrecall.models import JobRef
-from batchrecall.run.runner import plan_job
-path = Path(sys.argv[1])
-plan_job([JobRef(path=path, name=str(path))], config=None)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-"""
+def bench_rates(tmp: Path) -> None:
+    heading("2. Rate adherence: the emulator enforces the lane's rate over a sliding 1 s window")
+    seconds = 3
+    for rate in (50, 200):
+        jobs = {
+            vendor: [
+                make(tmp / f"rate-{vendor}-{rate}-{i}.jsonl", rate * seconds * ITEMS_A_CALL[vendor])
+                for i in range(REPEATS)
+            ]
+            for vendor, make in JOBS.items()
+        }
+        rates = dict.fromkeys(JOBS, float(rate))
+        seed = [job for group in jobs.values() for job in group]
+        with vendor_server(tmp, rates=rates, seed=seed) as served:
+            for vendor, group in jobs.items():
+                runs = [run_over_http(served, job, vendor=vendor, rate=rate) for job in group]
+                calls = f"{ITEMS_A_CALL[vendor]} a call"
+                line(f"{vendor:<8} ({calls:>10}) rate {rate:>3}: {_adherence(runs, rate)}")
 
 
-def _plan_rss_kib(job: Path) -> int:
-    """Peak resident memory of a process that plans `job` (SQLite's own memory included)."""
-    done = subprocess.run(
-        [sys.executable, "-c", _PLAN_RSS, str(job)], capture_output=True, text=True, check=True
+# -- 3. latency hiding ----------------------------------------------------------------------
+
+
+def bench_latency(tmp: Path) -> None:
+    heading("3. Latency hiding: Yunxin, vendor latency 100 +/- 10 ms, rate 200, default settings")
+    rate = 200
+    group = [yunxin_job(tmp / f"latency-{i}.jsonl", rate * 5) for i in range(REPEATS)]
+    with vendor_server(
+        tmp, rates={"yunxin": rate}, latency_ms=100, jitter_ms=10, seed=group
+    ) as served:
+        runs = [run_over_http(served, job, vendor="yunxin", rate=rate) for job in group]
+    achieved = median_of(runs, lambda r: r.achieved)
+    throttles = sum(r.throttle_answers for r in runs)
+    line(
+        f"target: achieved >= 0.95 x {rate}/s: {achieved:.1f}/s = {achieved / rate:.3f},"
+        f" throttle answers {throttles}  {verdict(achieved >= 0.95 * rate)}"
     )
-    return int(done.stdout.split()[-1])
 
 
-def bench_plan_memory(tmp: Path) -> None:
-    small = _easemob_job(tmp / "plan-small.jsonl", 50_000)
-    large = _easemob_job(tmp / "plan-large.jsonl", 400_000)
-    small_rss = statistics.median(_plan_rss_kib(small) for _ in range(REPEATS))
-    large_rss = statistics.median(_plan_rss_kib(large) for _ in range(REPEATS))
-    print("plan with duplicate detection (every item remembered)")
-    print(
-        f"  peak RSS: 50,000 items {small_rss / 1024:,.0f} MiB, 400,000 items "
-        f"{large_rss / 1024:,.0f} MiB (ratio {large_rss / small_rss:.2f} for 8x the items)"
+# -- 4. throttle recovery -------------------------------------------------------------------
+
+
+def bench_throttle(tmp: Path) -> None:
+    heading(
+        "4. Throttle recovery: Easemob, vendor limit 20/s, lane rate 50/s, 150 ms, 30 s of work"
+    )
+    limit, calls = 20, 20 * 30
+    group = [easemob_job(tmp / f"throttle-{i}.jsonl", calls * 30) for i in range(REPEATS)]
+    runs = []
+    for job in group:  # a fresh emulator each run: no window carried over
+        with vendor_server(tmp, rates={"easemob": limit}, latency_ms=150, seed=[job]) as served:
+            runs.append(run_over_http(served, job, vendor="easemob", rate=50))
+    per_s = median_of(runs, lambda r: calls / r.seconds)
+    share = median_of(runs, lambda r: r.throttle_answers / r.requests)
+    answers = ", ".join(f"{r.throttle_answers}/{r.requests}" for r in runs)
+    ok = per_s >= 0.85 * limit and share <= 0.05
+    line(
+        f"target: >= 0.85 x {limit}/s calls done, <= 5% throttle answers: {per_s:.1f}/s ="
+        f" {per_s / limit:.2f} x, throttle answers {share:.1%} ({answers})  {verdict(ok)}"
     )
 
 
-def _run_once(job: Path, *, batch: bool, rate: float) -> float:
-    emulators = EmulatorSet(EmulatorSettings())
-    seed_jobs(emulators, [job])
-    config = parse_config(
-        tomllib.loads(emulators.config_toml("http://127.0.0.1")), environ={}, source="bench"
+# -- 5. against an operator's loop ----------------------------------------------------------
+
+
+def bench_operators(tmp: Path) -> None:
+    heading("5. Against an operator's loop: Yunxin, vendor limit 100/s, 50 ms latency, one run")
+    n, limit = 300, 100
+    jobs = {name: yunxin_job(tmp / f"op-{name}.jsonl", n) for name in ("seq", "curl", "ours")}
+    figures: dict[str, tuple[float, int]] = {}
+    with vendor_server(
+        tmp, rates={"yunxin": limit}, latency_ms=LATENCY_MS, seed=list(jobs.values())
+    ) as served:
+        ours = run_over_http(served, jobs["ours"], vendor="yunxin", rate=limit)
+        figures["batchrecall (rate 100)"] = (ours.items_per_s, ours.throttle_answers)
+        seq = operators.sequential_httpx(served, jobs["seq"])
+        figures["sequential httpx loop"] = (seq.done_per_s, seq.throttle_answers)
+        if operators.curl_available():
+            curl = operators.xargs_curl(served, jobs["curl"], tmp)
+            figures["xargs -P 16 curl"] = (curl.done_per_s, curl.throttle_answers)
+        else:
+            line("xargs -P 16 curl: skipped, curl is not installed (apt-get install curl)")
+    mine = figures["batchrecall (rate 100)"][0]
+    for name, (per_s, throttles) in figures.items():
+        line(
+            f"{name:<24} {per_s:7.1f} items done/s (batchrecall {mine / per_s:5.2f} x),"
+            f" throttle answers {throttles}"
+        )
+
+
+# -- 6. memory ------------------------------------------------------------------------------
+
+
+def bench_memory(tmp: Path) -> None:
+    heading("6. Memory: peak RSS of whole commands (/usr/bin/time)")
+    for n in (100_000, 1_000_000):
+        job = easemob_job(tmp / f"mem-{n}.jsonl", n) if n < 1_000_000 else million_rows(tmp)
+        repeats = REPEATS if n <= 100_000 else 1
+        for command in ("validate", "plan"):
+            runs = [memory.measure_cli([command, str(job)], tmp) for _ in range(repeats)]
+            seconds = median_of(runs, lambda m: m.seconds)
+            rss = median_of(runs, lambda m: m.peak_rss_kib)
+            runs_note = f"median of {repeats}" if repeats > 1 else "one run"
+            line(
+                f"{command:<8} {n:>9,} rows: {rss / 1024:6.0f} MiB peak, {n / seconds:8,.0f}"
+                f" rows/s ({runs_note})"
+            )
+    peaks = {}
+    for n in (20_000, 200_000):
+        job = easemob_job(tmp / f"run-{n}.jsonl", n)
+        with vendor_server(tmp) as served:
+            args = ["run", str(job), "--config", str(served.config_path), "--yes"]
+            args += ["--no-progress", "--rate", "easemob=2000", "--out", str(tmp / "r.jsonl")]
+            args += ["--overwrite"]
+            measured = memory.measure_cli(args, tmp)
+        peaks[n] = measured.peak_rss_kib
+        line(
+            f"run      {n:>9,} items against the emulator: {measured.peak_rss_kib / 1024:6.0f} MiB"
+            f" peak, {n / measured.seconds:,.0f} items/s (exit {measured.exit_code})"
+        )
+    ratio = peaks[200_000] / peaks[20_000]
+    line(
+        f"target: run peak RSS flat: 200,000 / 20,000 items = {ratio:.2f}  {verdict(ratio <= 1.2)}"
     )
-    key = LaneKey(vendor=Vendor.EASEMOB, app="default")
-    config = replace(config.with_rate(key, rate), run=RunSettings(concurrency=64))
-    lanes = dict(config.lanes)
-    lanes[key] = replace(lanes[key], batch_recall=batch)
-    config = replace(config, lanes=lanes)
-    out = job.with_suffix(".results.jsonl")
-    out.unlink(missing_ok=True)
-    request = RunRequest(
-        jobs=[JobRef(path=job, name=str(job))],
-        config=config,
-        out=out,
-        fmt="jsonl",
-        transport=httpx.ASGITransport(app=emulators.app),
-    )
-    start = time.perf_counter()
-    summary = anyio.run(run_request, request)
-    elapsed = time.perf_counter() - start
-    assert summary.statuses.get("ok") == summary.items, summary.statuses
-    return elapsed
+
+
+# -- the engine's whole-job figures ---------------------------------------------------------
 
 
 def bench_engine(tmp: Path) -> None:
-    n = 6_000
-    job = _easemob_job(tmp / "engine.jsonl", n)
-    batched = statistics.median(_run_once(job, batch=True, rate=1_000) for _ in range(REPEATS))
-    single = statistics.median(_run_once(job, batch=False, rate=1_000) for _ in range(REPEATS))
-    print(f"end to end against the in-process Easemob emulator ({n:,} recalls, 1,000 req/s)")
-    print(f"  batch_recall (30 a call): median {batched:.2f} s = {n / batched:,.0f} items/s")
-    print(f"  msg_recall (1 a call):    median {single:.2f} s = {n / single:,.0f} items/s")
-    print(f"  batching speed-up: {single / batched:.1f}x")
+    heading("Engine: parse count, Ctrl-C on a 1,000,000-row job, RSS of a 10-lane run (one run)")
+    for apps in (1, 10):
+        job = easemob_job(tmp / f"parse-{apps}.jsonl", 3_000, apps=apps)
+        line(f"job parses in one run, {apps:>2} lane(s): {memory.parse_count(job)}")
+    big = million_rows(tmp)
+    stopped = memory.interrupt_run(
+        ["run", str(big), "--emulate", "--yes", "--no-progress", "--overwrite"],
+        tmp / "ctrl-c.results.jsonl",
+        tmp,
+        after=lambda rows, _: rows >= 2_000,
+        give_up_after=STOP_DEADLINE_S,
+    )
+    line(
+        f"1,000,000 rows, --emulate, Ctrl-C after {stopped.rows_at_signal:,} rows:"
+        f" {stopped.exit_text()}, stop tail {stopped.rows_after:,} rows ="
+        f" {stopped.tail_rows_per_s:,.0f} rows/s, peak RSS {stopped.peak_rss_kib / 1024:.0f} MiB"
+        " (the emulators' 1,000,000 messages included)"
+    )
+    lanes = easemob_job(tmp / "ten-lanes.jsonl", 1_000_000, apps=10)
+    with vendor_server(tmp) as served:
+        config = _ten_lane_config(served.config_path)
+        stopped = memory.interrupt_run(
+            ["run", str(lanes), "--config", str(config), "--yes", "--no-progress", "--overwrite"],
+            tmp / "ten-lanes.results.jsonl",
+            tmp,
+            after=lambda rows, _: rows >= 10_000,
+            give_up_after=STOP_DEADLINE_S,
+        )
+    line(
+        f"1,000,000 rows over 10 lanes (emulator in its own process), Ctrl-C after"
+        f" {stopped.rows_at_signal:,} rows: peak RSS {stopped.peak_rss_kib / 1024:.0f} MiB,"
+        f" {stopped.exit_text()}, stop tail {stopped.tail_rows_per_s:,.0f} rows/s"
+    )
+
+
+def _ten_lane_config(path: Path) -> Path:
+    """The emulators' config with apps app0 ... app9 at Easemob, each its own lane at 500/s."""
+    text = path.read_text(encoding="utf-8")
+    section = text[text.index("[easemob.default]") : text.index("[goeasy.default]")]
+    lanes = [
+        section.replace("[easemob.default]", f"[easemob.app{n}]").rstrip() + "\nrate = 500\n"
+        for n in range(10)
+    ]
+    config = path.with_name("ten-lanes.toml")
+    config.write_text(text + "\n" + "\n".join(lanes), encoding="utf-8")
+    return config
+
+
+# -- batching -------------------------------------------------------------------------------
+
+
+def bench_batching(tmp: Path) -> None:
+    n = 3_000
+    heading(f"Batching: {n:,} Easemob recalls, lane rate 1,000/s, in-process emulator (ASGI)")
+    job = easemob_job(tmp / "batching.jsonl", n)
+    runs = {
+        batch: [batching.run_in_process(job, batch=batch, rate=1_000) for _ in range(REPEATS)]
+        for batch in (True, False)
+    }
+    batched, single = (statistics.median(runs[flag]) for flag in (True, False))
+    line(f"batch_recall (30 a call): {batched:.2f} s = {n / batched:,.0f} items/s")
+    line(f"msg_recall (1 a call):    {single:.2f} s = {n / single:,.0f} items/s")
+    line(f"batching speed-up: {single / batched:.1f} x")
+
+
+# -- aiolimiter -----------------------------------------------------------------------------
+
+
+def bench_limiters(tmp: Path) -> None:
+    heading("aiolimiter against the lane's SlidingWindowLimiter (real clock)")
+    runs = [limiters.measure() for _ in range(REPEATS)]
+    line(
+        "AsyncLimiter(50, 1): requests in the first second"
+        f" {median_of(runs, lambda r: r.burst_first_second):.0f} (limit 50)"
+    )
+    line(
+        "AsyncLimiter(1, 1/50): requests in the first second"
+        f" {median_of(runs, lambda r: r.one_slot_first_second):.0f}"
+    )
+    line(
+        "AsyncLimiter(1, 1/10), max_rate then raised for 40/s:"
+        f" {median_of(runs, lambda r: r.after_rate_change):.0f}/s (the rate is read once)"
+    )
+    line(
+        "AsyncLimiter(1, 1/2.5): busiest 1 s window"
+        f" {median_of(runs, lambda r: r.fractional_max_window):.0f} (limit 2.5)"
+    )
+    line(
+        "SlidingWindowLimiter(50): first second"
+        f" {median_of(runs, lambda r: r.ours_first_second):.0f}; SlidingWindowLimiter(2.5):"
+        f" busiest 1 s window {median_of(runs, lambda r: r.ours_fractional_max_window):.0f}"
+    )
+
+
+SECTIONS: dict[str, Callable[[Path], None]] = {
+    "raw": bench_raw,
+    "rates": bench_rates,
+    "latency": bench_latency,
+    "throttle": bench_throttle,
+    "operators": bench_operators,
+    "memory": bench_memory,
+    "engine": bench_engine,
+    "batching": bench_batching,
+    "limiters": bench_limiters,
+}
 
 
 def main() -> None:
-    configure_logging(fmt="console", level=logging.WARNING)
+    configure_logging(fmt="console", level=logging.ERROR)
+    only = [name for name in os.environ.get("BENCH_ONLY", "").split(",") if name]
+    if unknown := set(only) - set(SECTIONS):
+        sys.exit(f"BENCH_ONLY: unknown sections {sorted(unknown)}; use {sorted(SECTIONS)}")
+    print(
+        f"make bench: {os.cpu_count()} cores, Python {platform.python_version()},"
+        f" {platform.system()} {platform.machine()}; medians of {REPEATS} runs",
+        flush=True,
+    )
+    start = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
-        tmp = Path(folder)
-        bench_reader(tmp)
-        bench_plan_memory(tmp)
-        bench_engine(tmp)
+        for name, section in SECTIONS.items():
+            if not only or name in only:
+                section(Path(folder))
+    print(f"\n(bench took {time.perf_counter() - start:.0f} s)")
 
 
 if __name__ == "__main__":

@@ -6,14 +6,18 @@ exact and take no real time.
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import math
 from bisect import bisect_left, bisect_right
+from collections import deque
+from dataclasses import dataclass
 
 import anyio
 import anyio.lowlevel
 import pytest
 
+from batchrecall.emulators.common import SlidingWindow
 from batchrecall.run.clock import VirtualClock
 from batchrecall.run.ratelimit import AdaptiveRate, KeyedLimiters, SlidingWindowLimiter
 
@@ -280,15 +284,50 @@ def test_adaptive_starts_at_the_configured_rate() -> None:
 
 def test_adaptive_halves_on_throttle() -> None:
     adaptive = AdaptiveRate(configured=50)
-    assert adaptive.on_throttle(0.0) == 25
-    assert adaptive.on_throttle(0.0) == 12.5
+    assert adaptive.on_throttle(resume_at=1.0, sent_at=0.0) == 25
+    assert adaptive.on_throttle(resume_at=3.0, sent_at=2.0) == 12.5
     assert adaptive.current == 12.5
+
+
+def test_answers_to_requests_sent_before_the_lowering_lower_nothing() -> None:
+    adaptive = AdaptiveRate(configured=50)
+    assert adaptive.on_throttle(sent_at=0.0, resume_at=1.15) == 25
+    # Requests in flight when the first answer came get the same answer: one episode.
+    for sent_at in (0.02, 0.05, 0.1, 0.14):
+        assert adaptive.on_throttle(sent_at=sent_at, resume_at=1.3) == 25
+    # A request sent after the pause, at the lowered rate, starts a new episode.
+    assert adaptive.on_throttle(sent_at=1.2, resume_at=2.35) == 12.5
+
+
+def test_without_the_send_time_answers_within_the_pause_are_one_episode() -> None:
+    adaptive = AdaptiveRate(configured=50)
+    assert adaptive.on_throttle(1.15) == 25  # answered at 0.15, paused for 1 s
+    assert adaptive.on_throttle(1.3) == 25  # answered at 0.3: sent before the lowering
+    assert adaptive.on_throttle(10.0 + 1.0) == 12.5  # answered at 10: sent after it
+
+
+def test_the_rate_climbs_back_after_a_throttle() -> None:
+    adaptive = AdaptiveRate(configured=50)
+    adaptive.on_throttle(sent_at=0.0, resume_at=1.0)
+    assert adaptive.on_tick(1.0) == 25, "no climb during the pause"
+    assert adaptive.on_tick(3.0) > 25
+    assert adaptive.on_tick(11.0) >= 0.9 * 50
+    assert adaptive.on_tick(200.0) == 50
+
+
+def test_a_throttle_near_the_last_ceiling_lowers_by_a_tenth() -> None:
+    adaptive = AdaptiveRate(configured=50)
+    adaptive.on_throttle(sent_at=0.0, resume_at=1.0)  # ceiling 50, now 25
+    adaptive.on_tick(9.0)  # climbed quickly to the knee, 45
+    assert adaptive.current == pytest.approx(45)
+    assert adaptive.on_throttle(sent_at=9.0, resume_at=10.0) == pytest.approx(40.5)
+    assert adaptive.ceiling == pytest.approx(45)
 
 
 @pytest.mark.parametrize("configured", [50.0, 1.0, 0.1])
 def test_adaptive_never_goes_below_the_floor(configured: float) -> None:
     adaptive = AdaptiveRate(configured=configured)
-    rates = [adaptive.on_throttle(float(n)) for n in range(40)]
+    rates = [adaptive.on_throttle(sent_at=float(n), resume_at=n + 1.0) for n in range(40)]
     floor = min(0.2, configured)
     assert min(rates) == pytest.approx(floor)
     assert all(rate >= floor for rate in rates)
@@ -306,7 +345,7 @@ def tick_until(adaptive: AdaptiveRate, start: float, end: float, step: float) ->
 
 def test_adaptive_recovers_gradually_to_the_configured_rate() -> None:
     adaptive = AdaptiveRate(configured=50)
-    adaptive.on_throttle(0.0)
+    adaptive.on_throttle(sent_at=0.0, resume_at=0.0)
     rates = tick_until(adaptive, 0.0, 120.0, 0.1)
     assert rates[9] < 0.6 * 50, "one second after a throttle the rate is still well down"
     assert all(b >= a for a, b in itertools.pairwise(rates)), "it only climbs"
@@ -318,10 +357,10 @@ def test_adaptive_recovers_gradually_to_the_configured_rate() -> None:
 
 def test_adaptive_climbs_slower_near_the_last_ceiling() -> None:
     adaptive = AdaptiveRate(configured=50)
-    adaptive.on_throttle(0.0)  # ceiling 50, now 25
+    adaptive.on_throttle(sent_at=0.0, resume_at=0.0)  # ceiling 50, now 25
     rates = tick_until(adaptive, 0.0, 120.0, 0.1)
     far = [b - a for a, b in itertools.pairwise(rates) if b < 0.7 * 50]
-    near = [b - a for a, b in itertools.pairwise(rates) if 0.85 * 50 <= a < 0.95 * 50]
+    near = [b - a for a, b in itertools.pairwise(rates) if 0.9 * 50 <= a < 0.97 * 50]
     assert far
     assert near
     assert max(near) * 5 < min(far)
@@ -329,7 +368,7 @@ def test_adaptive_climbs_slower_near_the_last_ceiling() -> None:
 
 def test_adaptive_tick_does_not_exceed_configured_after_a_long_gap() -> None:
     adaptive = AdaptiveRate(configured=30)
-    adaptive.on_throttle(0.0)
+    adaptive.on_throttle(sent_at=0.0, resume_at=0.0)
     assert adaptive.on_tick(10_000.0) == 30
 
 
@@ -382,3 +421,180 @@ def test_keyed_forgetting_idle_keys_keeps_busy_ones() -> None:
     assert limiters.delay("busy") > 0
     assert limiters.delay("one-more") > 0
     assert limiters.delay("old-0") == 0
+
+
+# A lane under a vendor limit below its rate, on virtual time: the sliding window, the adaptive
+# rate and the emulators' own window, with the lane's pause on every throttle answer.
+
+
+@dataclass(frozen=True)
+class Settled:
+    achieved: float
+    throttle_answers: int
+    sent: int
+
+
+def run_under_vendor_limit(
+    *, calls: int, configured: float, vendor_limit: int, latency: float, pause: float = 1.0
+) -> Settled:
+    """Send `calls` requests, each retried after its throttle answer; the lane's view of time."""
+    clock = VirtualClock(start=0.0)
+    limiter = SlidingWindowLimiter(configured, clock=clock)
+    adaptive = AdaptiveRate(configured=configured)
+    vendor = SlidingWindow.per_second(vendor_limit)
+    waiting = deque(range(calls))
+    answers: list[tuple[float, int, int, float, bool]] = []  # (at, seq, call, sent_at, ok)
+    retries: list[tuple[float, int, int]] = []
+    seq = itertools.count()
+    done = throttled = sent = 0
+    while done < calls:
+        limiter.rate = adaptive.on_tick(clock.now())
+        permit_at = limiter.next_free(clock.now()) if waiting else math.inf
+        next_event = min(
+            answers[0][0] if answers else math.inf, retries[0][0] if retries else math.inf
+        )
+        if next_event < permit_at:
+            clock.time = next_event
+            if retries and retries[0][0] == next_event:
+                waiting.append(heapq.heappop(retries)[2])
+                continue
+            _, _, call, sent_at, ok = heapq.heappop(answers)
+            if ok:
+                done += 1
+                continue
+            throttled += 1
+            resume_at = clock.now() + pause
+            limiter.rate = adaptive.on_throttle(sent_at=sent_at, resume_at=resume_at)
+            limiter.pause_until(resume_at)
+            heapq.heappush(retries, (clock.now() + 0.25, next(seq), call))
+            continue
+        clock.time = permit_at
+        limiter.record(clock.now())
+        sent += 1
+        ok = vendor.admit(clock.now() + latency / 2)
+        heapq.heappush(
+            answers, (clock.now() + latency, next(seq), waiting.popleft(), clock.now(), ok)
+        )
+    return Settled(achieved=calls / clock.now(), throttle_answers=throttled, sent=sent)
+
+
+@pytest.mark.parametrize(
+    ("configured", "vendor_limit", "seconds_of_work"),
+    [(50.0, 20, 30), (50.0, 20, 120), (100.0, 80, 30), (200.0, 150, 30)],
+)
+def test_under_a_lower_vendor_limit_the_lane_settles_near_it(
+    configured: float, vendor_limit: int, seconds_of_work: int
+) -> None:
+    settled = run_under_vendor_limit(
+        calls=vendor_limit * seconds_of_work,
+        configured=configured,
+        vendor_limit=vendor_limit,
+        latency=0.15,
+    )
+    assert settled.achieved >= 0.85 * vendor_limit
+    assert settled.throttle_answers <= 0.05 * settled.sent
+
+
+def test_a_long_run_under_a_lower_vendor_limit_meets_few_throttle_answers() -> None:
+    settled = run_under_vendor_limit(calls=20 * 300, configured=50.0, vendor_limit=20, latency=0.15)
+    assert settled.achieved >= 0.9 * 20
+    assert settled.throttle_answers <= 0.01 * settled.sent
+
+
+# Waiting for a deadline
+
+
+def test_next_free_is_the_deadline_of_the_next_permit() -> None:
+    clock = VirtualClock()
+    limiter = SlidingWindowLimiter(10, clock=clock)
+    assert limiter.next_free(clock.now()) == clock.now()
+    limiter.record(clock.now())
+    assert limiter.next_free(clock.now()) == pytest.approx(clock.now() + 1.02 / 10)
+    limiter.pause_until(clock.now() + 5)
+    assert limiter.next_free(clock.now()) == pytest.approx(clock.now() + 5)
+
+
+@pytest.mark.anyio
+async def test_acquire_sleeps_once_to_the_deadline_instead_of_polling() -> None:
+    clock = VirtualClock()
+    limiter = SlidingWindowLimiter(50, clock=clock)
+    await limiter.acquire()
+    limiter.pause_until(clock.now() + 7.5)
+    clock.slept.clear()
+    assert await limiter.acquire()
+    assert clock.slept == [pytest.approx(7.5)]
+
+
+@pytest.mark.anyio
+async def test_acquire_follows_the_rate_it_is_given() -> None:
+    clock = VirtualClock()
+    limiter = SlidingWindowLimiter(50, clock=clock)
+    times = []
+    for _ in range(20):
+        assert await limiter.acquire(rate=lambda now: 5.0)
+        times.append(clock.now())
+    assert limiter.rate == 5.0
+    assert max_in_window(times) <= 5
+
+
+class _StoppedClock(VirtualClock):
+    """Time that never passes: a sleep lasts until it is cancelled."""
+
+    async def sleep(self, seconds: float) -> None:
+        await anyio.sleep_forever()
+
+
+@pytest.mark.anyio
+async def test_wake_ends_a_wait_so_that_a_stop_is_seen_at_once() -> None:
+    clock = _StoppedClock()
+    limiter = SlidingWindowLimiter(1, clock=clock)
+    assert await limiter.acquire()
+    stop = False
+    result: list[bool] = []
+
+    async def waiter() -> None:
+        result.append(await limiter.acquire(stopped=lambda: stop))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(waiter)
+        await anyio.wait_all_tasks_blocked()
+        assert result == []
+        stop = True
+        limiter.wake()
+    assert result == [False]
+
+
+@pytest.mark.anyio
+async def test_a_stopped_limiter_grants_nothing() -> None:
+    limiter = SlidingWindowLimiter(10, clock=VirtualClock())
+    assert not await limiter.acquire(stopped=lambda: True)
+    assert limiter.next_free(1000.0) == 1000.0, "nothing was recorded"
+
+
+def test_a_late_send_lets_the_next_come_as_much_sooner_keeping_the_window() -> None:
+    clock = VirtualClock()
+    limiter = SlidingWindowLimiter(50, clock=clock)
+    spacing = 1.02 / 50
+    limiter.record(clock.now())
+    clock.advance(spacing + 0.004)  # woken 4 ms after the deadline
+    limiter.record(clock.now())
+    assert limiter.delay(clock.now()) == pytest.approx(spacing - 0.004)
+    # Late by more than half the spacing (a pause, an idle lane): no credit at all.
+    clock.advance(spacing * 2)
+    limiter.record(clock.now())
+    assert limiter.delay(clock.now()) == pytest.approx(spacing)
+
+
+@pytest.mark.parametrize("rate", [2.5, 50.0, 200.0])
+def test_late_sends_keep_the_rate_and_the_window(rate: float) -> None:
+    """Every wake-up late by up to 2 ms (a busy event loop): the rate holds, no window overflows."""
+    clock = VirtualClock()
+    limiter = SlidingWindowLimiter(rate, clock=clock)
+    lateness = itertools.cycle([0.0, 0.002, 0.0005, 0.0015])
+    times: list[float] = []
+    while clock.now() < 1000.0 + 20:
+        clock.advance(limiter.delay(clock.now()) + next(lateness))
+        limiter.record(clock.now())
+        times.append(clock.now())
+    assert max_in_window(times) <= rate
+    assert len(times) / 20 >= 0.95 * fastest_rate(rate)

@@ -20,6 +20,8 @@ class EmulatorSettings:
     """Requests per sliding 1-second window per app (per API at Easemob); None: unlimited."""
     latency_ms: float = 0.0
     """Added to every answer."""
+    latency_jitter_ms: float = 0.0
+    """Each answer's latency is drawn uniformly from `latency_ms` plus or minus this (seeded)."""
     fault_rate: float = 0.0
     """Share of requests answered with a random 5xx (seeded)."""
     recall_window_s: float = 120.0
@@ -36,6 +38,8 @@ class EmulatorSettings:
             raise ValueError(f"fault_rate must be between 0 and 1, not {self.fault_rate!r}")
         if self.latency_ms < 0:
             raise ValueError(f"latency_ms must not be negative, not {self.latency_ms!r}")
+        if not 0 <= self.latency_jitter_ms <= self.latency_ms:
+            raise ValueError("latency_jitter_ms must be between 0 and latency_ms")
         for name in ("recall_window_s", "goeasy_recall_window_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be a positive number of seconds")

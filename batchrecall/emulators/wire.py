@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -74,6 +75,7 @@ class VendorEmulator(ABC):
         self.faults = FaultPlan(
             rate=settings.fault_rate, seed=settings.seed, random_kinds=self.random_faults
         )
+        self._jitter = random.Random(settings.seed)
         self.app = Starlette(routes=self._routes())
 
     @abstractmethod
@@ -96,7 +98,10 @@ class VendorEmulator(ABC):
         incoming = await _read(request)
         arrived, seq = self.clock(), next(_arrivals)
         if self.settings.latency_ms > 0:
-            await anyio.sleep(self.settings.latency_ms / 1000)
+            jitter = self.settings.latency_jitter_ms
+            await anyio.sleep(
+                (self.settings.latency_ms + self._jitter.uniform(-jitter, jitter)) / 1000
+            )
         fault = self.faults.take(incoming.path)
         if fault is None or fault.kind in ("delay", "drop"):
             answer = _run(handler, incoming)

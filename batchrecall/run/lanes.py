@@ -91,7 +91,6 @@ class Lane:
         """Set when the lane or the run stops: waits for a permit or a slot end at once."""
         self.slot_wait: anyio.CancelScope | None = None
         self._order = itertools.count()
-        self._lowered_at = -math.inf
         self._shared_pause = 0.0
 
     @property
@@ -265,16 +264,14 @@ class Lane:
         work.sent_at = now
         self.stats.calls_sent += 1
 
-    def on_throttle(self, pause_s: float, sent_at: float) -> None:
-        """Pause the whole lane; lower its rate once per throttle episode (answers to requests
-        sent before the last lowering do not lower it again)."""
-        now = self.clock.now()
+    def on_throttle(self, pause_s: float, sent_at: float | None) -> None:
+        """Pause the whole lane; lower its rate once per throttle episode (the answer to a
+        request sent before the last lowering lowers nothing)."""
+        resume_at = self.clock.now() + pause_s
         self.stats.throttles += 1
-        self.limiter.pause_until(now + pause_s)
+        self.limiter.rate = self.adaptive.on_throttle(resume_at, sent_at=sent_at)
+        self.limiter.pause_until(resume_at)
         self._shared_pause = max(self._shared_pause, pause_s)
-        if sent_at >= self._lowered_at:
-            self._lowered_at = now
-            self.limiter.rate = self.adaptive.on_throttle(now + pause_s)
 
     def stop(self, error: CallError) -> None:
         """A lane-stopping answer: nothing more is sent in this lane."""

@@ -1,20 +1,25 @@
 """Rate limits that hold over every sliding window, and the lane's adaptive rate.
 
-aiolimiter's leaky bucket lets a full bucket out at once (twice the rate in the first second) and
-reads the event loop's clock directly; a lane needs a hard sliding-window bound and a clock tests
-can drive, so the limiter here keeps the send times itself.
+aiolimiter does not fit a lane (measured in `make bench`, see docs/benchmarks.md): its leaky
+bucket lets a full bucket out at once (`AsyncLimiter(50, 1)` sent 99 requests in the first
+second), a bucket of one (`AsyncLimiter(1, 1 / rate)`) keeps the rate it was built with, has no
+pause for `Retry-After`, and puts 3 requests in one second at 2.5/s; and it reads the event
+loop's clock, where tests drive an injected one. The limiter here keeps the send times itself.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import anyio
 
 from batchrecall.run.clock import Clock
 
+# The shortest pause a throttle answer brings (adapters pause 1 s when the vendor names none).
+SHORTEST_PAUSE_S = 1.0
 # Slack added to every window so that network jitter cannot squeeze `rate + 1` of our requests
 # into one of the vendor's 1-second windows.
 WINDOW_SLACK = 0.02
@@ -32,6 +37,8 @@ class SlidingWindowLimiter:
         self._lock = anyio.Lock()
         self._sent: deque[float] = deque()
         self._resume_at = -math.inf
+        self._waiting: anyio.CancelScope | None = None
+        self._credit = 0.0
         self.rate = rate
 
     @property
@@ -55,19 +62,58 @@ class SlidingWindowLimiter:
             self._sent.popleft()
         wait = self._resume_at - now
         if self._sent and self._even:
-            wait = max(wait, self._sent[-1] + self._period / self._rate - now)
+            wait = max(wait, self._sent[-1] + self._spacing() - self._credit - now)
         if len(self._sent) >= capacity:
             wait = max(wait, self._sent[-capacity] + self._period - now)
         return max(0.0, wait)
 
     def record(self, now: float) -> None:
+        """An acquisition at `now`. One that came late (a busy event loop wakes a sleeper a
+        little after its deadline) lets the next come as much sooner, up to half the spacing,
+        so that late wake-ups do not add up to a lower rate; the window bound is unchanged."""
+        if self._sent:
+            late = now - (self._sent[-1] + self._spacing() - self._credit)
+            self._credit = late if 0 < late <= self._spacing() / 2 else 0.0
         self._sent.append(now)
 
-    async def acquire(self) -> None:
+    def _spacing(self) -> float:
+        return self._period / self._rate
+
+    def next_free(self, now: float) -> float:
+        """When the next acquisition may happen (`now` if at once): a deadline to sleep until."""
+        return now + self.delay(now)
+
+    async def acquire(
+        self,
+        *,
+        rate: Callable[[float], float] | None = None,
+        stopped: Callable[[], bool] | None = None,
+    ) -> bool:
+        """Wait for a permit and take it; False, without one, once `stopped()` is true.
+
+        One waiter at a time, first come first served. The waiter sleeps until the deadline of
+        the next permit and checks again (a pause or a lower rate that came meanwhile moves the
+        deadline on); it never polls. `rate(now)`, when given, sets the rate before each check
+        (the lane's adaptive rate); `wake()` ends a wait at once, so a stop is seen without delay.
+        """
         async with self._lock:
-            while (wait := self.delay(self._clock.now())) > 0:
-                await self._clock.sleep(wait)
-            self.record(self._clock.now())
+            while stopped is None or not stopped():
+                now = self._clock.now()
+                if rate is not None:
+                    self.rate = rate(now)
+                deadline = self.next_free(now)
+                if deadline <= now:
+                    self.record(now)
+                    return True
+                with anyio.CancelScope() as self._waiting:
+                    await self._clock.sleep(deadline - now)
+                self._waiting = None
+            return False
+
+    def wake(self) -> None:
+        """End the current wait now: the waiter checks `stopped` and its deadline again."""
+        if self._waiting is not None:
+            self._waiting.cancel()
 
     def idle_since(self, now: float) -> bool:
         """True when nothing was sent within the last window (the limiter can be dropped)."""
@@ -76,50 +122,80 @@ class SlidingWindowLimiter:
 
 @dataclass
 class AdaptiveRate:
-    """Multiplicative decrease on throttling, additive increase back to the configured rate.
+    """The lane's rate: lowered once per throttle episode, climbing back as time passes.
 
-    Below the rate at which the vendor last throttled us the rate climbs quickly; near it, slowly,
-    so a vendor whose real limit is under the configured one sees few throttle answers.
+    A throttle answer lowers the rate by half, or by a tenth when it came near the rate of the
+    previous throttle (the vendor's limit is then known to lie just below). Answers to requests
+    sent before the last lowering belong to the same episode and change nothing. The rate then
+    climbs: quickly up to 90% of the rate the vendor last refused (the ceiling), slowly above it,
+    so a lane under a vendor limit below its configured rate settles just under that limit and
+    meets a throttle answer only every few tens of seconds; a ceiling climbed well past (10%) is
+    forgotten and the climb is quick again, up to the configured rate.
     """
 
     configured: float
     current: float = 0.0
     ceiling: float | None = None
+    """The rate at which the vendor last throttled us, while it still bounds the climb."""
     floor: float = 0.2
-    decrease: float = 0.5
-    _last_change: float = 0.0
+    _lowered_at: float = -math.inf
+    _climbed_at: float = -math.inf
 
     def __post_init__(self) -> None:
         self.current = self.configured
         self.floor = min(self.floor, self.configured)
 
-    def on_throttle(self, resume_at: float) -> float:
-        """Halve the rate; it starts climbing back only once the pause is over (`resume_at`)."""
+    def on_throttle(self, resume_at: float, *, sent_at: float | None = None) -> float:
+        """A throttle answer to a request sent at `sent_at`; the lane is paused until `resume_at`.
+
+        The lane sends nothing while paused, so a request sent before `resume_at` of the last
+        lowering was sent before that lowering: its answer lowers nothing. Without `sent_at`,
+        the latest time the request can have been sent is taken: `resume_at` less the shortest
+        throttle pause.
+        """
+        if sent_at is None:
+            sent_at = resume_at - SHORTEST_PAUSE_S
+        if sent_at < self._lowered_at:
+            return self.current
+        near = self.ceiling is not None and self.current >= _NEAR * self.ceiling
         self.ceiling = self.current
-        self.current = max(self.floor, self.current * self.decrease)
-        self._last_change = resume_at
+        step = _NEAR_DECREASE if near else _DECREASE
+        self.current = max(self.floor, self.current * step)
+        self._lowered_at = self._climbed_at = resume_at
         return self.current
 
     def on_tick(self, now: float) -> float:
-        """Raise the rate by the time passed since the last change (none during a pause)."""
-        if self.current >= self.configured or now <= self._last_change:
+        """The rate at `now`: raised by the time passed since the last change (none in a pause)."""
+        if self.current >= self.configured or now <= self._climbed_at:
             return self.current
-        elapsed = now - self._last_change
-        self._last_change = now
-        fast, slow = self.configured / 20, self.configured / 200
-        if self.ceiling is not None and self.current < 0.8 * self.ceiling:
-            # Climb fast up to 80% of the last ceiling, then slowly with the time left.
-            needed = (0.8 * self.ceiling - self.current) / fast
+        elapsed, self._climbed_at = now - self._climbed_at, now
+        fast = self.configured * _FAST_CLIMB
+        if self.ceiling is None:
+            self.current = min(self.configured, self.current + fast * elapsed)
+            return self.current
+        knee = _KNEE * self.ceiling
+        if self.current < knee:
+            needed = (knee - self.current) / fast
             if elapsed <= needed:
                 self.current += fast * elapsed
                 return self.current
-            self.current = 0.8 * self.ceiling
-            elapsed -= needed
-        step = fast if self.ceiling is None else slow
-        self.current = min(self.configured, self.current + step * elapsed)
-        if self.ceiling is not None and self.current > self.ceiling * 1.1:
+            self.current, elapsed = knee, elapsed - needed
+        self.current = min(self.configured, self.current + self.ceiling * _SLOW_CLIMB * elapsed)
+        if self.current > self.ceiling * _FORGET:
             self.ceiling = None
         return self.current
+
+
+# Lowering: by half far from the last ceiling, by a tenth within 15% of it.
+_DECREASE = 0.5
+_NEAR_DECREASE = 0.9
+_NEAR = 0.7
+# Climbing, per second: 5% of the configured rate up to the knee (90% of the ceiling), then
+# 0.2% of the ceiling; a ceiling passed by 10% is forgotten.
+_FAST_CLIMB = 0.05
+_KNEE = 0.9
+_SLOW_CLIMB = 0.002
+_FORGET = 1.1
 
 
 class KeyedLimiters:

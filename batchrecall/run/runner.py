@@ -31,6 +31,7 @@ from batchrecall.results.summary import Summary
 from batchrecall.run.clock import Clock, MonotonicClock
 from batchrecall.run.engine import Engine
 from batchrecall.run.limits import lane_identity, open_permit_store
+from batchrecall.run.transport import open_client
 from batchrecall.vendors import ADAPTERS, Adapter, make_adapter
 
 
@@ -105,14 +106,8 @@ async def _run_locked(request: RunRequest) -> Summary:
         if config.limits.backend == "redis"
         else None
     )
-    limits = httpx.Limits(max_connections=settings.concurrency, max_keepalive_connections=32)
     try:
-        async with httpx.AsyncClient(
-            transport=request.transport,
-            timeout=httpx.Timeout(settings.request_timeout_s),
-            limits=limits,
-            follow_redirects=False,
-        ) as client:
+        async with open_client(settings, request.transport) as client:
 
             def adapter_for(key: LaneKey) -> Adapter:
                 return make_adapter(config.lane(key), client)

@@ -214,7 +214,7 @@ class CallSender:
         work.last_error = exc
         if isinstance(exc, ThrottledError):
             pause = exc.retry_after or lane.adapter.default_throttle_pause_s
-            lane.on_throttle(pause, work.sent_at)
+            lane.on_throttle(pause, work.sent_at or None)  # 0: throttled before it was sent
             self.progress.lane_state(
                 lane.key, LaneState(kind="throttled", until=time.time() + pause)
             )
