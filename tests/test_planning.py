@@ -186,3 +186,32 @@ def test_call_ids_are_unique_and_carry_the_run_id() -> None:
     assert len(ids) == len(set(ids))
     assert all(call_id.startswith("run42-") for call_id in ids)
     assert planner.new_call_id() not in ids
+
+
+def test_the_same_target_with_other_options_leaves_in_row_order() -> None:
+    """Yunxin deletes batch by `clear_message`: a later row asking more of the same conversation
+    must not leave before the earlier row's call."""
+    planner = Planner(limit=lambda item: 2, run_id="t")
+
+    def delete(cid: str, clear: bool, line: int) -> Item:
+        return Item(
+            job="j",
+            line=line,
+            index=0,
+            ref="",
+            vendor=Vendor.YUNXIN,
+            app="default",
+            op=Op.DELETE_CONVERSATION,
+            target=cid,
+            ids=(cid,),
+            options=(f"clear_message={str(clear).lower()}",),
+            batch_key=(str(clear).lower(),),
+        )
+
+    calls = list(planner.add(delete("a|1|b", False, 1)))
+    calls += planner.add(delete("c|1|d", True, 2))
+    assert calls == []  # different targets: both wait for more
+    calls += planner.add(delete("a|1|b", True, 3))  # fills the clear_message group
+    calls += planner.flush()
+    order = [[item.line for item in call.items] for call in calls]
+    assert order == [[1], [2, 3]], "line 1's call leaves before line 3's"

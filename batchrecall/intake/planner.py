@@ -11,6 +11,7 @@ from batchrecall.keystore import KeyStore
 from batchrecall.models import Call, Item, LaneKey, Op
 
 GroupKey = tuple[LaneKey, Op, tuple[str, ...]]
+Target = tuple[LaneKey, Op, tuple[str, ...]]
 
 
 @dataclass
@@ -27,6 +28,9 @@ class Planner:
     _seen: KeyStore = field(default_factory=KeyStore)
     _groups: OrderedDict[GroupKey, list[Item]] = field(default_factory=OrderedDict)
     _buffered: int = 0
+    _waiting: dict[Target, GroupKey] = field(default_factory=dict)
+    """The group each waiting target is in: the same target with other options (another item)
+    must leave after it, in row order."""
     numbers: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     """Call numbers; planners of one run share one counter so that call ids stay unique."""
 
@@ -39,6 +43,11 @@ class Planner:
 
     def add(self, item: Item) -> Iterator[Call]:
         key: GroupKey = (item.lane, item.op, item.batch_key)
+        target: Target = (item.lane, item.op, item.ids)
+        earlier = self._waiting.get(target)
+        if earlier is not None and earlier != key:
+            yield self._emit(earlier)  # the same target, asked earlier with other options
+        self._waiting[target] = key
         group = self._groups.get(key)
         if group is None:
             group = self._groups[key] = []
@@ -59,4 +68,8 @@ class Planner:
     def _emit(self, key: GroupKey) -> Call:
         items = self._groups.pop(key)
         self._buffered -= len(items)
+        for item in items:
+            target = (item.lane, item.op, item.ids)
+            if self._waiting.get(target) == key:
+                del self._waiting[target]
         return Call(call_id=self.new_call_id(), lane=key[0], op=key[1], items=tuple(items))
