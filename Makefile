@@ -35,6 +35,8 @@ format: install
 
 bench: install
 	$(PY) -m benchmarks
+	@if command -v redis-server >/dev/null; then $(PY) -m benchmarks.shared_limits; \
+	else echo "shared limits through Redis: skipped (apt-get install redis-server)"; fi
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

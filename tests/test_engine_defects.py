@@ -17,10 +17,12 @@ import orjson
 import pytest
 
 from batchrecall.cli.main import main
+from batchrecall.errors import LimiterUnavailableError
 from batchrecall.intake.reader import read_job
 from batchrecall.models import InvalidRow, Item
 from batchrecall.results.store import ResultsLock, ResultsWriter
 from batchrecall.run import engine as engine_module
+from batchrecall.run.engine import Engine
 from batchrecall.vendors.yunxin import YunxinAdapter
 from tests.harness import FAST_RUN, Harness
 from tests.test_mixed_lanes import GOEASY, with_event_clock
@@ -221,3 +223,36 @@ async def test_rows_are_synced_while_the_run_waits(
     with anyio.fail_after(30):
         await harness.run(replace(FAST_RUN, concurrency=1))
     assert len(assert_invariant(harness)) == 2
+
+
+@pytest.mark.anyio
+async def test_an_unreachable_shared_limiter_stops_the_lane_with_nothing_sent(
+    tmp_path: Path,
+) -> None:
+    """Fail closed: no request without a permit; the lane's items are left to do."""
+
+    class Unreachable:
+        async def acquire(self, key: str, limit: int, period_s: float) -> float:
+            raise LimiterUnavailableError("Redis unreachable")
+
+        async def pause(self, key: str, seconds: float) -> None:
+            raise AssertionError("nothing was sent, so nothing throttled")
+
+        async def aclose(self) -> None:
+            pass
+
+    def hook(engine: Engine) -> None:
+        engine.shared = Unreachable()
+
+    harness = Harness(tmp_path)
+    harness.write_job(yunxin_rows(6))
+    harness.seed()
+    outcome = await harness.run(engine_hook=hook)
+    latest = assert_invariant(harness)
+    assert {(r["status"], r["error"], r["attempts"]) for r in latest.values()} == {
+        ("skipped", "lane-stopped", 0)
+    }
+    assert len(latest) == 6
+    assert not [r for r in harness.requests("yunxin") if r.items]
+    assert outcome.summary.stopped_lanes == {"yunxin.default": "limiter-unavailable"}
+    assert outcome.summary.exit_code() == 3
