@@ -12,7 +12,9 @@ import orjson
 import pytest
 
 from batchrecall.results.store import read_rows
-from tests.test_over_http import CLI, Emulate
+from tests.test_over_http import CLI, Emulate, emulate_factory
+
+servers = emulate_factory  # one emulator fixture for both files
 
 pytestmark = pytest.mark.slow
 
@@ -26,21 +28,6 @@ def _run(job: Path, server: Emulate, out: Path) -> subprocess.CompletedProcess[s
     args = [*CLI, "run", str(job), "--config", str(server.config), "--out", str(out), "--yes",
             "--no-progress"]  # fmt: skip
     return subprocess.run(args, capture_output=True, text=True, timeout=120)
-
-
-@pytest.fixture
-def servers(tmp_path: Path) -> Any:
-    started: list[Emulate] = []
-
-    def start(*args: str) -> Emulate:
-        server = Emulate(tmp_path, *args)
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        if server.process.poll() is None:
-            server.stop()
 
 
 def test_every_app_a_seeded_job_names_gets_a_lane(tmp_path: Path, servers: Any) -> None:
