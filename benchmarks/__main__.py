@@ -311,6 +311,7 @@ def _ten_lane_config(path: Path) -> Path:
     """The emulators' config with apps app0 ... app9 at Easemob, each its own lane at 500/s."""
     text = path.read_text(encoding="utf-8")
     section = text[text.index("[easemob.default]") : text.index("[goeasy.default]")]
+    section = "\n".join(row for row in section.splitlines() if not row.strip().startswith("rate"))
     lanes = [
         section.replace("[easemob.default]", f"[easemob.app{n}]").rstrip() + "\nrate = 500\n"
         for n in range(10)

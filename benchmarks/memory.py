@@ -154,6 +154,8 @@ def interrupt_run(
             time.sleep(0.05)
         rows = _count_lines(out)
         signalled = time.monotonic()
+        if process.poll() is not None:
+            raise RuntimeError(f"the run ended (exit {process.returncode}) before its Ctrl-C")
         # /usr/bin/time ignores SIGINT while it waits: the signal reaches the command only.
         os.killpg(process.pid, signal.SIGINT)
         try:
