@@ -46,7 +46,7 @@ class ProgressSink:
         """A lane changed state: sending, throttled until ..., paused for pacing, stopped, done."""
 
     def stopping(self, in_flight: int) -> None:
-        """The run stops sending (first Ctrl-C, halt); `in_flight` calls are left to finish."""
+        """The first Ctrl-C (or SIGTERM): the run stops sending; `in_flight` calls finish."""
 
 
 def outcome_of(exc: CallError, status: Status) -> ItemOutcome:

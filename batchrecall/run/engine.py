@@ -93,7 +93,8 @@ class Engine:
         self.stop_reason = reason
         in_flight = self.in_flight
         log.warning("batchrecall.stopping", reason=str(reason), in_flight=in_flight)
-        self.progress.stopping(in_flight)
+        if reason is ErrorCode.INTERRUPTED:  # the operator asked: say what happens now
+            self.progress.stopping(in_flight)
         for lane in self.lanes.values():
             lane.halt()
         self._reader_wake.set()
