@@ -196,3 +196,21 @@ def test_shard_runs_send_each_item_once(tmp_path: Path, job: Path) -> None:
         keys += [row["item_key"] for row in rows if row["error"] != "duplicate"]
     assert len(keys) == len(set(keys)), "no item is settled by two shards"
     assert set(keys) == {r.item_key for r in read_job(job)}
+
+
+def test_a_report_of_one_shard_counts_only_that_shards_items(
+    tmp_path: Path, job: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The other shards' items are other workers' business: never left to do here, never
+    written to --failed-jobs (a job file of them would send them twice)."""
+    code = main(["run", str(job), "--emulate", "--shard", "2/3", "--yes", "--no-progress"])
+    assert code in (0, 1)
+    out = shard_results_path(job, "jsonl", Shard(2, 3))
+    left = tmp_path / "left.jsonl"
+    capsys.readouterr()
+    code = main(["report", str(out), "--failed-jobs", str(left)])
+    printed = capsys.readouterr().out
+    assert "without a row" not in printed
+    assert "left to do: 0" in printed
+    assert left.read_bytes() == b""
+    assert code == 0

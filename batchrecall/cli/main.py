@@ -23,7 +23,7 @@ from batchrecall.cli import output
 from batchrecall.cli.arguments import build_parser
 from batchrecall.cli.progress import TerminalProgress
 from batchrecall.cli.progress_log import LogProgress
-from batchrecall.cli.sharding import shard_results_path
+from batchrecall.cli.sharding import shard_reader, shard_results_path, shards_of_results
 from batchrecall.cli.tracking import RunTracker
 from batchrecall.config import (
     Config,
@@ -393,12 +393,14 @@ def _cmd_report(args: argparse.Namespace) -> int:
     def optional(value: str | None) -> Path | None:
         return Path(value) if value else None
 
+    paths = [Path(p) for p in args.results]
+    whole_jobs = lambda path, name: read_job(path, job_name=name)  # noqa: E731
     return run_report(
-        [Path(p) for p in args.results],
+        paths,
         failed_jobs=optional(args.failed_jobs),
         all_failures=optional(args.all_failures),
         html=optional(args.html),
-        read_job=lambda path, name: read_job(path, job_name=name),
+        read_job=shard_reader(whole_jobs, shards_of_results(paths)),
     )
 
 
