@@ -39,10 +39,17 @@ def fastest_rate(rate: float) -> float:
     return rate if rate < 1 else float(math.floor(rate))
 
 
+async def take(limiter: SlidingWindowLimiter, clock: VirtualClock) -> None:
+    """A permit, waited for as a lane waits: sleep to its deadline, check again, record it."""
+    while (wait := limiter.delay(clock.now())) > 0:
+        await clock.sleep(wait)
+    limiter.record(clock.now())
+
+
 async def acquire_n(limiter: SlidingWindowLimiter, clock: VirtualClock, n: int) -> list[float]:
     times: list[float] = []
     for _ in range(n):
-        await limiter.acquire()
+        await take(limiter, clock)
         times.append(clock.now())
     return times
 
@@ -54,7 +61,7 @@ async def acquire_for(
     start = clock.now()
     times: list[float] = []
     while True:
-        await limiter.acquire()
+        await take(limiter, clock)
         if clock.now() > start + seconds:
             return times
         times.append(clock.now())
@@ -99,7 +106,7 @@ async def test_no_burst_at_start(rate: float) -> None:
     clock = VirtualClock()
     limiter = SlidingWindowLimiter(rate, clock=clock)
     first = clock.now()
-    await limiter.acquire()
+    await take(limiter, clock)
     assert clock.now() == first, "the first acquisition needs no wait"
     times = [first, *await acquire_n(limiter, clock, 2 * math.ceil(rate))]
     # A full bucket at start would put up to `rate` acquisitions at the very first instant.
@@ -150,11 +157,11 @@ def test_idle_since() -> None:
 async def test_pause_until_holds_acquisitions() -> None:
     clock = VirtualClock()
     limiter = SlidingWindowLimiter(50, clock=clock)
-    await limiter.acquire()
+    await take(limiter, clock)
     resume_at = clock.now() + 7.5
     limiter.pause_until(resume_at)
     assert limiter.delay(clock.now()) == pytest.approx(7.5)
-    await limiter.acquire()
+    await take(limiter, clock)
     assert clock.now() >= resume_at
     # After the pause the window and the spacing still hold.
     times = [clock.now(), *await acquire_n(limiter, clock, 100)]
@@ -195,9 +202,9 @@ class _HookedClock(VirtualClock):
 async def test_pause_arriving_during_a_wait_is_honoured() -> None:
     clock = _HookedClock()
     limiter = SlidingWindowLimiter(1, clock=clock)
-    await limiter.acquire()
+    await take(limiter, clock)
     clock.hook, clock.pause_s = limiter, 5.0
-    await limiter.acquire()
+    await take(limiter, clock)
     # The wait for the next slot (about 1 s) ended just as a 5 s pause was asked for.
     assert clock.now() >= 1000.0 + 1.0 + 5.0
 
@@ -257,7 +264,7 @@ async def test_concurrent_tasks_share_the_window(rate: float) -> None:
 
     async def worker(number: int) -> None:
         for _ in range(25):
-            await limiter.acquire()
+            await take(limiter, clock)
             times.append(clock.now())
             per_task[number] = per_task.get(number, 0) + 1
             await anyio.lowlevel.checkpoint()
@@ -449,7 +456,7 @@ def run_under_vendor_limit(
     done = throttled = sent = 0
     while done < calls:
         limiter.rate = adaptive.on_tick(clock.now())
-        permit_at = limiter.next_free(clock.now()) if waiting else math.inf
+        permit_at = clock.now() + limiter.delay(clock.now()) if waiting else math.inf
         next_event = min(
             answers[0][0] if answers else math.inf, retries[0][0] if retries else math.inf
         )
@@ -504,71 +511,14 @@ def test_a_long_run_under_a_lower_vendor_limit_meets_few_throttle_answers() -> N
 # Waiting for a deadline
 
 
-def test_next_free_is_the_deadline_of_the_next_permit() -> None:
+def test_delay_is_the_wait_to_the_next_permit() -> None:
     clock = VirtualClock()
     limiter = SlidingWindowLimiter(10, clock=clock)
-    assert limiter.next_free(clock.now()) == clock.now()
+    assert limiter.delay(clock.now()) == 0
     limiter.record(clock.now())
-    assert limiter.next_free(clock.now()) == pytest.approx(clock.now() + 1.02 / 10)
+    assert limiter.delay(clock.now()) == pytest.approx(1.02 / 10)
     limiter.pause_until(clock.now() + 5)
-    assert limiter.next_free(clock.now()) == pytest.approx(clock.now() + 5)
-
-
-@pytest.mark.anyio
-async def test_acquire_sleeps_once_to_the_deadline_instead_of_polling() -> None:
-    clock = VirtualClock()
-    limiter = SlidingWindowLimiter(50, clock=clock)
-    await limiter.acquire()
-    limiter.pause_until(clock.now() + 7.5)
-    clock.slept.clear()
-    assert await limiter.acquire()
-    assert clock.slept == [pytest.approx(7.5)]
-
-
-@pytest.mark.anyio
-async def test_acquire_follows_the_rate_it_is_given() -> None:
-    clock = VirtualClock()
-    limiter = SlidingWindowLimiter(50, clock=clock)
-    times = []
-    for _ in range(20):
-        assert await limiter.acquire(rate=lambda now: 5.0)
-        times.append(clock.now())
-    assert limiter.rate == 5.0
-    assert max_in_window(times) <= 5
-
-
-class _StoppedClock(VirtualClock):
-    """Time that never passes: a sleep lasts until it is cancelled."""
-
-    async def sleep(self, seconds: float) -> None:
-        await anyio.sleep_forever()
-
-
-@pytest.mark.anyio
-async def test_wake_ends_a_wait_so_that_a_stop_is_seen_at_once() -> None:
-    clock = _StoppedClock()
-    limiter = SlidingWindowLimiter(1, clock=clock)
-    assert await limiter.acquire()
-    stop = False
-    result: list[bool] = []
-
-    async def waiter() -> None:
-        result.append(await limiter.acquire(stopped=lambda: stop))
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(waiter)
-        await anyio.wait_all_tasks_blocked()
-        assert result == []
-        stop = True
-        limiter.wake()
-    assert result == [False]
-
-
-@pytest.mark.anyio
-async def test_a_stopped_limiter_grants_nothing() -> None:
-    limiter = SlidingWindowLimiter(10, clock=VirtualClock())
-    assert not await limiter.acquire(stopped=lambda: True)
-    assert limiter.next_free(1000.0) == 1000.0, "nothing was recorded"
+    assert limiter.delay(clock.now()) == pytest.approx(5)
 
 
 def test_a_late_send_lets_the_next_come_as_much_sooner_keeping_the_window() -> None:

@@ -204,6 +204,26 @@ class Gate(httpx.AsyncBaseTransport):
         return await self.inner.handle_async_request(request)
 
 
+def stop_in_flight(harness: Harness, *, holding: int) -> Callable[[Stop], None]:
+    """Arms a stop at the moment `holding` requests are with the vendor; the vendor then
+    answers them (unless a second stop cancelled them first)."""
+
+    def arm(stop: Stop) -> None:
+        def wrap(inner: httpx.AsyncBaseTransport) -> httpx.AsyncBaseTransport:
+            gate = Gate(inner, holding=holding)
+
+            def full() -> None:
+                stop()
+                gate.open.set()
+
+            gate.on_full = full
+            return gate
+
+        harness.wrap_transport = wrap
+
+    return arm
+
+
 # -- each phase, first and second Ctrl-C -------------------------------------------------------
 
 
@@ -279,18 +299,7 @@ def test_stop_while_calls_are_in_flight(tmp_path: Path, second: bool) -> None:
     harness.write_job(yunxin_rows(20))
     harness.seed()
 
-    def arm(stop: Stop) -> None:
-        def wrap(inner: httpx.AsyncBaseTransport) -> httpx.AsyncBaseTransport:
-            gate = Gate(inner, holding=4)
-
-            def full() -> None:  # four requests are with the vendor now
-                stop()
-                gate.open.set()  # it answers them (unless the second stop cancelled them)
-
-            gate.on_full = full
-            return gate
-
-        harness.wrap_transport = wrap
+    arm = stop_in_flight(harness, holding=4)
 
     anyio.run(
         lambda: run_with_stop(harness, arm, second=second, run=replace(FAST_RUN, concurrency=4)),
@@ -404,18 +413,7 @@ def test_stop_while_a_refused_batch_is_in_flight_writes_its_parts(tmp_path: Path
     harness.write_job([goeasy_row(stamps)])
     harness.seed({("goeasy", str(stamps[1])): {"absent": True}})
 
-    def arm(stop: Stop) -> None:
-        def wrap(inner: httpx.AsyncBaseTransport) -> httpx.AsyncBaseTransport:
-            gate = Gate(inner, holding=1)
-
-            def full() -> None:
-                stop()
-                gate.open.set()
-
-            gate.on_full = full
-            return gate
-
-        harness.wrap_transport = wrap
+    arm = stop_in_flight(harness, holding=1)
 
     anyio.run(lambda: run_with_stop(harness, arm, second=False), backend="asyncio")
     harness.wrap_transport = None

@@ -20,9 +20,8 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
-from batchrecall.cli.tracking import LaneSnapshot, RunTracker
-from batchrecall.models import LaneKey, Status
-from batchrecall.results.recorder import LaneState, ProgressSink
+from batchrecall.cli.tracking import LaneSnapshot, RunTracker, TrackedProgress, stopping_line
+from batchrecall.models import Status
 
 STATUS_STYLES: dict[str, str] = {
     Status.OK: "green",
@@ -213,11 +212,11 @@ def _fit(text: str, width: int) -> str:
     return text[: max(0, width - 1)] + "…"
 
 
-class TerminalProgress(ProgressSink):
+class TerminalProgress(TrackedProgress):
     """The live display on a terminal; a context manager around the run."""
 
     def __init__(self, tracker: RunTracker, console: Console) -> None:
-        self.tracker = tracker
+        super().__init__(tracker)
         self._console = console
         self._live = Live(
             get_renderable=self._renderable,
@@ -248,22 +247,8 @@ class TerminalProgress(ProgressSink):
         self._live.stop()
         self._quiet_keys.restore()
 
-    def rows_written(self, lane: LaneKey | None, status: Status, count: int) -> None:
-        self.tracker.rows_written(lane, status, count)
-
-    def call_sent(self, lane: LaneKey) -> None:
-        self.tracker.call_sent(lane)
-
-    def lane_state(self, lane: LaneKey, state: LaneState) -> None:
-        self.tracker.lane_state(lane, state)
-
-    def stopping(self, in_flight: int) -> None:
-        self.tracker.stopping(in_flight)
-        self._console.print(
-            f"stopping: {in_flight} calls in flight, press Ctrl-C again to abandon them",
-            style="bold yellow",
-            highlight=False,
-        )
+    def announce_stop(self, in_flight: int) -> None:
+        self._console.print(stopping_line(in_flight), style="bold yellow", highlight=False)
 
 
 class _QuietKeys:

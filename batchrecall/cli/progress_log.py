@@ -11,10 +11,8 @@ from typing import Any
 
 import structlog
 
-from batchrecall.cli.tracking import LaneSnapshot, RunTracker
-from batchrecall.models import LaneKey, Status
+from batchrecall.cli.tracking import LaneSnapshot, RunTracker, TrackedProgress, stopping_line
 from batchrecall.results.manifest import utc_iso
-from batchrecall.results.recorder import LaneState, ProgressSink
 
 LOG_INTERVAL_S = 10.0
 _HEARTBEAT_S = 1.0
@@ -41,7 +39,7 @@ def _lane_fields(lane: LaneSnapshot) -> dict[str, Any]:
     return fields
 
 
-class LogProgress(ProgressSink):
+class LogProgress(TrackedProgress):
     """Logs the run's progress every `interval` seconds of the tracker's clock.
 
     `tick()` decides; a heartbeat thread calls it once a second while the context is open, so
@@ -56,7 +54,7 @@ class LogProgress(ProgressSink):
         interval: float = LOG_INTERVAL_S,
         say: Callable[[str], None] | None = None,
     ) -> None:
-        self.tracker = tracker
+        super().__init__(tracker)
         self.interval = interval
         self._say = say
         self._last = tracker.clock()
@@ -106,18 +104,8 @@ class LogProgress(ProgressSink):
         while not self._stop.wait(_HEARTBEAT_S):
             self.tick()
 
-    def rows_written(self, lane: LaneKey | None, status: Status, count: int) -> None:
-        self.tracker.rows_written(lane, status, count)
-
-    def call_sent(self, lane: LaneKey) -> None:
-        self.tracker.call_sent(lane)
-
-    def lane_state(self, lane: LaneKey, state: LaneState) -> None:
-        self.tracker.lane_state(lane, state)
-
-    def stopping(self, in_flight: int) -> None:
-        self.tracker.stopping(in_flight)
-        message = f"stopping: {in_flight} calls in flight, press Ctrl-C again to abandon them"
+    def announce_stop(self, in_flight: int) -> None:
+        message = stopping_line(in_flight)
         log.warning("batchrecall.draining", in_flight=in_flight, message=message)
         if self._say is not None:
             self._say(message)

@@ -269,3 +269,32 @@ class RunTracker(ProgressSink):
         if lane.rows.measured_for(now) >= _MIN_MEASURED_S and items_per_s > 0:
             return max(by_rate, left / items_per_s)
         return by_rate
+
+
+def stopping_line(in_flight: int) -> str:
+    """What the first Ctrl-C says at once."""
+    return f"stopping: {in_flight} calls in flight, press Ctrl-C again to abandon them"
+
+
+class TrackedProgress(ProgressSink):
+    """A progress sink that keeps its counts in a `RunTracker` and shows them its own way; it
+    says the stopping line through `announce_stop`."""
+
+    def __init__(self, tracker: RunTracker) -> None:
+        self.tracker = tracker
+
+    def rows_written(self, lane: LaneKey | None, status: Status, count: int) -> None:
+        self.tracker.rows_written(lane, status, count)
+
+    def call_sent(self, lane: LaneKey) -> None:
+        self.tracker.call_sent(lane)
+
+    def lane_state(self, lane: LaneKey, state: LaneState) -> None:
+        self.tracker.lane_state(lane, state)
+
+    def stopping(self, in_flight: int) -> None:
+        self.tracker.stopping(in_flight)
+        self.announce_stop(in_flight)
+
+    def announce_stop(self, in_flight: int) -> None:
+        """Say the stopping line (the display prints it, the log logs it)."""

@@ -54,7 +54,6 @@ class Work:
 @dataclass
 class LaneStats:
     throttles: int = 0
-    calls_sent: int = 0
 
 
 @dataclass(eq=False)
@@ -96,13 +95,6 @@ class Lane:
     @property
     def stopped(self) -> bool:
         return self.fatal is not None
-
-    @property
-    def queued_items(self) -> int:
-        """Items waiting in this lane and not yet in flight."""
-        retries = sum(len(w.call.items) for _, _, w in self.retries)
-        front = sum(len(w.call.items) for w in self.front)
-        return len(self.backlog) + front + retries + self.parked_count
 
     @property
     def idle(self) -> bool:
@@ -262,7 +254,6 @@ class Lane:
         if work.pacing is not None:
             self.keyed.record(work.pacing)
         work.sent_at = now
-        self.stats.calls_sent += 1
 
     def on_throttle(self, pause_s: float, sent_at: float | None) -> None:
         """Pause the whole lane; lower its rate once per throttle episode (the answer to a

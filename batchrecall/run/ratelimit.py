@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
-
-import anyio
 
 from batchrecall.run.clock import Clock
 
@@ -34,10 +31,8 @@ class SlidingWindowLimiter:
         self._clock = clock
         self._even = even
         self._period = period * (1 + WINDOW_SLACK)
-        self._lock = anyio.Lock()
         self._sent: deque[float] = deque()
         self._resume_at = -math.inf
-        self._waiting: anyio.CancelScope | None = None
         self._credit = 0.0
         self.rate = rate
 
@@ -78,42 +73,6 @@ class SlidingWindowLimiter:
 
     def _spacing(self) -> float:
         return self._period / self._rate
-
-    def next_free(self, now: float) -> float:
-        """When the next acquisition may happen (`now` if at once): a deadline to sleep until."""
-        return now + self.delay(now)
-
-    async def acquire(
-        self,
-        *,
-        rate: Callable[[float], float] | None = None,
-        stopped: Callable[[], bool] | None = None,
-    ) -> bool:
-        """Wait for a permit and take it; False, without one, once `stopped()` is true.
-
-        One waiter at a time, first come first served. The waiter sleeps until the deadline of
-        the next permit and checks again (a pause or a lower rate that came meanwhile moves the
-        deadline on); it never polls. `rate(now)`, when given, sets the rate before each check
-        (the lane's adaptive rate); `wake()` ends a wait at once, so a stop is seen without delay.
-        """
-        async with self._lock:
-            while stopped is None or not stopped():
-                now = self._clock.now()
-                if rate is not None:
-                    self.rate = rate(now)
-                deadline = self.next_free(now)
-                if deadline <= now:
-                    self.record(now)
-                    return True
-                with anyio.CancelScope() as self._waiting:
-                    await self._clock.sleep(deadline - now)
-                self._waiting = None
-            return False
-
-    def wake(self) -> None:
-        """End the current wait now: the waiter checks `stopped` and its deadline again."""
-        if self._waiting is not None:
-            self._waiting.cancel()
 
     def idle_since(self, now: float) -> bool:
         """True when nothing was sent within the last window (the limiter can be dropped)."""
