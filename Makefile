@@ -35,7 +35,8 @@ format: install
 
 bench: install
 	$(PY) -m benchmarks
-	@if command -v redis-server >/dev/null; then $(PY) -m benchmarks.shared_limits; \
+	@if command -v redis-server >/dev/null; then $(PY) -m benchmarks.shared_limits \
+		&& $(PY) -m benchmarks.shared_run; \
 	else echo "shared limits through Redis: skipped (apt-get install redis-server)"; fi
 
 clean:
