@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import resource
 import time
 from bisect import bisect_right
@@ -79,6 +80,7 @@ def run_over_http(
     request = RunRequest(
         jobs=[JobRef(path=job, name=str(job))], config=config, out=out, fmt="jsonl"
     )
+    gc.freeze()  # as `batchrecall run` does before it starts
     cpu, start = _cpu_s(), time.perf_counter()
     summary = anyio.run(run_request, request)
     seconds, cpu_s = time.perf_counter() - start, _cpu_s() - cpu
@@ -114,6 +116,7 @@ def run_against(base_url: str, job: Path, concurrency: int) -> RunFigures:
     request = RunRequest(
         jobs=[JobRef(path=job, name=str(job))], config=config, out=out, fmt="jsonl"
     )
+    gc.freeze()  # as `batchrecall run` does before it starts
     cpu, start = _cpu_s(), time.perf_counter()
     summary = anyio.run(run_request, request)
     seconds, cpu_s = time.perf_counter() - start, _cpu_s() - cpu

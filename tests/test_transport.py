@@ -53,6 +53,7 @@ class _Server:
     requests: int = 0
     connections: int = 0
     writers: list[asyncio.StreamWriter] = field(default_factory=list)
+    heads: list[bytes] = field(default_factory=list)
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
@@ -60,6 +61,7 @@ class _Server:
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
+                self.heads.append(head)
                 length = 0
                 for line in head.split(b"\r\n"):
                     name, _, value = line.partition(b":")
@@ -197,3 +199,29 @@ async def test_a_given_transport_is_used_as_it_is() -> None:
         answer_ = await client.get("http://127.0.0.1/anything")
     assert answer_.json() == {"code": 200}
     assert [str(r.url) for r in seen] == ["http://127.0.0.1/anything"]
+
+
+@pytest.mark.anyio
+async def test_the_path_goes_out_as_httpx_encoded_it() -> None:
+    """Ids carry `|`, spaces and `#`: the request line holds httpx's encoding, unchanged."""
+    async with _serving(_answer) as (server, base), open_client(RunSettings()) as client:
+        url = base + "/im/v2/conversations/a%7C1%7Cb/m|1 2"
+        await _probe(client, base).request("DELETE", url, params={"ids": "x y#z"})
+    request_line = server.heads[0].split(b"\r\n")[0]
+    assert (
+        request_line == b"DELETE " + httpx.URL(url, params={"ids": "x y#z"}).raw_path + b" HTTP/1.1"
+    )
+
+
+@pytest.mark.anyio
+async def test_a_cookie_the_vendor_sets_is_never_sent_back() -> None:
+    def set_cookie(n: int, writer: asyncio.StreamWriter) -> None:
+        writer.write(_OK.replace(b"\r\n\r\n", b"\r\nset-cookie: session=abc; Path=/\r\n\r\n", 1))
+
+    async with _serving(set_cookie) as (server, base), open_client(RunSettings()) as client:
+        probe = _probe(client, base)
+        first = await probe.request("POST", base + "/x")
+        await probe.request("POST", base + "/x")
+    assert first.headers["set-cookie"].startswith("session=abc")
+    assert all(b"cookie" not in head.lower().replace(b"set-cookie", b"") for head in server.heads)
+    assert server.requests == 2

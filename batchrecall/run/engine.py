@@ -40,7 +40,12 @@ from batchrecall.vendors.base import Adapter
 log = structlog.get_logger("batchrecall")
 
 Row = Item | InvalidRow
-_CHECKPOINT_EVERY = 256
+# The reader gives the event loop back this often: at 256 rows a stretch (some 15 ms) the sends
+# due meanwhile left late, and Easemob at 200 calls/s reached 0.93 of its rate instead of 0.975.
+_CHECKPOINT_EVERY = 32
+# Every this many rows the reader writes the rows read after a stop (one write and flush) and
+# asks whether some lane still wants more.
+_TAIL_BATCH = 256
 _HUNGRY_BELOW = 1_000
 """A lane whose backlog holds fewer items than this wants the reader to go on."""
 _PLANNER_BUFFER = 2_000
@@ -162,10 +167,12 @@ class Engine:
         for job in jobs:
             for row in read_job(job.path, job_name=job.name):
                 count += 1
-                if count % _CHECKPOINT_EVERY == 0:
+                if count % _TAIL_BATCH == 0:
                     self._write_tail()
                     await anyio.lowlevel.checkpoint()
                     await self._wait_for_a_hungry_lane()
+                elif count % _CHECKPOINT_EVERY == 0:
+                    await anyio.lowlevel.checkpoint()
                 self._take(row)
         self._write_tail()
         for key, planner in self._planners.items():
@@ -349,7 +356,7 @@ class Engine:
         at full speed; a second interrupt may cut this short (the rest is then left to do)."""
         for count, work in enumerate(lane.take_everything(), start=1):
             self.sender.unsent(lane, work, self.stop_reason)
-            if count % _CHECKPOINT_EVERY == 0:
+            if count % _TAIL_BATCH == 0:
                 await anyio.lowlevel.checkpoint()
 
     def _state(self, lane: Lane, state: LaneState) -> None:
