@@ -49,3 +49,23 @@ def test_close_removes_the_temporary_file() -> None:
     store.close()
     assert not folder.exists()
     assert store.get("x") is None
+
+
+def test_keys_written_to_disk_in_batches_are_still_known() -> None:
+    """Past the spill, keys reach SQLite a batch at a time; a Bloom filter screens lookups."""
+    store = KeyStore(memory_limit=2)
+    keys = [f"key-{i}" for i in range(5_000)]
+    assert all(store.add_new(key, "new") for key in keys)
+    assert len(store) == 5_000
+    assert not any(store.add_new(key) for key in keys[::7]), "every key is known, written or not"
+    store.put(keys[0], "changed")  # on disk by now
+    store.put(keys[-1], "changed")  # still in the batch to write
+    store.put("another", "x")
+    assert len(store) == 5_001
+    assert store.get(keys[0]) == store.get(keys[-1]) == "changed"
+    assert store.get(keys[1]) == "new"
+    assert store.get("never") is None
+    stored = dict(store.items())
+    assert len(stored) == 5_001
+    assert stored[keys[0]] == "changed"
+    assert stored["another"] == "x"

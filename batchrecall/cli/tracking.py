@@ -68,6 +68,14 @@ class _Window:
         self.last = now
         self.total += count
         self._events.append((now, count))
+        self._forget_before(now)
+
+    def _forget_before(self, now: float) -> None:
+        # Pruned as events come, not only when a display asks for the rate: kept to the end of a
+        # long run, these small objects held the allocator's memory pages open (peak RSS grew with
+        # the job: 57 to 98 MiB over 200,000 items).
+        while self._events and now - self._events[0][0] > RATE_WINDOW_S:
+            self._events.popleft()
 
     def average(self) -> float:
         """Over the whole time events came: a finished lane's rate."""
@@ -76,8 +84,7 @@ class _Window:
         return self.total / (self.last - self.first)
 
     def rate(self, now: float) -> float:
-        while self._events and now - self._events[0][0] > RATE_WINDOW_S:
-            self._events.popleft()
+        self._forget_before(now)
         if self.first is None:
             return 0.0
         span = min(RATE_WINDOW_S, now - self.first)
