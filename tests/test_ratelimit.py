@@ -529,8 +529,11 @@ def test_a_late_send_lets_the_next_come_as_much_sooner_keeping_the_window() -> N
     clock.advance(spacing + 0.004)  # woken 4 ms after the deadline
     limiter.record(clock.now())
     assert limiter.delay(clock.now()) == pytest.approx(spacing - 0.004)
-    # Late by more than half the spacing (a pause, an idle lane): no credit at all.
-    clock.advance(spacing * 2)
+    clock.advance(spacing - 0.004 + spacing * 0.9)  # late by nine tenths of the spacing
+    limiter.record(clock.now())
+    assert limiter.delay(clock.now()) == pytest.approx(spacing * 0.1)
+    # Late by more than the spacing (a pause, an idle lane): no credit at all.
+    clock.advance(spacing * 0.1 + spacing * 1.5)
     limiter.record(clock.now())
     assert limiter.delay(clock.now()) == pytest.approx(spacing)
 

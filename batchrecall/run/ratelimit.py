@@ -64,11 +64,11 @@ class SlidingWindowLimiter:
 
     def record(self, now: float) -> None:
         """An acquisition at `now`. One that came late (a busy event loop wakes a sleeper a
-        little after its deadline) lets the next come as much sooner, up to half the spacing,
+        little after its deadline) lets the next come as much sooner, up to one spacing,
         so that late wake-ups do not add up to a lower rate; the window bound is unchanged."""
         if self._sent:
             late = now - (self._sent[-1] + self._spacing() - self._credit)
-            self._credit = late if 0 < late <= self._spacing() / 2 else 0.0
+            self._credit = late if 0 < late <= self._spacing() else 0.0
         self._sent.append(now)
 
     def _spacing(self) -> float:
