@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from batchrecall.run.clock import Clock
 
-# The shortest pause a throttle answer brings (adapters pause 1 s when the vendor names none).
-SHORTEST_PAUSE_S = 1.0
+# The shortest pause a throttle answer brings (adapters pause 0.5 s when the vendor names none).
+SHORTEST_PAUSE_S = 0.5
 # Slack added to every window so that network jitter cannot squeeze `rate + 1` of our requests
 # into one of the vendor's 1-second windows.
 WINDOW_SLACK = 0.02

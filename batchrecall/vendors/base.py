@@ -31,7 +31,7 @@ class Adapter(ABC):
     ops: ClassVar[Mapping[Op, int]]
     """Each supported op and its documented maximum items per call."""
 
-    default_throttle_pause_s: ClassVar[float] = 1.0
+    default_throttle_pause_s: ClassVar[float] = 0.5
 
     def __init__(self, settings: LaneSettings, client: httpx.AsyncClient) -> None:
         self.settings = settings
