@@ -52,9 +52,7 @@ class KeyStore:
             self._count += 1
             self._spill_if_full()
             return True
-        if key in self._pending:
-            return False
-        if self._bloom.add(key) and self._in_db(key):
+        if key in self._pending or self._stored(key):
             return False
         self._pending[key] = value
         self._count += 1
@@ -66,12 +64,11 @@ class KeyStore:
             self._count += key not in self._memory
             self._memory[key] = value
             self._spill_if_full()
-        elif key in self._pending:
-            self._pending[key] = value
-        else:
-            self._count += not (self._bloom.add(key) and self._in_db(key))
-            self._pending[key] = value
-            self._flush_if_full()
+            return
+        known = key in self._pending or self._stored(key)
+        self._pending[key] = value
+        self._count += not known
+        self._flush_if_full()
 
     def get(self, key: str) -> str | None:
         if self._db is None:
@@ -99,8 +96,12 @@ class KeyStore:
         self._memory.clear()
         self._pending.clear()
 
-    def _in_db(self, key: str) -> bool:
+    def _stored(self, key: str) -> bool:
+        """Whether a spilled `key` is on disk; it joins the Bloom filter either way (the callers
+        store it next)."""
         assert self._db is not None
+        if not self._bloom.add(key):
+            return False  # surely never added
         return self._db.execute("SELECT 1 FROM kv WHERE k = ?", (key,)).fetchone() is not None
 
     def _flush_if_full(self) -> None:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import resource
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
@@ -21,6 +19,7 @@ import httpx_aiohttp
 
 from batchrecall.config import RunSettings
 from batchrecall.run.transport import open_client
+from benchmarks.processes import serving
 
 _HEADERS = {"AppKey": "bench", "Nonce": "0123456789abcdef", "CurTime": "1", "CheckSum": "x" * 40}
 
@@ -35,20 +34,8 @@ class Speed:
 @contextmanager
 def loopback_server(delay_ms: float) -> Iterator[str]:
     """`benchmarks.loopback` in its own process; yields its base URL."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.loopback", "--delay-ms", str(delay_ms)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        port = int(process.stdout.readline())
+    with serving("benchmarks.loopback", "--delay-ms", str(delay_ms)) as port:
         yield f"http://127.0.0.1:{port}"
-    finally:
-        assert process.stdin is not None
-        process.stdin.close()
-        process.wait(timeout=10)
 
 
 def _cpu_s() -> float:

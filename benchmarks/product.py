@@ -13,8 +13,9 @@ from typing import Any
 
 import anyio
 
-from batchrecall.config import RunSettings, parse_config
+from batchrecall.config import Config, RunSettings, parse_config
 from batchrecall.models import JobRef, LaneKey, Vendor
+from batchrecall.results.summary import Summary
 from batchrecall.run.runner import RunRequest, run_request
 from benchmarks.vendor_server import Served
 
@@ -62,6 +63,20 @@ def max_in_window(times: list[float], width: float = 1.0) -> int:
     return max((bisect_right(ordered, t + width) - i for i, t in enumerate(ordered)), default=0)
 
 
+def _timed_run(job: Path, config: Config) -> tuple[Summary, float, float]:
+    """`run_request` on `job` (results beside it, overwritten): the summary, wall seconds and
+    the process's CPU seconds."""
+    out = job.with_suffix(".results.jsonl")
+    out.unlink(missing_ok=True)
+    request = RunRequest(
+        jobs=[JobRef(path=job, name=str(job))], config=config, out=out, fmt="jsonl"
+    )
+    gc.freeze()  # as `batchrecall run` does before it starts
+    cpu, start = _cpu_s(), time.perf_counter()
+    summary = anyio.run(run_request, request)
+    return summary, time.perf_counter() - start, _cpu_s() - cpu
+
+
 def run_over_http(
     served: Served,
     job: Path,
@@ -74,16 +89,8 @@ def run_over_http(
     key = LaneKey(vendor=Vendor(vendor), app="default")
     config = served.config().with_rate(key, rate)
     config = replace(config, run=RunSettings(concurrency=concurrency))
-    out = job.with_suffix(".results.jsonl")
-    out.unlink(missing_ok=True)
     already = len(served.requests())
-    request = RunRequest(
-        jobs=[JobRef(path=job, name=str(job))], config=config, out=out, fmt="jsonl"
-    )
-    gc.freeze()  # as `batchrecall run` does before it starts
-    cpu, start = _cpu_s(), time.perf_counter()
-    summary = anyio.run(run_request, request)
-    seconds, cpu_s = time.perf_counter() - start, _cpu_s() - cpu
+    summary, seconds, cpu_s = _timed_run(job, config)
     counted = _COUNTED[vendor]
     log = [e for e in served.requests()[already:] if e["vendor"] == vendor and counted(e["path"])]
     times = sorted(e["time"] for e in log)
@@ -111,15 +118,7 @@ def run_against(base_url: str, job: Path, concurrency: int) -> RunFigures:
     config = replace(
         parse_config(raw, environ={}, source="bench"), run=RunSettings(concurrency=concurrency)
     )
-    out = job.with_suffix(".results.jsonl")
-    out.unlink(missing_ok=True)
-    request = RunRequest(
-        jobs=[JobRef(path=job, name=str(job))], config=config, out=out, fmt="jsonl"
-    )
-    gc.freeze()  # as `batchrecall run` does before it starts
-    cpu, start = _cpu_s(), time.perf_counter()
-    summary = anyio.run(run_request, request)
-    seconds, cpu_s = time.perf_counter() - start, _cpu_s() - cpu
+    summary, seconds, cpu_s = _timed_run(job, config)
     return RunFigures(
         items=summary.items,
         seconds=seconds,

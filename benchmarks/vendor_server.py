@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gc
 import json
-import subprocess
 import sys
 import threading
 import time
@@ -27,6 +26,7 @@ from batchrecall.config import Config, parse_config
 from batchrecall.emulators.common import EmulatorSettings
 from batchrecall.emulators.seeding import seed_jobs
 from batchrecall.emulators.server import EmulatorSet, serve
+from benchmarks.processes import serving
 
 
 @dataclass(frozen=True)
@@ -61,23 +61,11 @@ def vendor_server(
         "jitter_ms": jitter_ms,
     }
     config = tmp / f"emulators-{id(settings)}.toml"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.vendor_server", json.dumps(settings), str(config)]
-        + [str(job) for job in seed],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        port = int(process.stdout.readline())
+    args = [json.dumps(settings), str(config), *(str(job) for job in seed)]
+    with serving("benchmarks.vendor_server", *args, stop_within_s=30) as port:
         served = Served(base_url=f"http://127.0.0.1:{port}", config_path=config)
         _warm_up(served)
         yield served
-    finally:
-        assert process.stdin is not None
-        process.stdin.close()
-        process.wait(timeout=30)
 
 
 def _warm_up(served: Served) -> None:

@@ -42,12 +42,9 @@ async def open_client(
 
 
 class _NoCookies(httpx.Cookies):
-    """A jar that keeps nothing: vendors' APIs set no cookies and must be sent none."""
+    """A jar that stays empty: vendors' APIs set no cookies and must be sent none."""
 
     def extract_cookies(self, response: httpx.Response) -> None:
-        pass
-
-    def set_cookie_header(self, request: httpx.Request) -> None:
         pass
 
 
@@ -61,7 +58,7 @@ class _CookielessClient(httpx.AsyncClient):
 
     @cookies.setter
     def cookies(self, cookies: httpx._types.CookieTypes) -> None:
-        pass
+        pass  # the jar stays empty
 
 
 _NO_COOKIES = _NoCookies()
