@@ -11,6 +11,7 @@ import httpx
 import orjson
 import pytest
 
+from batchrecall.keystore import KeyStore
 from batchrecall.results.summary import ExitCode
 from batchrecall.run.engine import Engine
 from tests.harness import FAST_RUN, Harness
@@ -124,3 +125,33 @@ async def test_second_interrupt_marks_calls_in_flight_unknown(tmp_path: Path) ->
     # The one in flight had reached the vendor: its recall is done, so it is not found now.
     assert sorted(resumed.statuses().values()) == ["not_found"] + ["ok"] * 5
     assert len(resumed.latest()) == 6
+
+
+@pytest.mark.anyio
+async def test_duplicates_and_resume_hold_once_the_item_keys_are_on_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every key store spills past 20 keys here: the run's duplicate check and the resume index
+    then answer from SQLite, behind the Bloom filter and the batch not yet written."""
+    monkeypatch.setattr(KeyStore.__init__, "__defaults__", (20,))
+    harness = Harness(tmp_path)
+    rows = yunxin_rows(60)
+    harness.write_job([*rows, *rows[:5], *rows[40:45]])  # repeats read after the spill
+    harness.seed()
+
+    def stop_early(engine: Engine) -> None:
+        engine.progress = _OnFirstItem(engine.request_stop)
+
+    first = await harness.run(replace(FAST_RUN, concurrency=2), engine_hook=stop_early)
+    assert first.summary.exit_code() == ExitCode.INTERRUPTED
+    done_first = {r["item_key"] for r in first.rows if r["status"] == "ok"}
+    second = await harness.run(resume=True)
+    outcomes = {r["item_key"]: r for r in second.rows if r["error"] != "duplicate"}
+    assert len(outcomes) == 60
+    assert {row["status"] for row in outcomes.values()} == {"ok"}
+    assert max(_sent_items(harness, "yunxin").values()) == 1, "no item was sent twice"
+    repeats = [r for r in second.rows[len(first.rows) :] if r["error"] == "duplicate"]
+    repeated_keys = {r["item_key"] for r in first.rows + second.rows if r["error"] == "duplicate"}
+    # A repeat of an item the first run settled is kept by the resume, not a duplicate again.
+    assert len(repeats) == 10 - len(repeated_keys & done_first)
+    assert second.summary.exit_code() == ExitCode.OK
