@@ -13,7 +13,7 @@ from structlog.testing import capture_logs
 
 from batchrecall.cli.progress import TerminalProgress, compact, render_lines
 from batchrecall.cli.progress_log import LogProgress
-from batchrecall.cli.tracking import LaneSnapshot, RunTracker
+from batchrecall.cli.tracking import BUCKET_S, RATE_WINDOW_S, LaneSnapshot, RateWindow, RunTracker
 from batchrecall.models import JobRef, LaneKey, Status, Vendor
 from batchrecall.results.recorder import LaneState
 from batchrecall.run.runner import plan_job
@@ -224,3 +224,14 @@ def test_the_display_says_at_once_that_it_is_stopping(tracker: RunTracker) -> No
     display.stopping(4)
     assert screen.getvalue() == "stopping: 4 calls in flight, press Ctrl-C again to abandon them\n"
     assert tracker.overall().state == "stopping"
+
+
+def test_a_rate_window_keeps_slots_not_events() -> None:
+    window = RateWindow()
+    for i in range(100_000):  # 10,000 rows a second for 10 seconds, one at a time
+        window.add(i / 10_000, 1)
+    assert len(window) <= RATE_WINDOW_S / BUCKET_S + 1
+    assert window.rate(10.0) == pytest.approx(10_000, rel=0.02)
+    window.add(30.0, 5)  # a quiet spell: what came before it has left the window
+    assert len(window) == 1
+    assert window.total == 100_005

@@ -17,6 +17,8 @@ Clock = Callable[[], float]
 
 RATE_WINDOW_S = 10.0
 """Rates are measured over the last this many seconds."""
+BUCKET_S = 0.1
+"""A rate's resolution: events this close together are counted in one slot."""
 _MIN_MEASURED_S = 2.0
 """A measured rate needs this much history before an ETA trusts it over the planned rate."""
 
@@ -53,11 +55,13 @@ class LaneSnapshot:
         return self.statuses[Status.FAILED] + self.statuses[Status.UNKNOWN]
 
 
-class _Window:
-    """Events in the last RATE_WINDOW_S seconds, for a rate."""
+class RateWindow:
+    """Counts of the last RATE_WINDOW_S seconds, for a rate, in slots of BUCKET_S: a run that
+    writes 10,000 rows a second keeps 100 slots, not 100,000 events (kept event by event, they
+    were the whole rise of a long run's peak RSS: 62 to 86 MiB from 20,000 to 200,000 items)."""
 
     def __init__(self) -> None:
-        self._events: deque[tuple[float, int]] = deque()
+        self._slots: deque[list[float]] = deque()  # [start, count]
         self.first: float | None = None
         self.last: float | None = None
         self.total = 0
@@ -67,15 +71,20 @@ class _Window:
             self.first = now
         self.last = now
         self.total += count
-        self._events.append((now, count))
+        slots = self._slots
+        if slots and now - slots[-1][0] < BUCKET_S:
+            slots[-1][1] += count
+            return
+        slots.append([now, count])
         self._forget_before(now)
 
     def _forget_before(self, now: float) -> None:
-        # Pruned as events come, not only when a display asks for the rate: kept to the end of a
-        # long run, these small objects held the allocator's memory pages open (peak RSS grew with
-        # the job: 57 to 98 MiB over 200,000 items).
-        while self._events and now - self._events[0][0] > RATE_WINDOW_S:
-            self._events.popleft()
+        while self._slots and now - self._slots[0][0] > RATE_WINDOW_S:
+            self._slots.popleft()
+
+    def __len__(self) -> int:
+        """Slots kept."""
+        return len(self._slots)
 
     def average(self) -> float:
         """Over the whole time events came: a finished lane's rate."""
@@ -90,7 +99,7 @@ class _Window:
         span = min(RATE_WINDOW_S, now - self.first)
         if span <= 0:
             return 0.0
-        return sum(n for _, n in self._events) / span
+        return sum(n for _, n in self._slots) / span
 
     def measured_for(self, now: float) -> float:
         return 0.0 if self.first is None else now - self.first
@@ -105,8 +114,8 @@ class _Lane:
     duplicates: int = 0
     """Repeats the plan expects: the `skipped` rows that are no sign of a stop."""
     statuses: Counter[str] = field(default_factory=Counter)
-    rows: _Window = field(default_factory=_Window)
-    calls: _Window = field(default_factory=_Window)
+    rows: RateWindow = field(default_factory=RateWindow)
+    calls: RateWindow = field(default_factory=RateWindow)
     state: LaneState | None = None
 
     @property
@@ -140,7 +149,7 @@ class RunTracker(ProgressSink):
         }
         self._invalid_total = plan.invalid_count - plan.invalid_settled
         self._invalid = 0
-        self._all_rows = _Window()
+        self._all_rows = RateWindow()
         self._calls_reported = False
         self.stopping_in_flight: int | None = None
 
