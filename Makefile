@@ -2,7 +2,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 
-.PHONY: install demo test check format bench clean
+.PHONY: install demo test check format bench profile clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -38,6 +38,10 @@ bench: install
 	@if command -v redis-server >/dev/null; then $(PY) -m benchmarks.shared_limits \
 		&& $(PY) -m benchmarks.shared_run; \
 	else echo "shared limits through Redis: skipped (apt-get install redis-server)"; fi
+
+# Where a run's CPU goes (pyinstrument): the product at 64 in flight, or PROFILE_CONCURRENCY.
+profile: install
+	$(PY) -m benchmarks.profile
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
