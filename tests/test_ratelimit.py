@@ -12,13 +12,16 @@ import math
 from bisect import bisect_left, bisect_right
 from collections import deque
 from dataclasses import dataclass
+from typing import cast
 
 import anyio
 import anyio.lowlevel
 import pytest
 
 from batchrecall.emulators.common import SlidingWindow
+from batchrecall.models import LaneKey, Vendor
 from batchrecall.run.clock import VirtualClock
+from batchrecall.run.lanes import Lane
 from batchrecall.run.ratelimit import AdaptiveRate, KeyedLimiters, SlidingWindowLimiter
 from batchrecall.vendors.base import Adapter
 
@@ -307,11 +310,21 @@ def test_answers_to_requests_sent_before_the_lowering_lower_nothing() -> None:
     assert adaptive.on_throttle(sent_at=1.2, resume_at=2.35) == 12.5
 
 
-def test_without_the_send_time_answers_within_the_pause_are_one_episode() -> None:
-    adaptive = AdaptiveRate(configured=50)
-    assert adaptive.on_throttle(1.15) == 25  # answered at 0.15, paused for 1 s
-    assert adaptive.on_throttle(1.3) == 25  # answered at 0.3: sent before the lowering
-    assert adaptive.on_throttle(10.0 + 1.0) == 12.5  # answered at 10: sent after it
+@pytest.mark.anyio
+async def test_a_throttle_before_the_send_counts_from_when_it_came() -> None:
+    """Easemob's token request throttled: no send time, so the answer's own time decides."""
+    clock = VirtualClock(start=0.0)
+    key = LaneKey(vendor=Vendor.EASEMOB, app="default")
+    lane = Lane(key=key, adapter=cast(Adapter, None), clock=clock, rate=50)
+    clock.advance(0.15)
+    lane.on_throttle(0.5, None)
+    assert lane.limiter.rate == 25
+    clock.advance(0.2)  # within the pause: the same episode
+    lane.on_throttle(0.5, None)
+    assert lane.limiter.rate == 25
+    clock.advance(10.0)  # long after it: a new episode
+    lane.on_throttle(0.5, None)
+    assert lane.limiter.rate == 12.5
 
 
 def test_the_rate_climbs_back_after_a_throttle() -> None:

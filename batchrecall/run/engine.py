@@ -41,7 +41,7 @@ log = structlog.get_logger("batchrecall")
 
 Row = Item | InvalidRow
 # The reader gives the event loop back this often: sends due while it reads leave late, and
-# lateness past half a call's spacing is lost rate. Easemob at 200 calls/s (30 items a call) on a
+# lateness past one call's spacing is lost rate. Easemob at 200 calls/s (30 items a call) on a
 # loaded 2-core machine: 256 rows a stretch 0.87-0.93 of its rate, 32 rows 0.87, 8 rows 0.93-0.95
 # (a clock-based slice of 2 ms did no better than 32 rows).
 _CHECKPOINT_EVERY = 8

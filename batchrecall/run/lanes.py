@@ -257,10 +257,13 @@ class Lane:
 
     def on_throttle(self, pause_s: float, sent_at: float | None) -> None:
         """Pause the whole lane; lower its rate once per throttle episode (the answer to a
-        request sent before the last lowering lowers nothing)."""
-        resume_at = self.clock.now() + pause_s
+        request sent before the last lowering lowers nothing). Without `sent_at` (throttled before
+        it was sent) the latest time it can count from is now."""
+        now = self.clock.now()
+        resume_at = now + pause_s
         self.stats.throttles += 1
-        self.limiter.rate = self.adaptive.on_throttle(resume_at, sent_at=sent_at)
+        sent = now if sent_at is None else sent_at
+        self.limiter.rate = self.adaptive.on_throttle(resume_at, sent_at=sent)
         self.limiter.pause_until(resume_at)
         self._shared_pause = max(self._shared_pause, pause_s)
 

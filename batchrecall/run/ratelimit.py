@@ -15,8 +15,6 @@ from dataclasses import dataclass
 
 from batchrecall.run.clock import Clock
 
-# The shortest pause a throttle answer brings (adapters pause 0.5 s when the vendor names none).
-SHORTEST_PAUSE_S = 0.5
 # Slack added to every window so that network jitter cannot squeeze `rate + 1` of our requests
 # into one of the vendor's 1-second windows.
 WINDOW_SLACK = 0.02
@@ -104,16 +102,12 @@ class AdaptiveRate:
         self.current = self.configured
         self.floor = min(self.floor, self.configured)
 
-    def on_throttle(self, resume_at: float, *, sent_at: float | None = None) -> float:
+    def on_throttle(self, resume_at: float, *, sent_at: float) -> float:
         """A throttle answer to a request sent at `sent_at`; the lane is paused until `resume_at`.
 
         The lane sends nothing while paused, so a request sent before `resume_at` of the last
-        lowering was sent before that lowering: its answer lowers nothing. Without `sent_at`,
-        the latest time the request can have been sent is taken: `resume_at` less the shortest
-        throttle pause.
+        lowering was sent before that lowering: its answer lowers nothing.
         """
-        if sent_at is None:
-            sent_at = resume_at - SHORTEST_PAUSE_S
         if sent_at < self._lowered_at:
             return self.current
         near = self.ceiling is not None and self.current >= _NEAR * self.ceiling
