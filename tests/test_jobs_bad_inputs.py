@@ -148,8 +148,7 @@ EXPECTED: dict[str, Rows | Unreadable] = {
         {
             2: "row has 5 cells but the header has 4 columns",
             3: "row has 3 cells but the header has 4 columns",
-            4: "line is not valid CSV (unexpected end of data); "
-            "a quoted cell must close on the same line",
+            4: "line is not valid CSV (a quoted cell opened on this line never closes",
         },
     ),
     "spreadsheet_floats.csv": Rows(
@@ -204,7 +203,9 @@ EXPECTED: dict[str, Rows | Unreadable] = {
     "semicolons.csv": Unreadable(
         "header (line 1) has no 'vendor' column; columns must be separated by commas"
     ),
-    "not_utf8_header.csv": Unreadable("header (line 1) is not valid UTF-8; save the file as UTF-8"),
+    "not_utf8_header.csv": Unreadable(
+        "header (line 1) is not valid UTF-8 (at byte 14); save the file as UTF-8"
+    ),
     "job.txt": Unreadable("unknown format '.txt'; name it .jsonl, .ndjson or .csv"),
     "job.json": Unreadable("unknown format '.json'; name it .jsonl, .ndjson or .csv"),
 }

@@ -1,15 +1,17 @@
-"""Streaming job-file reader (SPEC §2): JSONL or CSV, line by line, into Items and invalid rows.
+"""Streaming job-file reader (SPEC §2): JSONL or CSV, into Items and invalid rows.
 
 Files are read in binary one physical line at a time, so memory stays flat on any file length.
-UTF-8 with or without BOM, LF or CRLF; blank lines are skipped but still counted, so every row
-keeps its physical line number (CSV: the header is line 1). Rows are checked by `jobs_schema`.
+UTF-8 with or without BOM (or the encoding the operator names), LF or CRLF; blank lines are
+skipped but still counted, so every row keeps its physical line number (CSV: the header is line
+1; a row whose quoted cell spans lines is named by its first line). Rows are checked by
+`intake.schema`.
 """
 
 from __future__ import annotations
 
-import csv
 import itertools
-from collections.abc import Generator, Iterator
+from collections import deque
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -17,54 +19,82 @@ from typing import Any, BinaryIO
 import orjson
 
 from batchrecall.errors import JobFileError
+from batchrecall.intake.csvcells import CsvError, quote_open_after, split_cells
+from batchrecall.intake.encoding import DEFAULT_ENCODING, job_encoding, undecodable_problem
 from batchrecall.intake.fields import parse_json
 from batchrecall.intake.schema import invalid_row, items_from_row
 from batchrecall.models import InvalidRow, Item
 
-__all__ = ["read_job"]
+__all__ = ["MAX_LINE_BYTES", "read_job"]
 
 MAX_LINE_BYTES = 1 << 20
+"""The longest row: one physical line, or the lines of a CSV row whose quoted cell spans them."""
 _BOM = b"\xef\xbb\xbf"
 _FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
 
 
-def read_job(path: Path, *, job_name: str | None = None) -> Iterator[Item | InvalidRow]:
+def read_job(
+    path: Path, *, job_name: str | None = None, encoding: str = DEFAULT_ENCODING
+) -> Iterator[Item | InvalidRow]:
     """Stream a job file's rows as Items (several for a row holding a list) and InvalidRows.
 
-    `job_name` (default: `str(path)`) is what Items and InvalidRows name as their job. A file
-    that cannot be read at all (missing, a directory, unreadable, an extension other than
-    .jsonl/.ndjson/.csv, a CSV header with an empty or repeated column name or without `vendor`
-    and `op` columns) raises JobFileError here, before anything is yielded; so does the iterator
-    if reading fails part-way. Every other problem is an InvalidRow for its line (a line longer
-    than MAX_LINE_BYTES too); a CSV cell must not span lines (quoted cells close on their own
-    line), and a CSV row of empty cells is skipped like a blank line.
+    `job_name` (default: `str(path)`) is what Items and InvalidRows name as their job, and
+    `encoding` the file's text encoding (UTF-8 by default, a leading BOM dropped). A file that
+    cannot be read at all (missing, a directory, unreadable, an extension other than
+    .jsonl/.ndjson/.csv, an encoding that cannot be read line by line, a CSV header with an
+    empty or repeated column name or without `vendor` and `op` columns) raises JobFileError
+    here, before anything is yielded; so does the iterator if reading fails part-way. Every
+    other problem is an InvalidRow for its line (a row longer than MAX_LINE_BYTES too).
+
+    CSV is read as spreadsheets write it: empty header cells at the end and empty cells at the
+    end of a row are ignored, a quoted cell may span lines, and a row of empty cells is skipped
+    like a blank line. A quote that never closes makes its first line an invalid row, and the
+    lines after it are read again as rows of their own.
     """
     job = str(path) if job_name is None else job_name
-    return _open(path).rows(job)
+    return _open(path, job_encoding(encoding)).rows(job)
 
 
 @dataclass(frozen=True, slots=True)
 class _Line:
-    """One non-blank physical line, without its line ending (or the file's BOM)."""
+    """One physical line, without its line ending (kept apart), or the file's BOM."""
 
     number: int
     raw: bytes
+    ending: bytes = b""
     too_long: bool = False
+
+    @property
+    def blank(self) -> bool:
+        return not self.raw.strip()
+
+
+@dataclass(frozen=True, slots=True)
+class _Record:
+    """One row's bytes: a line, or the lines a quoted CSV cell joins (named by the first)."""
+
+    number: int
+    raw: bytes
+    problem: str = ""
+    last: int = 0
+    """The row's last line where it spans several; 0 for a one-line row."""
 
 
 @dataclass(frozen=True, slots=True)
 class _JobSource:
-    """An opened job file: its lines still to read and, for CSV, the header's column names."""
+    """An opened job file: its rows still to read and, for CSV, the header's column names."""
 
+    records: Iterator[_Record]
     lines: Generator[_Line, None, None]
+    encoding: str
     from_csv: bool
     header: tuple[str, ...] = ()
-    first: _Line | None = None  # a JSONL row read by _open
+    first: _Record | None = None  # a JSONL row read by _open
 
     def rows(self, job: str) -> Iterator[Item | InvalidRow]:
         try:
-            for line in itertools.chain([self.first] if self.first else [], self.lines):
-                result = self._row(job, line)
+            for record in itertools.chain([self.first] if self.first else [], self.records):
+                result = self._row(job, record)
                 if isinstance(result, list):
                     yield from result
                 elif result is not None:
@@ -72,29 +102,29 @@ class _JobSource:
         finally:
             self.lines.close()  # closes the file when the caller stops early
 
-    def _row(self, job: str, line: _Line) -> list[Item] | InvalidRow | None:
+    def _row(self, job: str, record: _Record) -> list[Item] | InvalidRow | None:
         def invalid(problem: str) -> InvalidRow:
-            return invalid_row(job=job, line=line.number, raw=line.raw, problem=problem)
+            if record.last:
+                problem = f"{problem} (the row spans lines {record.number}-{record.last})"
+            return invalid_row(job=job, line=record.number, raw=record.raw, problem=problem)
 
-        if line.too_long:
-            return invalid(f"line is longer than {MAX_LINE_BYTES} bytes")
+        if record.problem:
+            return invalid(record.problem)
         try:
-            text = line.raw.decode("utf-8")
+            text = record.raw.decode(self.encoding)
         except UnicodeDecodeError as exc:
-            return invalid(
-                f"line is not valid UTF-8 (at byte {exc.start + 1}); save the file as UTF-8"
-            )
+            return invalid(undecodable_problem(record.raw, self.encoding, exc))
         fields = _csv_fields(text, self.header) if self.from_csv else _json_fields(text)
         if isinstance(fields, str):
             return invalid(fields)
         if not fields and self.from_csv:
             return None  # a row of empty cells, as spreadsheets leave at the end
         return items_from_row(
-            fields, from_csv=self.from_csv, job=job, line=line.number, raw=line.raw
+            fields, from_csv=self.from_csv, job=job, line=record.number, raw=record.raw
         )
 
 
-def _open(path: Path) -> _JobSource:
+def _open(path: Path, encoding: str) -> _JobSource:
     """Open a job file and, for CSV, read its header; JobFileError if it cannot be used."""
     kind = _FORMATS.get(path.suffix.lower())
     if kind is None:
@@ -110,21 +140,24 @@ def _open(path: Path) -> _JobSource:
         raise JobFileError(f"job file {path}: is a directory, not a file") from None
     except OSError as exc:
         raise JobFileError(f"job file {path}: cannot be opened ({exc.strerror or exc})") from None
-    lines = _lines(file, path)
+    lines = _lines(file, path, encoding)
     try:
         # Reading a line enters `_lines`, which owns the file from then on: closing the
         # generator, or dropping it, closes the file even if no row is ever asked for.
-        first = next(lines, None)
         if kind == "jsonl":
-            return _JobSource(lines, from_csv=False, first=first)
-        return _JobSource(lines, from_csv=True, header=_csv_header(path, first))
+            records = _json_records(lines)
+            first = next(records, None)
+            return _JobSource(records, lines, encoding, from_csv=False, first=first)
+        records = _csv_records(lines)
+        header = _csv_header(path, next(records, None), encoding)
+        return _JobSource(records, lines, encoding, from_csv=True, header=header)
     except BaseException:
         lines.close()
         raise
 
 
-def _lines(file: BinaryIO, path: Path) -> Generator[_Line, None, None]:
-    """The file's non-blank lines; reads at most MAX_LINE_BYTES at a time, whatever the file."""
+def _lines(file: BinaryIO, path: Path, encoding: str) -> Generator[_Line, None, None]:
+    """Every physical line; reads at most MAX_LINE_BYTES at a time, whatever the file."""
     with file:
         number = 0
         while chunk := _read_line(file, path, number, MAX_LINE_BYTES + 1):
@@ -133,11 +166,15 @@ def _lines(file: BinaryIO, path: Path) -> Generator[_Line, None, None]:
                 _skip_rest_of_line(file, path, number)
                 yield _Line(number, chunk[:MAX_LINE_BYTES], too_long=True)
                 continue
-            chunk = chunk.removesuffix(b"\n").removesuffix(b"\r")
-            if number == 1:
-                chunk = chunk.removeprefix(_BOM)
-            if chunk.strip():
-                yield _Line(number, chunk)
+            if number == 1 and chunk.startswith(_BOM):
+                if encoding != DEFAULT_ENCODING:
+                    raise JobFileError(
+                        f"job file {path} starts with a UTF-8 byte order mark but its encoding "
+                        f"was given as {encoding}: leave out --encoding"
+                    )
+                chunk = chunk[len(_BOM) :]
+            body = chunk.removesuffix(b"\n").removesuffix(b"\r")
+            yield _Line(number, body, chunk[len(body) :])
 
 
 def _skip_rest_of_line(file: BinaryIO, path: Path, number: int) -> None:
@@ -154,6 +191,58 @@ def _read_line(file: BinaryIO, path: Path, number: int, limit: int) -> bytes:
         raise JobFileError(
             f"job file {path}: read failed after line {number} ({exc.strerror or exc})"
         ) from exc
+
+
+def _too_long(number: int) -> _Record:
+    return _Record(number, b"", problem=f"line is longer than {MAX_LINE_BYTES} bytes")
+
+
+def _json_records(lines: Iterable[_Line]) -> Iterator[_Record]:
+    for line in lines:
+        if line.too_long:
+            yield _Record(line.number, line.raw, problem=_too_long(line.number).problem)
+        elif not line.blank:
+            yield _Record(line.number, line.raw)
+
+
+def _csv_records(lines: Iterator[_Line]) -> Iterator[_Record]:
+    """The CSV rows: a line each, or the lines a quoted cell joins. Lines are scanned for
+    quotes and commas as latin-1, which any readable encoding (`intake.encoding`) keeps."""
+    again: deque[_Line] = deque()  # lines of an unclosed quote's row, to be read again
+
+    def next_line() -> _Line | None:
+        return again.popleft() if again else next(lines, None)
+
+    while (line := next_line()) is not None:
+        if line.too_long:
+            yield _Record(line.number, line.raw, problem=_too_long(line.number).problem)
+            continue
+        if line.blank:
+            continue
+        text = line.raw.decode("latin-1")
+        if '"' not in text or not quote_open_after(text, inside=False):
+            yield _Record(line.number, line.raw)
+            continue
+        joined = [line]
+        size = len(line.raw)
+        while True:
+            more = next_line()
+            if more is not None and not more.too_long:
+                size += len(joined[-1].ending) + len(more.raw)
+            if more is None or more.too_long or size > MAX_LINE_BYTES:
+                yield _Record(
+                    line.number,
+                    line.raw,
+                    problem="line is not valid CSV (a quoted cell opened on this line never "
+                    f"closes within {MAX_LINE_BYTES} bytes)",
+                )
+                again.extendleft(reversed(joined[1:] + ([more] if more is not None else [])))
+                break
+            joined.append(more)
+            if not quote_open_after(more.raw.decode("latin-1"), inside=True):
+                raw = b"".join(part.raw + part.ending for part in joined[:-1]) + more.raw
+                yield _Record(line.number, raw, last=more.number)
+                break
 
 
 def _json_fields(text: str) -> dict[str, Any] | str:
@@ -181,40 +270,38 @@ def _json_kind(value: Any) -> str:
     return "a number"
 
 
-def _csv_cells(text: str) -> list[str]:
-    # strict: an unterminated quote or junk after a closing quote is an error, not a guess.
-    return next(csv.reader([text], strict=True))
-
-
 def _csv_fields(text: str, header: tuple[str, ...]) -> dict[str, str] | str:
-    """A CSV line's non-empty cells by column name, or the problem with the line."""
+    """A CSV row's non-empty cells by column name, or the problem with the row."""
     try:
-        cells = _csv_cells(text)
-    except csv.Error as exc:
-        return f"line is not valid CSV ({exc}); a quoted cell must close on the same line"
+        cells = split_cells(text)
+    except CsvError as exc:
+        return f"line is not valid CSV ({exc})"
+    if len(cells) > len(header):
+        # Spreadsheets write empty cells out to the widest row or column they ever held.
+        while len(cells) > len(header) and cells[-1] == "":
+            cells.pop()
     if len(cells) != len(header):
         return f"row has {len(cells)} cells but the header has {len(header)} columns"
     return {name: cell for name, cell in zip(header, cells, strict=True) if cell != ""}
 
 
-def _csv_header(path: Path, line: _Line | None) -> tuple[str, ...]:
-    """The first non-blank line's column names; none for an empty file."""
-    if line is None:
+def _csv_header(path: Path, record: _Record | None, encoding: str) -> tuple[str, ...]:
+    """The first row's column names, empty names at the end dropped; none for an empty file."""
+    if record is None:
         return ()
-    where = f"job file {path}: header (line {line.number})"
-    if line.too_long:
-        raise JobFileError(f"{where} is longer than {MAX_LINE_BYTES} bytes")
+    where = f"job file {path}: header (line {record.number})"
+    if record.problem:
+        raise JobFileError(f"{where} {record.problem.removeprefix('line ')}")
     try:
-        names = _csv_cells(line.raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise JobFileError(f"{where} is not valid UTF-8; save the file as UTF-8") from None
-    except csv.Error as exc:
+        names = split_cells(record.raw.decode(encoding))
+    except UnicodeDecodeError as exc:
+        problem = undecodable_problem(record.raw, encoding, exc).removeprefix("line ")
+        raise JobFileError(f"{where} {problem}") from None
+    except CsvError as exc:
         raise JobFileError(f"{where} is not valid CSV ({exc})") from None
+    while names and names[-1] == "":
+        names.pop()
     _check_header(where, names)
-    # A goeasy `messages` cell of 10,000 timestamps exceeds csv's default 128 KiB field limit;
-    # no cell can be longer than a line.
-    if csv.field_size_limit() < MAX_LINE_BYTES:
-        csv.field_size_limit(MAX_LINE_BYTES)
     return tuple(names)
 
 
