@@ -35,6 +35,8 @@ class JobRef:
 
     path: Path
     name: str
+    encoding: str = "utf-8"
+    """The file's text encoding (`--encoding`), as a canonical codec name."""
 
 
 class Status(StrEnum):

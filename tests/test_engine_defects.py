@@ -140,9 +140,11 @@ async def test_the_job_is_read_once_whatever_the_number_of_lanes(
 ) -> None:
     opened: list[Path] = []
 
-    def counting(path: Path, *, job_name: str | None = None) -> Iterator[Item | InvalidRow]:
+    def counting(
+        path: Path, *, job_name: str | None = None, encoding: str = "utf-8"
+    ) -> Iterator[Item | InvalidRow]:
         opened.append(path)
-        return read_job(path, job_name=job_name)
+        return read_job(path, job_name=job_name, encoding=encoding)
 
     monkeypatch.setattr(engine_module, "read_job", counting)
     harness = Harness(tmp_path)

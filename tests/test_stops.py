@@ -176,8 +176,11 @@ def stop_after_rows(monkeypatch: pytest.MonkeyPatch, rows: int) -> Callable[[Sto
     """Arms a stop while the reader is between rows of the job (the reading phase)."""
 
     def arm(stop: Stop) -> None:
-        def reading(path: Path, *, job_name: str | None = None) -> Iterator[Item | InvalidRow]:
-            for number, row in enumerate(read_job(path, job_name=job_name), start=1):
+        def reading(
+            path: Path, *, job_name: str | None = None, encoding: str = "utf-8"
+        ) -> Iterator[Item | InvalidRow]:
+            rows_read = read_job(path, job_name=job_name, encoding=encoding)
+            for number, row in enumerate(rows_read, start=1):
                 if number == rows:
                     stop()
                 yield row

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from batchrecall.cli.emulate import add_emulate_parser
+from batchrecall.cli.job_options import encoding_option
 from batchrecall.cli.sharding import shard_argument
 from batchrecall.results.manifest import tool_version
 
@@ -170,6 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="write the result row of every item not ok or not_found, invalid rows "
         "included, each with its error (JSONL; CSV for .csv) (default: none)",
     )
+    encoding_option(
+        report, default="the encoding each job's run recorded in the manifest, else utf-8"
+    )
     report.add_argument(
         "--html",
         metavar="P",
@@ -184,6 +188,7 @@ def _job_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "jobs", nargs="+", metavar="JOB", help="job files (.jsonl, .ndjson or .csv), in order"
     )
+    encoding_option(parser, default="utf-8, with or without BOM")
 
 
 def _config_option(

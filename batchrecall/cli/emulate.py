@@ -13,8 +13,10 @@ from typing import Any
 
 import anyio
 
+from batchrecall.cli.job_options import encoding_option
 from batchrecall.errors import UsageError
-from batchrecall.models import Vendor
+from batchrecall.intake.encoding import DEFAULT_ENCODING
+from batchrecall.models import JobRef, Vendor
 from batchrecall.results.summary import ExitCode
 
 REHEARSAL_RECALL_WINDOW_S = 3600.0
@@ -59,6 +61,7 @@ def add_emulate_parser(sub: Any) -> None:
         help="make every message and conversation these jobs name exist, sent at start "
         "(default: none)",
     )
+    encoding_option(emulate, default="utf-8, with or without BOM")
     emulate.add_argument(
         "--scenario",
         metavar="P",
@@ -155,7 +158,9 @@ def cmd_emulate(args: argparse.Namespace) -> int:
     emulators = EmulatorSet(settings, rates=parse_vendor_rates(args.rate))
     scenario = load_scenario(Path(args.scenario)) if args.scenario else None
     started = emulators.clock()
-    seeded = seed_jobs(emulators, [Path(p) for p in args.seed], scenario)
+    encoding = args.encoding or DEFAULT_ENCODING
+    jobs = [JobRef(path=Path(p), name=p, encoding=encoding) for p in args.seed]
+    seeded = seed_jobs(emulators, jobs, scenario)
     gc.freeze()  # the seeded messages stay: a full collection over them stalled answers ~50 ms
     sock = bind(args.host, args.port)
 

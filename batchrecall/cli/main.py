@@ -33,14 +33,15 @@ from batchrecall.config import (
     resolve_config_path,
 )
 from batchrecall.errors import ConfigError, JobFileError, UsageError
+from batchrecall.intake.encoding import DEFAULT_ENCODING
 from batchrecall.intake.plan import Plan
 from batchrecall.intake.reader import read_job
 from batchrecall.intake.shard import Shard
 from batchrecall.keystore import KeyStore
 from batchrecall.logs import configure_logging
-from batchrecall.models import InvalidRow, JobRef, Vendor
+from batchrecall.models import InvalidRow, Item, JobRef, Vendor
 from batchrecall.redact import redact
-from batchrecall.results.manifest import Manifest
+from batchrecall.results.manifest import Manifest, recorded_encodings
 from batchrecall.results.store import (
     Format,
     ResultsLock,
@@ -82,10 +83,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
-def _jobs(paths: Sequence[str]) -> list[JobRef]:
-    refs = [JobRef(path=Path(p), name=p) for p in paths]
+def _jobs(paths: Sequence[str], encoding: str | None = None) -> list[JobRef]:
+    refs = [JobRef(path=Path(p), name=p, encoding=encoding or DEFAULT_ENCODING) for p in paths]
     for ref in refs:
-        read_job(ref.path, job_name=ref.name)  # raises JobFileError now if unreadable
+        # raises JobFileError now if unreadable
+        read_job(ref.path, job_name=ref.name, encoding=ref.encoding)
     return refs
 
 
@@ -110,7 +112,7 @@ def _run(args: argparse.Namespace, log_stream: TextIO | None) -> int:
     configure_logging(fmt=args.log_format, stream=log_stream, level=level)
     if args.emulate_scenario and not args.emulate:
         raise UsageError("--emulate-scenario needs --emulate")
-    jobs = _jobs(args.jobs)
+    jobs = _jobs(args.jobs, args.encoding)
     emulated = None
     if args.emulate:
         from batchrecall.emulators.inprocess import emulated_lanes
@@ -346,7 +348,7 @@ def _resume_command(args: argparse.Namespace, out: Path) -> str:
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     try:
-        jobs = _jobs(args.jobs)
+        jobs = _jobs(args.jobs, args.encoding)
     except JobFileError as exc:
         print(f"batchrecall: {exc}", file=sys.stderr)
         return ExitCode.USAGE
@@ -354,7 +356,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     seen = KeyStore()
     try:
         for job in jobs:
-            for row in read_job(job.path, job_name=job.name):
+            for row in read_job(job.path, job_name=job.name, encoding=job.encoding):
                 if isinstance(row, InvalidRow):
                     invalid += 1
                     print(f"{row.job}:{row.line}: {row.problem}")
@@ -369,7 +371,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-    jobs = _jobs(args.jobs)
+    jobs = _jobs(args.jobs, args.encoding)
     config: Config | None = None
     path = resolve_config_path(args.config)
     if args.config or os.environ.get("BATCHRECALL_CONFIG") or path.exists():
@@ -399,7 +401,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
         return Path(value) if value else None
 
     paths = [Path(p) for p in args.results]
-    whole_jobs = lambda path, name: read_job(path, job_name=name)  # noqa: E731
+    encodings = recorded_encodings(paths)
+
+    def whole_jobs(path: Path, name: str) -> Iterator[Item | InvalidRow]:
+        encoding = args.encoding or encodings.get(name, DEFAULT_ENCODING)
+        return read_job(path, job_name=name, encoding=encoding)
+
     return run_report(
         paths,
         failed_jobs=optional(args.failed_jobs),

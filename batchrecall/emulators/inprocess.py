@@ -36,7 +36,7 @@ def emulated_lanes(jobs: Sequence[JobRef], *, scenario: str | None = None) -> Em
         EmulatorSettings(rate=EMULATED_VENDOR_RATE, recall_window_s=EMULATED_RECALL_WINDOW_S)
     )
     twists = load_scenario(Path(scenario)) if scenario else None
-    named = seed_jobs(emulators, [job.path for job in jobs], twists)
+    named = seed_jobs(emulators, jobs, twists)
     # Every app a job names talks to the same emulator, at the product's default rates.
     raw = tomllib.loads(emulators.config_toml(IN_PROCESS_BASE, apps=named))
     config = parse_config(raw, environ={}, source="(built-in emulators)")

@@ -18,7 +18,7 @@ import orjson
 from batchrecall.emulators.server import EmulatorSet
 from batchrecall.errors import UsageError
 from batchrecall.intake.reader import read_job
-from batchrecall.models import Item, LaneKey, Op, Vendor
+from batchrecall.models import Item, JobRef, LaneKey, Op, Vendor
 
 Scenario = Mapping[tuple[str, str], Mapping[str, Any]]
 _SCENARIO_KEYS = {"vendor", "target", "age_s", "to", "absent"}
@@ -42,12 +42,14 @@ def load_scenario(path: Path) -> Scenario:
 
 
 def seed_jobs(
-    emulators: EmulatorSet, jobs: Iterable[Path], scenario: Scenario | None = None
+    emulators: EmulatorSet, jobs: Iterable[JobRef | Path], scenario: Scenario | None = None
 ) -> Counter[LaneKey]:
-    """Seed every valid item of the job files; returns how many each lane seeded."""
+    """Seed every valid item of the job files (a path: a UTF-8 one); returns how many each
+    lane seeded."""
     seeded: Counter[LaneKey] = Counter()
     for job in jobs:
-        for row in read_job(job):
+        ref = job if isinstance(job, JobRef) else JobRef(path=job, name=str(job))
+        for row in read_job(ref.path, job_name=ref.name, encoding=ref.encoding):
             if isinstance(row, Item):
                 seeded[row.lane] += seed_item(emulators, row, scenario or {})
     return seeded

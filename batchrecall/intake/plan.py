@@ -125,7 +125,7 @@ def build_plan(
     planner = Planner(limit=limit, run_id="plan")
     repeated: list[tuple[str, str, int]] = []  # item key, job, line of the first repeats
     for job in jobs:
-        for row in read_job(job.path, job_name=job.name):
+        for row in read_job(job.path, job_name=job.name, encoding=job.encoding):
             if keep is not None and not keep(row):
                 continue
             settled = is_done is not None and is_done(row.item_key)
@@ -161,7 +161,7 @@ def _name_repeats(jobs: Sequence[JobRef], repeated: list[tuple[str, str, int]]) 
     for job in jobs:
         if len(first) == len(keys):
             break
-        for row in read_job(job.path, job_name=job.name):
+        for row in read_job(job.path, job_name=job.name, encoding=job.encoding):
             if isinstance(row, Item) and row.item_key in keys:
                 first.setdefault(row.item_key, (row.job, row.line))
                 if len(first) == len(keys):

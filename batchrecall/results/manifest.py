@@ -11,7 +11,7 @@ import getpass
 import hashlib
 import os
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -62,6 +62,7 @@ def job_facts(job: JobRef) -> dict[str, Any]:
         "bytes": size,
         "sha256": digest.hexdigest(),
         "rows": rows,
+        "encoding": job.encoding,
     }
 
 
@@ -218,3 +219,22 @@ def read_manifest(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict) or not isinstance(data.get("runs"), list):
         raise ValueError("not a batchrecall manifest")
     return data
+
+
+def recorded_encodings(results: Iterable[Path]) -> dict[str, str]:
+    """Each job's text encoding as the manifests of these results files recorded it (the
+    latest run's where runs differ); a job no manifest names is not in it."""
+    encodings: dict[str, str] = {}
+    for path in results:
+        manifest = manifest_path(path)
+        if not manifest.is_file():
+            continue
+        try:
+            runs = read_manifest(manifest).get("runs") or []
+        except (OSError, ValueError):
+            continue  # the report says what is wrong with a manifest; here it only lacks a hint
+        for run in runs:
+            for job in run.get("jobs") or []:
+                if isinstance(job, dict) and isinstance(job.get("encoding"), str):
+                    encodings[str(job.get("name"))] = job["encoding"]
+    return encodings

@@ -167,7 +167,7 @@ class Engine:
     async def _read(self, jobs: Sequence[JobRef]) -> None:
         count = 0
         for job in jobs:
-            for row in read_job(job.path, job_name=job.name):
+            for row in read_job(job.path, job_name=job.name, encoding=job.encoding):
                 count += 1
                 if count % _TAIL_BATCH == 0:
                     self._write_tail()
