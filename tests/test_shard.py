@@ -214,3 +214,32 @@ def test_a_report_of_one_shard_counts_only_that_shards_items(
     assert "left to do: 0" in printed
     assert left.read_bytes() == b""
     assert code == 0
+
+
+def test_an_items_option_variants_share_a_shard(tmp_path: Path) -> None:
+    """A one-way then a two-way recall of one message (and a conversation deleted without, then
+    with, its messages) are other items of one target: each worker must see them in row order."""
+    rows: list[dict[str, Any]] = []
+    for n in range(60):
+        conversation, message = f"s|1|u-{n}", str(880_000_000_000 + n)
+        rows += [
+            {"vendor": "yunxin", "op": "recall", "conversation_id": conversation,
+             "message_server_id": message, "type": 1},
+            {"vendor": "yunxin", "op": "recall", "conversation_id": conversation,
+             "message_server_id": message, "type": 2},
+            {"vendor": "yunxin", "op": "delete_conversation", "conversation_id": conversation},
+            {"vendor": "yunxin", "op": "delete_conversation", "conversation_id": conversation,
+             "clear_message": True},
+            {"vendor": "easemob", "op": "recall", "msg_id": message, "to": "u", "chat_type": "chat"},
+            {"vendor": "easemob", "op": "recall", "msg_id": message, "to": "u", "chat_type": "chat",
+             "force": True},
+        ]  # fmt: skip
+    items = [row for row in read_rows(write_job(tmp_path / "variants.jsonl", rows)) if
+             isinstance(row, Item)]  # fmt: skip
+    assert len(items) == len(rows)
+    for first, second in zip(items[::2], items[1::2], strict=True):
+        assert first.item_key != second.item_key  # two items ...
+        for count in (2, 3, 7):  # ... in one shard
+            assert shard_of(first, count) == shard_of(second, count)
+    # and the targets still spread over the shards
+    assert {shard_of(item, 4) for item in items} == {1, 2, 3, 4}

@@ -58,8 +58,10 @@ def group_key(row: Item | InvalidRow) -> str:
     A GoEasy timestamp's batch key starts with its conversation, an Easemob conversation
     delete's with its username: those items stay together. Where a batch key names no part of
     the target (Easemob recalls batch freely; Yunxin conversation deletes batch by an option
-    value, which would put nearly every item in one shard), each item goes its own way. Two rows
-    of one item always share a shard, so duplicates are still found within it.
+    value, which would put nearly every item in one shard), each target goes its own way, its
+    option variants together (a one-way, then a two-way recall of one message keep their row
+    order only within one worker). Two rows of one item always share a shard, so duplicates are
+    still found within it.
     """
     if isinstance(row, InvalidRow):
         return row.item_key
@@ -68,6 +70,4 @@ def group_key(row: Item | InvalidRow) -> str:
         if part != batch_part:
             break
         shared.append(part)
-    if not shared:
-        return row.item_key
-    return make_item_key(row.vendor, row.app, row.op, tuple(shared))
+    return make_item_key(row.vendor, row.app, row.op, tuple(shared) if shared else row.ids)
