@@ -68,13 +68,13 @@ def undecodable_problem(raw: bytes, encoding: str, error: UnicodeDecodeError) ->
 
 def _reads_as_gbk(raw: bytes) -> bool:
     """Text a Chinese-locale spreadsheet saved: it decodes as GBK into more than one non-ASCII
-    character, and holds no character that is valid UTF-8 beyond ASCII (a UTF-8 file with one
-    damaged character does; so does one cut in the middle of a character)."""
+    character, and as UTF-8 it is mostly errors (a UTF-8 row with one damaged or cut character
+    is mostly valid characters; GBK pairs make a valid UTF-8 character now and then)."""
     try:
         text = raw.decode("gbk")
     except UnicodeDecodeError:
         return False
     utf8 = raw.decode("utf-8", errors="replace")
-    if any(char > "\x7f" and char != "\ufffd" for char in utf8):
-        return False
-    return sum(char > "\x7f" for char in text) > 1
+    errors = utf8.count("\ufffd")
+    valid = sum(char > "\x7f" for char in utf8) - errors
+    return errors > valid and sum(char > "\x7f" for char in text) > 1
