@@ -230,9 +230,10 @@ def test_an_items_option_variants_share_a_shard(tmp_path: Path) -> None:
             {"vendor": "yunxin", "op": "delete_conversation", "conversation_id": conversation},
             {"vendor": "yunxin", "op": "delete_conversation", "conversation_id": conversation,
              "clear_message": True},
-            {"vendor": "easemob", "op": "recall", "msg_id": message, "to": "u", "chat_type": "chat"},
-            {"vendor": "easemob", "op": "recall", "msg_id": message, "to": "u", "chat_type": "chat",
-             "force": True},
+            {"vendor": "easemob", "op": "recall", "msg_id": message, "to": "u",
+             "chat_type": "chat"},
+            {"vendor": "easemob", "op": "recall", "msg_id": message, "to": "u",
+             "chat_type": "chat", "force": True},
         ]  # fmt: skip
     items = [row for row in read_rows(write_job(tmp_path / "variants.jsonl", rows)) if
              isinstance(row, Item)]  # fmt: skip
