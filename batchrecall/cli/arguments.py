@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from batchrecall.cli.collect import add_collect_parser
 from batchrecall.cli.emulate import add_emulate_parser
 from batchrecall.cli.job_options import encoding_option
 from batchrecall.cli.sharding import shard_argument
@@ -181,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     add_emulate_parser(sub)
+    add_collect_parser(sub)
     return parser
 
 

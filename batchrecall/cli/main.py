@@ -417,6 +417,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _handlers() -> dict[str, Callable[[argparse.Namespace], int]]:
+    from batchrecall.cli.collect import cmd_collect
     from batchrecall.cli.emulate import cmd_emulate
 
     return {
@@ -425,6 +426,7 @@ def _handlers() -> dict[str, Callable[[argparse.Namespace], int]]:
         "plan": _cmd_plan,
         "report": _cmd_report,
         "emulate": cmd_emulate,
+        "collect": cmd_collect,
     }
 
 

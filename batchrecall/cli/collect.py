@@ -1,0 +1,185 @@
+"""`batchrecall collect`: the command line of finding what to take back (SPEC §8)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from batchrecall.errors import UsageError
+from batchrecall.models import Vendor
+from batchrecall.results.summary import ExitCode
+
+_EPILOG = """\
+examples:
+  batchrecall collect easemob --export 2026120309.gz 2026120310.gz --sender spammer-7 \\
+      --since 2026-12-03T09:40+08:00 --out jobs/spam.jsonl
+  batchrecall plan jobs/spam.jsonl
+
+exit codes: 0 rows written, 1 nothing matched (no file written), 2 bad options or an export
+that could not be read (the rows found before it are written)
+"""
+_TOP = 10
+
+
+def add_collect_parser(sub: Any) -> None:
+    collect = sub.add_parser(
+        "collect",
+        help="find a sender's messages in the vendor's history and write a job file",
+        description="Find what to take back: the messages of these senders in this time "
+        "window, from the vendor's history, as a job file that validate, plan and run take.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    collect.add_argument("target", metavar="VENDOR[.APP]", help="e.g. easemob or easemob.eu")
+    collect.add_argument(
+        "--sender", action="append", default=[], metavar="USER", nargs="+",
+        help="whose messages (repeatable; at least one, or --senders-file)",
+    )  # fmt: skip
+    collect.add_argument("--senders-file", metavar="P", help="one user id a line")
+    collect.add_argument(
+        "--since", required=True, metavar="T",
+        help="from this time: ISO 8601 with its offset (2026-12-03T09:40+08:00) or a span back "
+        "from now (90m, 2h, 3d)",
+    )  # fmt: skip
+    collect.add_argument("--until", metavar="T", help="up to this time (default: now)")
+    collect.add_argument(
+        "--conversation", action="append", default=[], metavar="ID", nargs="+",
+        help="only these conversations (Easemob: the receiver, group or chat room id)",
+    )  # fmt: skip
+    collect.add_argument("--chat-type", choices=("chat", "groupchat", "chatroom"))
+    collect.add_argument("--contains", metavar="TEXT", help="only text messages holding TEXT")
+    collect.add_argument(
+        "--export", nargs="+", default=[], metavar="FILE",
+        help="Easemob export files already downloaded (gzip or plain)",
+    )  # fmt: skip
+    collect.add_argument("--op", choices=("recall", "delete_message"), default="recall")
+    collect.add_argument("--ref", help="the rows' ref (default: collect-<time>)")
+    collect.add_argument(
+        "--out", metavar="JOB",
+        help="the job file (JSONL; CSV for .csv) (default: collect-<vendor>-<time>.jsonl)",
+    )  # fmt: skip
+    collect.add_argument("--max-items", type=int, metavar="N", help="stop after N items")
+    collect.add_argument("--dry-run", action="store_true", help="count; write nothing")
+
+
+def cmd_collect(args: argparse.Namespace, *, now_ms: int | None = None) -> int:
+    from batchrecall.collect.from_exports import collect_exports
+    from batchrecall.collect.job_output import JobFileWriter
+    from batchrecall.collect.manifest import existing_job_is_ours, write_collect_manifest
+    from batchrecall.collect.query import Query
+    from batchrecall.collect.times import parse_moment, utc_text
+
+    now = round(time.time() * 1000) if now_ms is None else now_ms
+    vendor, _, app = args.target.partition(".")
+    if vendor not in tuple(Vendor):
+        raise UsageError(f"collect: unknown vendor {vendor!r}; use one of {', '.join(Vendor)}")
+    senders = _senders(args)
+    since = parse_moment(args.since, now_ms=now, option="--since")
+    until = parse_moment(args.until, now_ms=now, option="--until") if args.until else None
+    if until is not None and until <= since:
+        raise UsageError("collect: --until must be later than --since")
+    if args.max_items is not None and args.max_items < 1:
+        raise UsageError("collect: --max-items must be at least 1")
+    if vendor != Vendor.EASEMOB or not args.export:
+        raise UsageError(
+            "collect: this version reads Easemob export files (--export FILE...); download "
+            "the hours' files from the console or GET /{org}/{app}/chatmessages/{yyyyMMddHH}"
+        )
+    if args.op != "recall":
+        raise UsageError("collect: Easemob's messages are taken back with --op recall")
+    stamp = utc_text(now)[:19].replace("-", "").replace(":", "")
+    query = Query(
+        vendor=Vendor(vendor),
+        app=app or "default",
+        senders=senders,
+        since_ms=since,
+        until_ms=until,
+        ref=args.ref or f"collect-{stamp}Z",
+        op=args.op,
+        conversations=tuple(c for group in args.conversation for c in group),
+        chat_type=args.chat_type,
+        contains=args.contains,
+        max_items=args.max_items,
+    )
+    out = Path(args.out or f"collect-{vendor}-{stamp}Z.jsonl")
+    if not args.dry_run and out.exists() and not existing_job_is_ours(out):
+        raise UsageError(
+            f"collect: {out} exists and was not written by collect; choose another --out"
+        )
+    writer = None if args.dry_run else JobFileWriter(out)
+    try:
+        outcome = collect_exports([Path(p) for p in args.export], query, writer)
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    found = outcome.found
+    manifest = None
+    if writer is not None and found.items:
+        writer.commit()  # before anything is printed: a closed pipe must not lose the file
+        manifest = write_collect_manifest(out, query, outcome, writer, argv=args.words)
+    elif writer is not None:
+        writer.abort()
+    stream = sys.stdout
+    _print_summary(outcome, stream)
+    if outcome.error:
+        print(f"batchrecall: {outcome.error}", file=sys.stderr)
+    if writer is None:
+        print("Dry run: nothing was written.", file=stream)
+    elif manifest is not None:
+        print(f"Wrote {found.items:,} rows to {out} (sha256 {writer.sha256[:16]}…)", file=stream)
+        print(f"Manifest: {manifest}", file=stream)
+        print(f"Next: batchrecall plan {out}", file=stream)
+    if outcome.error:
+        return ExitCode.USAGE
+    if found.items == 0:
+        print("Nothing matched: no job file was written.", file=stream)
+        return ExitCode.INCOMPLETE
+    return ExitCode.OK
+
+
+def _senders(args: argparse.Namespace) -> tuple[str, ...]:
+    senders = [s for group in args.sender for s in group]
+    if args.senders_file:
+        try:
+            text = Path(args.senders_file).read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"collect: --senders-file {args.senders_file}: {exc}") from None
+        senders += [line.strip() for line in text.splitlines() if line.strip()]
+    senders = [s for s in senders if s]
+    if not senders:
+        raise UsageError("collect: name at least one --sender (or --senders-file)")
+    return tuple(dict.fromkeys(senders))
+
+
+def _print_summary(outcome: Any, stream: TextIO) -> None:
+    from batchrecall.collect.times import utc_text
+
+    scan, found = outcome.scan, outcome.found
+    print(
+        f"Scanned {scan.records:,} records in {len(outcome.sources)} export file(s): "
+        f"{found.items:,} items, {found.duplicates:,} recorded twice, "
+        f"{scan.malformed:,} malformed",
+        file=stream,
+    )
+    for named in scan.malformed_named:
+        print(f"  malformed: {named}", file=stream)
+    if outcome.stopped_at_max:
+        print(f"Stopped at --max-items {found.items:,}: later matches were not read.", file=stream)
+    if not found.items:
+        return
+    print("  per sender:    " + _top(found.senders), file=stream)
+    print("  per conversation: " + _top(found.conversations), file=stream)
+    print("  per hour (UTC): " + ", ".join(f"{h} {n:,}" for h, n in sorted(found.hours.items())),
+          file=stream)  # fmt: skip
+    print(f"  sent from {utc_text(found.first_ms)} to {utc_text(found.last_ms)}", file=stream)
+
+
+def _top(counts: Any) -> str:
+    items = counts.most_common(_TOP)
+    rest = len(counts) - len(items)
+    text = ", ".join(f"{name} {n:,}" for name, n in items)
+    return text + (f" (and {rest:,} more)" if rest > 0 else "")

@@ -1,0 +1,229 @@
+"""Easemob's hourly history export, as downloaded: gzip (or plain) JSON records, one a line or
+pretty-printed objects back to back (the documents show no framing; research/history-apis §1.2).
+
+Files are read in blocks, so memory stays flat however large an export is. In one-a-line files a
+block is searched for the senders' ids first and only the lines that hold one are parsed: a busy
+hour is millions of records and the operator wants a few senders' of them.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+__all__ = ["ExportError", "ExportScan", "Found", "scan_export"]
+
+Found = tuple[str, dict[str, Any]]
+
+_BLOCK = 1 << 20
+_GZIP_MAGIC = b"\x1f\x8b"
+_MAX_NAMED = 5
+_WHITESPACE = b" \t\r\n"
+_NEWLINE = b"\n"
+
+
+class ExportError(Exception):
+    """An export file that cannot be read on: the text names the file and where it stopped."""
+
+
+@dataclass
+class ExportScan:
+    """What one scan read: counts, and the first malformed records (file and line)."""
+
+    records: int = 0
+    candidates: int = 0
+    malformed: int = 0
+    malformed_named: list[str] = field(default_factory=list)
+
+    def bad(self, where: str, problem: str) -> None:
+        self.malformed += 1
+        if len(self.malformed_named) < _MAX_NAMED:
+            self.malformed_named.append(f"{where}: {problem}")
+
+
+def scan_export(path: Path, *, needles: tuple[bytes, ...], scan: ExportScan) -> Iterator[Found]:
+    """The records of one export file that may match, each with where it is (file and line, or
+    record number): every record holding one of `needles`
+    (the senders' ids as JSON strings; empty: every record). ExportError for a file that cannot
+    be opened, is not gzip or JSON text, or is cut short (after yielding what came before)."""
+    blocks = _blocks(path)
+    first = next(blocks, b"")
+    start = first.lstrip(_WHITESPACE)
+    if start and not start.startswith(b"{"):
+        raise ExportError(f"export {path}: not an export of JSON records (starts {start[:20]!r})")
+    first_line = start.split(b"\n", 1)[0]
+    if b"\n" in start and _is_object(first_line):
+        yield from _lines(path, _chain(first, blocks), needles, scan)
+    else:
+        yield from _objects(path, _chain(first, blocks), scan)
+
+
+def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    if first:
+        yield first
+    yield from rest
+
+
+def _is_object(line: bytes) -> bool:
+    try:
+        return isinstance(orjson.loads(line), dict)
+    except orjson.JSONDecodeError:
+        return False
+
+
+def _blocks(path: Path) -> Iterator[bytes]:
+    """The file's text in blocks: gunzipped (every member of a multi-member gzip) or as it is."""
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise ExportError(f"export {path}: cannot be opened ({exc.strerror or exc})") from None
+    with handle:
+        head = handle.read(2)
+        handle.seek(0)
+        if head != _GZIP_MAGIC:
+            while block := handle.read(_BLOCK):
+                yield block
+            return
+        yield from _gunzip(path, handle.read)
+
+
+def _gunzip(path: Path, read: Callable[[int], bytes]) -> Iterator[bytes]:
+    inflate = zlib.decompressobj(wbits=31)
+    while compressed := read(_BLOCK):
+        while compressed:
+            if inflate.eof:  # another gzip member follows (or padding)
+                if not compressed.strip(b"\x00"):
+                    break
+                inflate = zlib.decompressobj(wbits=31)
+            try:
+                text = inflate.decompress(compressed)
+            except zlib.error as exc:
+                raise ExportError(f"export {path}: not a readable gzip file ({exc})") from None
+            if text:
+                yield text
+            compressed = inflate.unused_data if inflate.eof else b""
+    if not inflate.eof:
+        raise ExportError(
+            f"export {path}: the gzip file is cut short (the records before the cut were read); "
+            "download it again"
+        )
+
+
+def _lines(
+    path: Path, blocks: Iterator[bytes], needles: tuple[bytes, ...], scan: ExportScan
+) -> Iterator[Found]:
+    carry = b""
+    line_number = 0
+    for block in blocks:
+        text = carry + block
+        cut = text.rfind(b"\n") + 1
+        carry = text[cut:]
+        yield from _block_lines(path, text[:cut], line_number, needles, scan)
+        line_number += text.count(b"\n", 0, cut)
+    if carry.strip():
+        yield from _block_lines(path, carry + b"\n", line_number, needles, scan)
+
+
+def _block_lines(
+    path: Path, text: bytes, first_line: int, needles: tuple[bytes, ...], scan: ExportScan
+) -> Iterator[Found]:
+    """Whole lines of one block: counted, and parsed where a needle is."""
+    scan.records += text.count(b"\n") - _blank_lines(text)
+    if not needles:
+        starts: list[int] = [0]
+        position = 0
+        while (position := text.find(b"\n", position) + 1) and position < len(text):
+            starts.append(position)
+    else:
+        starts = sorted(
+            {_line_start(text, at) for needle in needles for at in _finds(text, needle)}
+        )
+    for start in starts:
+        end = text.find(b"\n", start)
+        line = text[start:end]
+        if not line.strip():
+            continue
+        scan.candidates += 1
+        where = f"{path}:{first_line + text.count(_NEWLINE, 0, start) + 1}"
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            scan.bad(where, f"not JSON ({exc.msg})")
+            continue
+        if not isinstance(record, dict):
+            scan.bad(where, "not a JSON object")
+            continue
+        yield where, record
+
+
+def _blank_lines(text: bytes) -> int:
+    return text.count(b"\n\n") + (1 if text.startswith(b"\n") else 0)
+
+
+def _finds(text: bytes, needle: bytes) -> Iterator[int]:
+    at = text.find(needle)
+    while at >= 0:
+        yield at
+        at = text.find(needle, at + len(needle))
+
+
+def _line_start(text: bytes, at: int) -> int:
+    return text.rfind(b"\n", 0, at) + 1
+
+
+def _objects(path: Path, blocks: Iterator[bytes], scan: ExportScan) -> Iterator[Found]:
+    """Pretty-printed records back to back: every record is parsed (no line to search)."""
+    decoder = json.JSONDecoder()
+    buffer = ""
+    pending = b""
+    number = 0
+    for block in blocks:
+        data = pending + block
+        try:
+            text = data.decode("utf-8")
+            pending = b""
+        except UnicodeDecodeError as exc:
+            if exc.start < len(data) - 3:
+                raise ExportError(
+                    f"export {path}: not UTF-8 text near record {number + 1}"
+                ) from None
+            text, pending = data[: exc.start].decode("utf-8"), data[exc.start :]
+        buffer += text
+        at = 0
+        while True:
+            at = _skip_space(buffer, at)
+            if at >= len(buffer):
+                break
+            try:
+                record, end = decoder.raw_decode(buffer, at)
+            except json.JSONDecodeError:
+                if len(buffer) - at > 16 * _BLOCK:  # no record is this long: the text is broken
+                    raise ExportError(
+                        f"export {path}: record {number + 1} is not JSON; the file may be damaged"
+                    ) from None
+                break  # the record goes on in the next block
+            number += 1
+            scan.records += 1
+            scan.candidates += 1
+            if isinstance(record, dict):
+                yield f"{path}: record {number}", record
+            else:
+                scan.bad(f"{path}: record {number}", "not a JSON object")
+            at = end
+        buffer = buffer[at:]
+    if buffer.strip():
+        number += 1
+        scan.records += 1
+        scan.bad(f"{path}: record {number}", "cut short or not JSON")
+
+
+def _skip_space(text: str, at: int) -> int:
+    while at < len(text) and text[at] in " \t\r\n":
+        at += 1
+    return at
