@@ -202,20 +202,5 @@ def test_bad_options_exit_2(tmp_path: Path) -> None:
     assert main(["collect", "easemob", "--export", export, "--since", SINCE]) == 2  # no sender
     assert main(["collect", "easemob", "--export", export, "--sender", "a", "--since", "x"]) == 2
     assert main(["collect", "nope", "--export", export, "--sender", "a", "--since", SINCE]) == 2
-    assert (
-        main(
-            [
-                "collect",
-                "easemob",
-                "--export",
-                export,
-                "--sender",
-                "a",
-                "--since",
-                SINCE,
-                "--until",
-                "2025-12-03T09:00Z",
-            ]
-        )  # fmt: skip
-        == 2
-    )
+    until_first = ["--sender", "a", "--since", SINCE, "--until", "2025-12-03T09:00Z"]
+    assert main(["collect", "easemob", "--export", export, *until_first]) == 2
