@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from batchrecall.logs import configure_logging
-from benchmarks import batching, http_clients, limiters, memory, operators
+from benchmarks import batching, collect_scan, http_clients, limiters, memory, operators
 from benchmarks.jobs import ITEMS_A_CALL, JOBS, easemob_job, yunxin_job
 from benchmarks.product import RunFigures, run_against, run_over_http
 from benchmarks.vendor_server import vendor_server
@@ -367,6 +367,12 @@ def bench_limiters(tmp: Path) -> None:
     )
 
 
+def bench_collect(tmp: Path) -> None:
+    heading("collect --export: an Easemob export of 1,000,000 records")
+    for text in collect_scan.bench(tmp, REPEATS):
+        line(text)
+
+
 SECTIONS: dict[str, Callable[[Path], None]] = {
     "raw": bench_raw,
     "rates": bench_rates,
@@ -377,6 +383,7 @@ SECTIONS: dict[str, Callable[[Path], None]] = {
     "engine": bench_engine,
     "batching": bench_batching,
     "limiters": bench_limiters,
+    "collect": bench_collect,
 }
 
 
