@@ -197,14 +197,15 @@ async def test_rows_are_synced_while_the_run_waits(
     """A row written before a long wait reaches the disk during the wait, not at the end."""
     monkeypatch.setattr(engine_module, "_SYNC_EVERY_S", 0.01)
     synced = anyio.Event()
-    real_sync = ResultsWriter.sync_if_dirty
+    real_sync = ResultsWriter.sync_in_thread
 
-    def sync_if_dirty(self: ResultsWriter) -> None:
-        if self._dirty:
+    async def sync_in_thread(self: ResultsWriter) -> None:
+        dirty = self._dirty
+        await real_sync(self)
+        if dirty:
             synced.set()
-        real_sync(self)
 
-    monkeypatch.setattr(ResultsWriter, "sync_if_dirty", sync_if_dirty)
+    monkeypatch.setattr(ResultsWriter, "sync_in_thread", sync_in_thread)
 
     class HoldSecond(httpx.AsyncBaseTransport):
         def __init__(self, inner: httpx.AsyncBaseTransport) -> None:

@@ -160,7 +160,7 @@ class Engine:
         injected clock: durability is about the machine's seconds)."""
         while True:
             await anyio.sleep(_SYNC_EVERY_S)
-            self.writer.sync_if_dirty()
+            await self.writer.sync_in_thread()
 
     # -- reading -----------------------------------------------------------------------------
 

@@ -143,8 +143,12 @@ class CallSender:
             return self._crashed(lane, work, exc, exchange)
         finally:
             _current_exchange.reset(token)
+        try:
+            settled, retry = _sort_outcomes(call.items, outcomes)
+        except AdapterContractError as exc:  # a bug in the adapter, as if it had raised
+            return self._crashed(lane, work, exc, exchange)
         work.attempts += 1
-        return self._settle(lane, work, outcomes)
+        return self._settle(lane, work, settled, retry)
 
     def _crashed(self, lane: Lane, work: Work, exc: Exception, exchange: Exchange) -> FollowUp:
         """An answer the adapter could not read, or a bug in it: the run goes on."""
@@ -245,28 +249,30 @@ class CallSender:
         work.not_before = self.clock.now() + delay
         return FollowUp(retry=work)
 
-    def _settle(self, lane: Lane, work: Work, outcomes: list[ItemOutcome]) -> FollowUp:
-        """Write what the vendor settled; retry items it answered with a transient error."""
+    def _settle(
+        self,
+        lane: Lane,
+        work: Work,
+        settled: list[tuple[Item, ItemOutcome]],
+        retry: list[tuple[Item, ItemOutcome]],
+    ) -> FollowUp:
+        """Write what the vendor settled (one write for the call); retry items it answered with
+        a transient error."""
         call = work.call
-        retry: list[tuple[Item, ItemOutcome]] = []
-        for item, outcome in zip(call.items, outcomes, strict=True):
-            if outcome.status is Status.FAILED and outcome.error in TRANSIENT_CODES:
-                retry.append((item, outcome))
-            else:
-                self.record.finish([item], outcome, work.attempts, call.call_id)
-        if not retry:
-            return _DONE
-        first = retry[0][1]
-        error = TransientCallError(
-            ErrorCode(first.error),
-            first.message,
-            http_status=first.http_status,
-            vendor_code=first.vendor_code,
-        )
-        delay = self.policy.next_delay(work.tries, error, self.rng)
-        if delay is None:
-            for item, outcome in retry:
-                self.record.finish([item], outcome, work.attempts, call.call_id)
+        delay: float | None = None
+        if retry:
+            first = retry[0][1]
+            error = TransientCallError(
+                ErrorCode(first.error),
+                first.message,
+                http_status=first.http_status,
+                vendor_code=first.vendor_code,
+            )
+            delay = self.policy.next_delay(work.tries, error, self.rng)
+            if delay is None:  # out of attempts: their last answer is their outcome
+                settled, retry = settled + retry, []
+        self.record.finish_each(settled, work.attempts, call.call_id)
+        if not retry or delay is None:
             return _DONE
         work.call = replace(call, items=tuple(item for item, _ in retry))
         work.last_error = error
@@ -301,6 +307,33 @@ class CallSender:
             self.record.lane_stopped(items, lane.key, str(lane.fatal.code))
         else:
             self.record.stopped(items, reason)
+
+
+class AdapterContractError(Exception):
+    """An adapter answered against its contract (not one outcome per item, in order)."""
+
+
+def _sort_outcomes(
+    items: tuple[Item, ...], outcomes: object
+) -> tuple[list[tuple[Item, ItemOutcome]], list[tuple[Item, ItemOutcome]]]:
+    """The items the answer settled, and those to retry (a transient error of their own);
+    AdapterContractError when the answer is not one ItemOutcome per item."""
+    if not isinstance(outcomes, list) or len(outcomes) != len(items):
+        count = len(outcomes) if isinstance(outcomes, list) else type(outcomes).__name__
+        raise AdapterContractError(f"{count} outcomes for {len(items)} items")
+    settled: list[tuple[Item, ItemOutcome]] = []
+    retry: list[tuple[Item, ItemOutcome]] = []
+    for item, outcome in zip(items, outcomes, strict=True):
+        if not isinstance(outcome, ItemOutcome) or outcome.status not in _OUTCOME_STATUSES:
+            raise AdapterContractError(f"not an item outcome: {type(outcome).__name__}")
+        if outcome.status is Status.FAILED and outcome.error in TRANSIENT_CODES:
+            retry.append((item, outcome))
+        else:
+            settled.append((item, outcome))
+    return settled, retry
+
+
+_OUTCOME_STATUSES = frozenset({Status.OK, Status.NOT_FOUND, Status.FAILED, Status.UNKNOWN})
 
 
 def split_call(call: Call, size: int) -> Iterator[Call]:

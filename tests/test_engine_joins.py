@@ -1,0 +1,187 @@
+"""Where the engine meets its neighbours: an adapter's answer against its contract, the results
+file (one write a call, fsync off the event loop), the token request, the shared limiter's
+failures and per-user windows."""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import httpx
+import pytest
+
+from batchrecall.models import ItemOutcome, Status
+from batchrecall.results.store import ResultsWriter, read_rows
+from batchrecall.run import engine as engine_module
+from batchrecall.run.engine import Engine
+from batchrecall.vendors.easemob import EasemobAdapter
+from tests.harness import FAST_RUN, Harness
+from tests.test_engine_defects import easemob_rows
+from tests.test_stops import assert_invariant
+
+pytestmark = pytest.mark.anyio
+
+
+# -- an answer against the adapter's contract ----------------------------------------------------
+
+
+async def test_an_outcome_count_that_does_not_match_the_call_is_an_adapter_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """29 outcomes for a 30-item call: the request reached the vendor, so its items are
+    `unknown` (the work may have been done), once each; the next call goes out as usual."""
+    original = EasemobAdapter.send
+    calls = 0
+
+    async def one_short(self: EasemobAdapter, call: Any) -> list[ItemOutcome]:
+        nonlocal calls
+        calls += 1
+        outcomes = await original(self, call)
+        return outcomes[:-1] if calls == 1 else outcomes
+
+    monkeypatch.setattr(EasemobAdapter, "send", one_short)
+    harness = Harness(tmp_path)
+    harness.write_job(easemob_rows(60))
+    harness.seed()
+    outcome = await harness.run(replace(FAST_RUN, concurrency=1))
+    latest = assert_invariant(harness)
+    assert len(latest) == 60
+    assert len(outcome.rows) == 60, "one row per item"
+    first = sorted(latest.values(), key=lambda r: r["call_id"])[:30]
+    assert {(r["status"], r["error"], r["attempts"]) for r in first} == {
+        ("unknown", "vendor-error", 1)
+    }
+    assert "AdapterContractError" in first[0]["message"]
+    rest = [r for r in latest.values() if r not in first]
+    assert {(r["status"], r["attempts"]) for r in rest} == {("ok", 1)}
+    assert outcome.summary.exit_code() == 1
+
+
+# -- the results file ----------------------------------------------------------------------------
+
+
+class CountingFile:
+    """The results file, counting what the writer does to it."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.events: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.events.append("write")
+        written: int = self.inner.write(text)
+        return written
+
+    def flush(self) -> None:
+        self.events.append("flush")
+        self.inner.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+async def test_the_rows_of_a_call_are_one_write_and_one_flush(tmp_path: Path) -> None:
+    counting: list[CountingFile] = []
+
+    def hook(engine: Engine) -> None:
+        file = CountingFile(engine.writer._file)
+        engine.writer._file = file  # type: ignore[assignment]
+        counting.append(file)
+
+    harness = Harness(tmp_path)
+    harness.write_job(easemob_rows(30))
+    harness.seed()
+    outcome = await harness.run(engine_hook=hook)
+    assert len(outcome.rows) == 30
+    assert {r["status"] for r in outcome.rows} == {"ok"}
+    (file,) = counting
+    # One write and its flush for the 30 rows; then only the syncs at the end flush.
+    assert file.events[:2] == ["write", "flush"]
+    assert file.events.count("write") == 1, file.events
+
+
+async def test_a_slow_fsync_does_not_stall_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first fsync blocks until the next request reaches the vendor: that happens only if
+    the event loop keeps running while the disk syncs."""
+    monkeypatch.setattr(engine_module, "_SYNC_EVERY_S", 0.01)
+    entered, released = threading.Event(), threading.Event()
+    waited: list[bool] = []
+    real_fsync = os.fsync
+
+    def slow_fsync(fd: int) -> None:
+        if not waited:
+            entered.set()
+            waited.append(released.wait(timeout=5))
+        real_fsync(fd)
+
+    monkeypatch.setattr("batchrecall.results.store.os.fsync", slow_fsync)
+
+    class HoldSecond(httpx.AsyncBaseTransport):
+        def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+            self.inner = inner
+            self.count = 0
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            self.count += "/messages/" in request.url.path
+            if self.count == 2 and not released.is_set():
+                # Waits in a thread: the event loop stays free.
+                assert await anyio.to_thread.run_sync(entered.wait, 5)
+                released.set()
+            return await self.inner.handle_async_request(request)
+
+    harness = Harness(tmp_path, wrap_transport=HoldSecond)
+    harness.write_job(easemob_rows(60))
+    harness.seed()
+    outcome = await harness.run(replace(FAST_RUN, concurrency=1))
+    assert waited == [True], "the next request went out while the fsync was under way"
+    assert {r["status"] for r in outcome.rows} == {"ok"}
+
+
+async def test_a_background_fsync_survives_writes_and_close_meanwhile(tmp_path: Path) -> None:
+    from tests.test_results import row
+
+    entered, released = threading.Event(), threading.Event()
+    synced: list[int] = []
+
+    def slow_fsync(fd: int) -> None:
+        entered.set()
+        assert released.wait(timeout=5)
+        os.fsync(fd)  # EBADF if the descriptor was closed under it
+        synced.append(fd)
+
+    path = tmp_path / "out.jsonl"
+    writer = ResultsWriter(path, "jsonl", append=False, fsync=slow_fsync)
+    writer.write([row("k1")])
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(writer.sync_in_thread)
+        await anyio.to_thread.run_sync(entered.wait, 5)
+        writer.write([row("k2")])  # no fsync on this thread: a task syncs in the background
+        assert len(synced) == 0
+        released.set()
+    writer.close()
+    assert len(synced) == 2, "the background sync, then the one at close"
+    rows, torn = read_rows(path)
+    assert [r["item_key"] for r in rows] == ["k1", "k2"]
+    assert torn == []
+
+
+def test_csv_rows_of_a_batch_are_one_write(tmp_path: Path) -> None:
+    from tests.test_results import row
+
+    path = tmp_path / "out.csv"
+    writer = ResultsWriter(path, "csv", append=False)
+    file = CountingFile(writer._file)
+    writer._file = file  # type: ignore[assignment]
+    writer.write([row(f"k{i}") for i in range(30)])
+    writer.close()
+    assert file.events.count("write") == 1
+    rows, torn = read_rows(path)
+    assert [r["item_key"] for r in rows] == [f"k{i}" for i in range(30)]
+    assert torn == [] and all(r["status"] == Status.OK for r in rows)
