@@ -182,6 +182,44 @@ def test_csv_rows_of_a_batch_are_one_write(tmp_path: Path) -> None:
     writer.write([row(f"k{i}") for i in range(30)])
     writer.close()
     assert file.events.count("write") == 1
-    rows, torn = read_rows(path)
+    read, torn = read_rows(path)
+    rows = list(read)
     assert [r["item_key"] for r in rows] == [f"k{i}" for i in range(30)]
-    assert torn == [] and all(r["status"] == Status.OK for r in rows)
+    assert torn == []
+    assert {r["status"] for r in rows} == {Status.OK}
+
+
+# -- per-user windows ----------------------------------------------------------------------------
+
+
+def test_keyed_limiters_look_at_a_bounded_number_of_keys_per_send(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """6,000 users, each sending once within a minute (none idle yet): every send looks at a
+    key or two, not at all of them."""
+    from batchrecall.run.clock import VirtualClock
+    from batchrecall.run.ratelimit import KeyedLimiters, SlidingWindowLimiter
+
+    examined = 0
+    real_idle_since = SlidingWindowLimiter.idle_since
+
+    def counting(self: SlidingWindowLimiter, now: float) -> bool:
+        nonlocal examined
+        examined += 1
+        return real_idle_since(self, now)
+
+    monkeypatch.setattr(SlidingWindowLimiter, "idle_since", counting)
+    clock = VirtualClock()
+    limiters = KeyedLimiters(5, 60.0, clock=clock)
+    users = 6_000
+    for n in range(users):
+        clock.advance(0.005)
+        limiters.record(f"user-{n}")
+    assert examined <= 2 * users
+    assert len(limiters) == users, "none was idle: every window is kept"
+    # A minute on, the next send drops every idle window, one look each.
+    clock.advance(62.0)
+    examined = 0
+    limiters.record("late")
+    assert len(limiters) == 1
+    assert examined == users + 1
