@@ -15,6 +15,7 @@ import anyio.to_thread
 import httpx
 import pytest
 
+from batchrecall.errors import LimiterUnavailableError
 from batchrecall.models import ItemOutcome, Status
 from batchrecall.results.store import ResultsWriter, read_rows
 from batchrecall.run import engine as engine_module
@@ -22,7 +23,7 @@ from batchrecall.run.engine import Engine
 from batchrecall.vendors.easemob import EasemobAdapter
 from tests.harness import FAST_RUN, Harness
 from tests.test_engine_defects import easemob_rows
-from tests.test_stops import assert_invariant
+from tests.test_stops import assert_invariant, yunxin_rows
 
 pytestmark = pytest.mark.anyio
 
@@ -223,3 +224,50 @@ def test_keyed_limiters_look_at_a_bounded_number_of_keys_per_send(
     limiters.record("late")
     assert len(limiters) == 1
     assert examined == users + 1
+
+
+# -- the shared limiter's failures ---------------------------------------------------------------
+
+
+class PausesUnavailable:
+    """A shared store that grants permits, but is gone when a throttle pause is to be shared."""
+
+    def __init__(self) -> None:
+        self.granted = 0
+
+    async def acquire(self, key: str, limit: int, period_s: float) -> float:
+        self.granted += 1
+        return 0.0
+
+    async def acquire_all(self, windows: Any) -> list[float]:
+        self.granted += 1
+        return [0.0 for _ in windows]
+
+    async def pause(self, key: str, seconds: float) -> None:
+        raise LimiterUnavailableError("Redis unreachable")
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def test_a_throttle_pause_that_cannot_be_shared_stops_the_lane_not_the_run(
+    tmp_path: Path,
+) -> None:
+    store = PausesUnavailable()
+
+    def hook(engine: Engine) -> None:
+        engine.shared = store
+
+    harness = Harness(tmp_path)
+    harness.write_job(yunxin_rows(6))
+    harness.seed()
+    harness.emulators.yunxin.faults.push("throttle", only_path_contains="/messages/")
+    outcome = await harness.run(replace(FAST_RUN, concurrency=1), engine_hook=hook)
+    latest = assert_invariant(harness)
+    assert len(latest) == 6
+    assert outcome.summary.stopped_lanes == {"yunxin.default": "limiter-unavailable"}
+    assert outcome.summary.exit_code() == 3
+    statuses = sorted((r["status"], r["error"], r["attempts"]) for r in latest.values())
+    # The throttled call's items keep their answer (left to do); nothing else was sent.
+    assert statuses == [("failed", "rate-limited", 1)] + [("skipped", "lane-stopped", 0)] * 5
+    assert store.granted == 1

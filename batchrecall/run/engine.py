@@ -336,7 +336,7 @@ class Engine:
             lane.in_flight -= 1
             lane.notify()
         self._follow_up(lane, work, follow_up)
-        await lane.share_pause()
+        await self.sender.share_pause(lane)
 
     def _follow_up(self, lane: Lane, work: Work, follow_up: FollowUp) -> None:
         """An attempt's leftovers go back to the lane, or get their rows if it stopped."""

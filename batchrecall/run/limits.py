@@ -6,8 +6,9 @@ windows by key: in this process (`MemoryPermitStore`, the default), or in Redis
 permits from one window and honours the throttle pauses that any of them saw.
 
 The Redis store fails closed: no permit is ever granted without the server's word. While Redis
-is unreachable, `acquire` retries with backoff; after `unavailable_timeout_s` it raises
-`LimiterUnavailableError`, which stops the lane with its items left to do.
+is unreachable or refuses the script (out of memory, no permission), `acquire` and `pause` retry
+with backoff; after `unavailable_timeout_s` they raise `LimiterUnavailableError`, which stops the
+lane with its items left to do.
 """
 
 from __future__ import annotations
@@ -235,18 +236,15 @@ class RedisPermitStore:
         from redis.asyncio.retry import Retry
         from redis.backoff import NoBackoff
         from redis.exceptions import ConnectionError as RedisConnectionError
-        from redis.exceptions import ReadOnlyError, TryAgainError
+        from redis.exceptions import ResponseError
         from redis.exceptions import TimeoutError as RedisTimeoutError
 
-        # What "the server cannot be reached" looks like (a refused or broken connection, a
-        # timeout, a server still loading, a replica during failover); anything else is a bug.
-        self._unreachable = (
-            RedisConnectionError,
-            RedisTimeoutError,
-            ReadOnlyError,
-            TryAgainError,
-            OSError,
-        )
+        # What "the server gives no permit" looks like: it cannot be reached (a refused or
+        # broken connection, a timeout) or it refuses the script (out of memory under
+        # `noeviction`, no permission, a cluster's MOVED, a server still loading, a replica
+        # during failover). Each is waited out until the deadline, then stops the lane; anything
+        # else is a bug.
+        self._unreachable = (RedisConnectionError, RedisTimeoutError, ResponseError, OSError)
         # Retries are ours (with a deadline), not the client's: it must not hide an outage.
         self._redis = Redis.from_url(
             self.url,
@@ -302,16 +300,17 @@ class RedisPermitStore:
 
     async def _wait_for_server(self, exc: Exception) -> None:
         now = self.clock.now()
+        # The exception's class only (OutOfMemoryError, NoPermissionError...): its text may
+        # name the server or the user.
+        error = type(exc).__name__
         if self._down_since is None:
             self._down_since, self._failures = now, 0
-            # The exception's class only: its text may name the server.
-            log.warning("batchrecall.limiter_unreachable", error=type(exc).__name__)
+            log.warning("batchrecall.limiter_unreachable", error=error)
         left = self._down_since + self.unavailable_timeout_s - now
         if left <= 0:
             raise LimiterUnavailableError(
-                f"the shared rate limiter (Redis) was unreachable for "
-                f"{self.unavailable_timeout_s:g} s ({type(exc).__name__}); nothing is sent "
-                "without a permit"
+                f"the shared rate limiter (Redis) gave no permit for "
+                f"{self.unavailable_timeout_s:g} s ({error}); nothing is sent without a permit"
             ) from None
         backoff = min(_BACKOFF_CAP_S, _BACKOFF_BASE_S * 2**self._failures)
         self._failures += 1

@@ -18,6 +18,7 @@ from batchrecall.errors import (
     CallError,
     ErrorCode,
     LaneFatalError,
+    LimiterUnavailableError,
     PermanentCallError,
     SplitCallError,
     ThrottledError,
@@ -289,6 +290,15 @@ class CallSender:
                 call.items, outcome_of(exc, Status.FAILED), work.attempts, call.call_id
             )
         return _DONE
+
+    async def share_pause(self, lane: Lane) -> None:
+        """Tell the other processes of a throttle pause the lane took. A shared limiter that
+        stays unavailable stops the lane, as when it gives no permit: never the run."""
+        try:
+            await lane.share_pause()
+        except LimiterUnavailableError as exc:
+            if not lane.stopped:
+                self.lane_stopped_by(lane, exc)
 
     def lane_stopped_by(self, lane: Lane, exc: CallError) -> None:
         """A lane-stopping error outside any call (the shared limiter stayed unreachable)."""
