@@ -16,14 +16,17 @@ import httpx
 import pytest
 
 from batchrecall.errors import LimiterUnavailableError
-from batchrecall.models import ItemOutcome, Status
+from batchrecall.models import USER_PACING_PERIOD_S, USER_PACING_RATE, ItemOutcome, Status
 from batchrecall.results.store import ResultsWriter, read_rows
 from batchrecall.run import engine as engine_module
 from batchrecall.run.engine import Engine
+from batchrecall.run.limits import MemoryPermitStore, user_window_key
+from batchrecall.run.ratelimit import WINDOW_SLACK
 from batchrecall.vendors.easemob import EasemobAdapter
 from tests.harness import FAST_RUN, Harness
 from tests.test_engine_defects import easemob_rows
-from tests.test_stops import assert_invariant, yunxin_rows
+from tests.test_mixed_lanes import EASEMOB, with_event_clock
+from tests.test_stops import assert_invariant, delete_rows, yunxin_rows
 
 pytestmark = pytest.mark.anyio
 
@@ -271,3 +274,61 @@ async def test_a_throttle_pause_that_cannot_be_shared_stops_the_lane_not_the_run
     # The throttled call's items keep their answer (left to do); nothing else was sent.
     assert statuses == [("failed", "rate-limited", 1)] + [("skipped", "lane-stopped", 0)] * 5
     assert store.granted == 1
+
+
+class CountingStore(MemoryPermitStore):
+    """This process's windows on the test's clock, counting what the lane asked and got."""
+
+    def __init__(self, clock: Any) -> None:
+        super().__init__(clock=clock)
+        self.asked: list[tuple[str, ...]] = []
+        self.granted: list[tuple[str, ...]] = []
+
+    async def acquire_all(self, windows: Any) -> list[float]:
+        waits = await super().acquire_all(windows)
+        keys = tuple(window.key for window in windows)
+        self.asked.append(keys)
+        if not any(waits):
+            self.granted.append(keys)
+        return waits
+
+
+async def test_a_user_window_full_elsewhere_parks_that_user_only(tmp_path: Path) -> None:
+    """Another process used alice's five deletes of the minute: her calls wait for her window,
+    parked, while bob's and carol's go at once; no lane permit is spent on her refusals."""
+    harness = Harness(tmp_path)
+    clock = with_event_clock(harness)
+    store = CountingStore(clock)
+    identity = str(EASEMOB)
+    alice = user_window_key(identity, "alice")
+    period = USER_PACING_PERIOD_S * (1 + WINDOW_SLACK)
+    for _ in range(USER_PACING_RATE):  # the other process's deletes, just now
+        assert await store.acquire(alice, USER_PACING_RATE, period) == 0
+    store.asked.clear()
+    store.granted.clear()
+    start = clock.now()
+
+    def hook(engine: Engine) -> None:
+        engine.shared = store
+
+    harness.write_job(delete_rows({"alice": 2, "bob": 3, "carol": 2}))
+    harness.seed()
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(clock.drive)
+        with anyio.fail_after(60):
+            outcome = await harness.run(replace(FAST_RUN, concurrency=2), engine_hook=hook)
+        tasks.cancel_scope.cancel()
+    assert set(outcome.statuses().values()) == {"ok"}
+    sent = {
+        user: sorted(r.time - start for r in harness.requests("easemob") if f"/{user}/" in r.path)
+        for user in ("alice", "bob", "carol")
+    }
+    assert len(sent["bob"]) == 3
+    assert len(sent["carol"]) == 2
+    assert max(sent["bob"] + sent["carol"]) < 5.0, "the others' work is not held by alice's window"
+    assert len(sent["alice"]) == 2
+    assert min(sent["alice"]) >= period, "alice waited for her window"
+    # Every request had its lane permit, and a refused call took none.
+    assert len(store.granted) == 7
+    lane_windows = [keys for keys in store.asked if keys[0] == identity]
+    assert len(lane_windows) == len(store.asked)

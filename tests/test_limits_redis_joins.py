@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from batchrecall.errors import ErrorCode, LimiterUnavailableError
-from batchrecall.run.limits import RedisPermitStore
+from batchrecall.run.limits import RedisPermitStore, Window
 from tests.harness import Harness
 from tests.redis_server import RedisServer, in_ci, redis_server_binary
 from tests.test_limits_redis import max_in_window, take
@@ -92,3 +92,54 @@ async def test_a_run_whose_redis_is_out_of_memory_stops_the_lane(
     assert not [r for r in harness.requests("yunxin") if r.items]
     assert outcome.summary.stopped_lanes == {"yunxin.default": "limiter-unavailable"}
     assert outcome.summary.exit_code() == 3
+
+
+async def test_a_server_restored_from_a_snapshot_never_exceeds_the_limit(
+    redis_server: RedisServer,
+) -> None:
+    """The snapshot holds the restart guard's epoch and the first permit only: the permits
+    granted after it are gone when the server comes back from it, so the restored window is not
+    trusted until a full period has passed under the new server."""
+    limit, period = 5, 1.0
+    store = RedisPermitStore(redis_server.url)
+    try:
+        times = [await take(store, "lane", limit, period)]
+        with redis.Redis.from_url(redis_server.url) as client:
+            client.save()
+        times += [await take(store, "lane", limit, period) for _ in range(limit - 1)]
+        redis_server.kill()
+        redis_server.start()  # from the same folder: the snapshot is loaded
+        with redis.Redis.from_url(redis_server.url) as client:
+            assert client.exists("batchrecall:epoch"), "the epoch came back with the snapshot"
+        times += [await take(store, "lane", limit, period) for _ in range(limit)]
+    finally:
+        await store.aclose()
+    assert max_in_window(times, period) <= limit
+    assert times[limit] - times[limit - 1] >= 0  # the server's clock, across the restart
+
+
+async def test_a_refused_user_window_spends_no_permit_of_the_lane(
+    redis_server: RedisServer,
+) -> None:
+    lane, user = Window("lane", 5, 0.4), Window("lane:user:alice", 2, 60.0)
+    store = RedisPermitStore(redis_server.url)
+    try:
+        with redis.Redis.from_url(redis_server.url) as client:
+            # This server started two minutes ago: its restart guard is over for every window.
+            run_id = client.info("server")["run_id"]
+            seconds, micros = client.time()
+            client.set("batchrecall:epoch", f"{run_id}:{(seconds - 120) * 1_000_000 + micros}")
+        assert await store.acquire_all([lane, user]) == [0.0, 0.0]
+        assert await store.acquire_all([lane, user]) == [0.0, 0.0]
+        before = store.stats.grants
+        lane_wait, user_wait = await store.acquire_all([lane, user])
+        assert lane_wait == 0.0
+        assert 59 < user_wait <= 60.0
+        assert store.stats.grants == before
+        with redis.Redis.from_url(redis_server.url) as client:
+            assert client.zcard("batchrecall:w:lane") == 2, "the refused call took no lane permit"
+            assert client.zcard("batchrecall:w:lane:user:alice") == 2
+        # Another user's window has room: both are granted and recorded.
+        assert await store.acquire_all([lane, Window("lane:user:bob", 2, 60.0)]) == [0.0, 0.0]
+    finally:
+        await store.aclose()

@@ -308,6 +308,8 @@ class Engine:
                 return  # the work stays in hand: skipped / lane-stopped
             if shared_wait > 0:  # another process took the window's permits
                 self._slots.release_on_behalf_of(work)
+                if lane.in_hand is not work:
+                    return  # parked behind its user's window: the lane goes on
                 await self.clock.sleep_until(self.clock.now() + shared_wait, lane.halted)
                 continue
             now = self.clock.now()

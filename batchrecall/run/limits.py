@@ -20,6 +20,7 @@ import random
 import time
 import uuid
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import quote
@@ -34,6 +35,15 @@ from batchrecall.run.clock import Clock, MonotonicClock
 log = structlog.get_logger("batchrecall")
 
 
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A sliding window: at most `limit` permits of `key` in any `period_s` seconds."""
+
+    key: str
+    limit: int
+    period_s: float
+
+
 class PermitStore(Protocol):
     """Sliding windows of permits by key, and pauses that hold every permit of a key."""
 
@@ -41,6 +51,13 @@ class PermitStore(Protocol):
         """Take a permit in the sliding window `key` (at most `limit` in any `period_s`): 0.0 when
         granted (and recorded), else the seconds to wait before asking again. Also 'not granted'
         while `key` is paused."""
+        ...
+
+    async def acquire_all(self, windows: Sequence[Window]) -> list[float]:
+        """A permit in every window at once, or in none: all 0.0 when granted (and recorded in
+        each); else, window by window, the seconds until it has room (0.0 where it has). A
+        refused user's window thus never spends a permit of the lane's window, nor the other
+        way round."""
         ...
 
     async def pause(self, key: str, seconds: float) -> None:
@@ -100,16 +117,28 @@ class MemoryPermitStore:
         self._sweep_at = _SWEEP_AT_WINDOWS
 
     async def acquire(self, key: str, limit: int, period_s: float) -> float:
-        if limit < 1 or period_s <= 0:
-            raise ValueError("a window needs limit >= 1 and period_s > 0")
+        return (await self.acquire_all([Window(key, limit, period_s)]))[0]
+
+    async def acquire_all(self, windows: Sequence[Window]) -> list[float]:
         # No await before the grant is recorded: check and record are one step for asyncio.
         now = self._clock.now()
+        waits = [self._wait(window, now) for window in windows]
+        if not any(waits):
+            for window in windows:
+                self._windows[window.key].granted.append(now)
+        return waits
+
+    def _wait(self, spec: Window, now: float) -> float:
+        """Seconds until `spec` has room for a permit (0.0: now)."""
+        key, limit, period_s = spec.key, spec.limit, spec.period_s
+        if limit < 1 or period_s <= 0:
+            raise ValueError("a window needs limit >= 1 and period_s > 0")
         wait = self._paused_until.get(key, -math.inf) - now
         window = self._windows.get(key)
         if window is None:
             window = self._windows[key] = _Window(period_s)
             if len(self._windows) > self._sweep_at:
-                self._forget_idle(now)
+                self._forget_idle(now, keep=key)
         window.period_s = period_s
         granted = window.granted
         while granted and granted[0] < now - period_s:
@@ -119,7 +148,6 @@ class MemoryPermitStore:
             wait = max(wait, granted[-limit] + period_s - now)
         if full or wait > 0:
             return max(wait, 0.0) + _EPSILON_S
-        granted.append(now)
         return 0.0
 
     async def pause(self, key: str, seconds: float) -> None:
@@ -130,9 +158,9 @@ class MemoryPermitStore:
         self._windows.clear()
         self._paused_until.clear()
 
-    def _forget_idle(self, now: float) -> None:
+    def _forget_idle(self, now: float, *, keep: str) -> None:
         """Windows with nothing in them any more (one per user soon adds up)."""
-        for key in [k for k, w in self._windows.items() if w.idle_at(now)]:
+        for key in [k for k, w in self._windows.items() if w.idle_at(now) and k != keep]:
             del self._windows[key]
         for key in [k for k, until in self._paused_until.items() if until <= now]:
             del self._paused_until[key]
@@ -158,13 +186,19 @@ _EPSILON_S = 1e-6
 
 # -- in Redis ----------------------------------------------------------------------------------
 
-# One atomic step on the server: the server's own clock (TIME), the pause, the restart guard and
-# the window, checked and recorded together; a client never reads and then writes.
+# One atomic step on the server: the server's own clock (TIME), the restart guard, the pauses and
+# the windows, checked and recorded together; a client never reads and then writes. A permit is
+# recorded in every window of the call or in none.
 #
-# The restart guard: Redis without persistence forgets every window when it restarts, and the
-# permits granted just before are then invisible. The first script run on an empty server writes
-# the epoch key; until one full period has passed since the epoch, a window grants nothing, so
+# The restart guard: a restarted server has lost the permits granted just before (without
+# persistence every window is gone; restored from an RDB snapshot or an AOF, or after a
+# failover to a replica, the windows are as they were some time before). The epoch key holds the
+# server's run_id (new at every start, and another on a promoted replica) and when the first
+# script under it ran; until one full period has passed since then, a window grants nothing, so
 # permits granted before the restart are out of every window by the time new ones are granted.
+#
+# KEYS: the epoch, then each window's key and its pause key. ARGV: this permit's member, then
+# each window's limit and period (us). Returns {granted, now, wait of each window (us)}.
 #
 # Lua numbers handed to redis.call are formatted with 14 significant digits: microsecond times
 # (16 digits) go through string.format('%d') so that none is rounded.
@@ -173,26 +207,46 @@ if redis.replicate_commands then redis.replicate_commands() end
 local function int(n) return string.format('%d', n) end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local limit = tonumber(ARGV[1])
-local period = tonumber(ARGV[2])
-local epoch = tonumber(redis.call('GET', KEYS[3]))
+local run_id = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') or '?'
+local epoch = nil
+local stored = redis.call('GET', KEYS[1])
+if stored then
+  local id, at = string.match(stored, '^(%x+):(%d+)$')
+  if id == run_id then epoch = tonumber(at) end
+end
 if not epoch then
   epoch = now
-  redis.call('SET', KEYS[3], int(now))
+  redis.call('SET', KEYS[1], run_id .. ':' .. int(now))
 end
-local wait = epoch + period - now
-local paused = redis.call('PTTL', KEYS[2])
-if paused > 0 and paused * 1000 > wait then wait = paused * 1000 end
-if wait > 0 then return {0, int(wait), int(now)} end
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. int(now - period))
-local count = redis.call('ZCARD', KEYS[1])
-if count < limit then
-  redis.call('ZADD', KEYS[1], int(now), ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], int(math.ceil(period / 1000) + 1000))
-  return {1, '0', int(now)}
+local n = (#KEYS - 1) / 2
+local waits = {}
+local refused = false
+for i = 1, n do
+  local window = KEYS[2 * i]
+  local limit = tonumber(ARGV[2 * i])
+  local period = tonumber(ARGV[2 * i + 1])
+  local wait = epoch + period - now
+  local paused = redis.call('PTTL', KEYS[2 * i + 1])
+  if paused > 0 and paused * 1000 > wait then wait = paused * 1000 end
+  if wait <= 0 then
+    wait = 0
+    redis.call('ZREMRANGEBYSCORE', window, '-inf', '(' .. int(now - period))
+    local count = redis.call('ZCARD', window)
+    if count >= limit then
+      local nth = redis.call('ZRANGE', window, count - limit, count - limit, 'WITHSCORES')
+      wait = tonumber(nth[2]) + period - now + 1
+    end
+  end
+  if wait > 0 then refused = true else wait = 0 end
+  waits[i] = int(wait)
 end
-local nth = redis.call('ZRANGE', KEYS[1], count - limit, count - limit, 'WITHSCORES')
-return {0, int(tonumber(nth[2]) + period - now + 1), int(now)}
+if refused then return {0, int(now), unpack(waits)} end
+for i = 1, n do
+  local period = tonumber(ARGV[2 * i + 1])
+  redis.call('ZADD', KEYS[2 * i], int(now), ARGV[1])
+  redis.call('PEXPIRE', KEYS[2 * i], int(math.ceil(period / 1000) + 1000))
+end
+return {1, int(now), unpack(waits)}
 """
 
 _PAUSE_LUA = """
@@ -259,16 +313,22 @@ class RedisPermitStore:
         self._failures = 0
 
     async def acquire(self, key: str, limit: int, period_s: float) -> float:
-        if limit < 1 or period_s <= 0:
-            raise ValueError("a window needs limit >= 1 and period_s > 0")
-        keys = [self._key("w", key), self._key("p", key), f"{self.prefix}:epoch"]
-        args: list[int | str] = [limit, round(period_s * 1_000_000), next(self._members)]
-        granted, wait_us, now_us = await self._call(self._acquire, keys, args)
+        return (await self.acquire_all([Window(key, limit, period_s)]))[0]
+
+    async def acquire_all(self, windows: Sequence[Window]) -> list[float]:
+        keys = [f"{self.prefix}:epoch"]
+        args: list[int | str] = [next(self._members)]
+        for window in windows:
+            if window.limit < 1 or window.period_s <= 0:
+                raise ValueError("a window needs limit >= 1 and period_s > 0")
+            keys += [self._key("w", window.key), self._key("p", window.key)]
+            args += [window.limit, round(window.period_s * 1_000_000)]
+        granted, now_us, *waits_us = await self._call(self._acquire, keys, args)
         if int(granted):
             self.stats.grants += 1
             self.stats.granted_at = int(now_us) / 1_000_000
-            return 0.0
-        return max(int(wait_us) / 1_000_000, _EPSILON_S)
+            return [0.0] * len(windows)
+        return [max(int(w) / 1_000_000, _EPSILON_S) if int(w) > 0 else 0.0 for w in waits_us]
 
     async def pause(self, key: str, seconds: float) -> None:
         ms = math.ceil(seconds * 1000)
