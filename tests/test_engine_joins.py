@@ -332,3 +332,82 @@ async def test_a_user_window_full_elsewhere_parks_that_user_only(tmp_path: Path)
     assert len(store.granted) == 7
     lane_windows = [keys for keys in store.asked if keys[0] == identity]
     assert len(lane_windows) == len(store.asked)
+
+
+# -- the token request ---------------------------------------------------------------------------
+
+
+def token_in_send(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lane's token is got inside the call's send (it expired while the call waited for its
+    permit), not before it."""
+
+    async def nothing(self: EasemobAdapter) -> None:
+        pass
+
+    monkeypatch.setattr(EasemobAdapter, "prepare", nothing)
+
+
+async def test_a_bug_after_the_token_request_counts_no_attempt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token_in_send(monkeypatch)
+    original = EasemobAdapter._fetch_token
+    fetched = 0
+
+    async def buggy(self: EasemobAdapter) -> tuple[str, float]:
+        nonlocal fetched
+        fetched += 1
+        token = await original(self)
+        if fetched == 1:
+            raise KeyError("a bug after the token came")
+        return token
+
+    monkeypatch.setattr(EasemobAdapter, "_fetch_token", buggy)
+    harness = Harness(tmp_path)
+    harness.write_job(easemob_rows(40))
+    harness.seed()
+    outcome = await harness.run(replace(FAST_RUN, concurrency=1))
+    latest = assert_invariant(harness)
+    assert len(latest) == 40
+    by_call: dict[str, set[tuple[str, str, int]]] = {}
+    for r in latest.values():
+        by_call.setdefault(r["call_id"], set()).add((r["status"], r["error"], r["attempts"]))
+    first, second = (by_call[c] for c in sorted(by_call))
+    # No item left: the call's items did not reach the vendor, whatever the token request did.
+    assert first == {("failed", "vendor-error", 0)}
+    assert second == {("ok", "", 1)}
+    assert "token" not in str([r["message"] for r in latest.values()]).lower()
+    assert [len(r.items) for r in harness.requests("easemob") if r.items] == [10]
+    assert outcome.summary.statuses[Status.UNKNOWN] == 0
+
+
+async def test_a_run_cancelled_during_the_token_request_leaves_its_items_unsent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second Ctrl-C while the lane's token is being got: the call never left, so its items
+    are `skipped` / `interrupted` with no attempt, left to do for --resume."""
+    token_in_send(monkeypatch)
+    scope = anyio.CancelScope()
+
+    class CutAtToken(httpx.AsyncBaseTransport):
+        def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+            self.inner = inner
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            if request.url.path.endswith("/token"):
+                scope.cancel()
+                await anyio.sleep_forever()
+            return await self.inner.handle_async_request(request)
+
+    harness = Harness(tmp_path, wrap_transport=CutAtToken)
+    harness.write_job(easemob_rows(10))
+    harness.seed()
+    with scope:
+        await harness.run()
+    assert scope.cancelled_caught
+    latest = assert_invariant(harness)
+    assert {(r["status"], r["error"], r["attempts"]) for r in latest.values()} == {
+        ("skipped", "interrupted", 0)
+    }
+    assert len(latest) == 10
+    assert not [r for r in harness.requests("easemob") if r.items]

@@ -30,6 +30,7 @@ from batchrecall.results.recorder import LaneState, ProgressSink, Recorder, outc
 from batchrecall.run.clock import Clock
 from batchrecall.run.lanes import Lane, Work
 from batchrecall.run.retry import RetryPolicy
+from batchrecall.vendors.base import NO_ITEMS_EXTENSION
 
 log = structlog.get_logger("batchrecall")
 
@@ -51,14 +52,20 @@ _current_exchange: contextvars.ContextVar[Exchange | None] = contextvars.Context
 
 async def _on_request(request: httpx.Request) -> None:
     exchange = _current_exchange.get()
-    if exchange is not None:
+    if exchange is not None and not _carries_no_items(request):
         exchange.sent = True
 
 
 async def _on_response(response: httpx.Response) -> None:
     exchange = _current_exchange.get()
-    if exchange is not None:
+    if exchange is not None and not _carries_no_items(response.request):
         exchange.response = response
+
+
+def _carries_no_items(request: httpx.Request) -> bool:
+    """A request the call needs but that holds none of its items (a token request): that it
+    left says nothing of the items, and its answer (a token) is not the call's."""
+    return request.extensions.get(NO_ITEMS_EXTENSION) is True
 
 
 def watch_exchanges(client: httpx.AsyncClient) -> None:
@@ -139,6 +146,8 @@ class CallSender:
                     work.attempts,
                     call.call_id,
                 )
+            else:  # cancelled before it left (getting a token, say): not sent this time
+                self.unsent(lane, work, ErrorCode.INTERRUPTED)
             raise
         except Exception as exc:
             return self._crashed(lane, work, exc, exchange)
