@@ -16,7 +16,8 @@ from batchrecall.intake.reader import read_job
 from batchrecall.models import Item, Status
 from batchrecall.results.store import ResultsLock, ResultsWriter
 from batchrecall.results.view import load_view
-from tests.test_report_shards import result_row, write_job
+from tests.test_report_shards import result_row
+from tests.test_shard import write_job
 
 
 def one_item(tmp_path: Path) -> Item:
