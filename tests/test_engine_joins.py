@@ -411,3 +411,22 @@ async def test_a_run_cancelled_during_the_token_request_leaves_its_items_unsent(
     }
     assert len(latest) == 10
     assert not [r for r in harness.requests("easemob") if r.items]
+
+
+async def test_memory_windows_taken_together_survive_a_sweep_of_idle_ones() -> None:
+    """A new user's window starts a sweep of idle windows; the lane's window of the same call,
+    idle too, still records the permit."""
+    from batchrecall.run.clock import VirtualClock
+    from batchrecall.run.limits import Window
+
+    clock = VirtualClock()
+    store = MemoryPermitStore(clock=clock)
+    lane = Window("lane", 5, 1.0)
+    assert await store.acquire_all([lane]) == [0.0]
+    for n in range(4_100):
+        assert await store.acquire(f"user-{n}", 5, 60.0) == 0.0
+    clock.advance(120.0)  # everything is idle now
+    assert await store.acquire_all([lane, Window("user-new", 5, 60.0)]) == [0.0, 0.0]
+    for _ in range(4):
+        assert await store.acquire_all([lane]) == [0.0]
+    assert (await store.acquire_all([lane]))[0] > 0, "the lane's window held the first permit"

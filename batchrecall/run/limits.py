@@ -122,14 +122,16 @@ class MemoryPermitStore:
     async def acquire_all(self, windows: Sequence[Window]) -> list[float]:
         # No await before the grant is recorded: check and record are one step for asyncio.
         now = self._clock.now()
-        waits = [self._wait(window, now) for window in windows]
+        found = [self._wait(window, now) for window in windows]
+        waits = [wait for wait, _ in found]
         if not any(waits):
-            for window in windows:
-                self._windows[window.key].granted.append(now)
+            for spec, (_, window) in zip(windows, found, strict=True):
+                # A sweep for a later window of this call may have dropped an idle one.
+                self._windows.setdefault(spec.key, window).granted.append(now)
         return waits
 
-    def _wait(self, spec: Window, now: float) -> float:
-        """Seconds until `spec` has room for a permit (0.0: now)."""
+    def _wait(self, spec: Window, now: float) -> tuple[float, _Window]:
+        """Seconds until `spec` has room for a permit (0.0: now), and its window."""
         key, limit, period_s = spec.key, spec.limit, spec.period_s
         if limit < 1 or period_s <= 0:
             raise ValueError("a window needs limit >= 1 and period_s > 0")
@@ -138,7 +140,7 @@ class MemoryPermitStore:
         if window is None:
             window = self._windows[key] = _Window(period_s)
             if len(self._windows) > self._sweep_at:
-                self._forget_idle(now, keep=key)
+                self._forget_idle(now)
         window.period_s = period_s
         granted = window.granted
         while granted and granted[0] < now - period_s:
@@ -147,8 +149,8 @@ class MemoryPermitStore:
         if full:
             wait = max(wait, granted[-limit] + period_s - now)
         if full or wait > 0:
-            return max(wait, 0.0) + _EPSILON_S
-        return 0.0
+            return max(wait, 0.0) + _EPSILON_S, window
+        return 0.0, window
 
     async def pause(self, key: str, seconds: float) -> None:
         until = self._clock.now() + seconds
@@ -158,9 +160,9 @@ class MemoryPermitStore:
         self._windows.clear()
         self._paused_until.clear()
 
-    def _forget_idle(self, now: float, *, keep: str) -> None:
+    def _forget_idle(self, now: float) -> None:
         """Windows with nothing in them any more (one per user soon adds up)."""
-        for key in [k for k, w in self._windows.items() if w.idle_at(now) and k != keep]:
+        for key in [k for k, w in self._windows.items() if w.idle_at(now)]:
             del self._windows[key]
         for key in [k for k, until in self._paused_until.items() if until <= now]:
             del self._paused_until[key]
