@@ -143,3 +143,17 @@ async def test_a_refused_user_window_spends_no_permit_of_the_lane(
         assert await store.acquire_all([lane, Window("lane:user:bob", 2, 60.0)]) == [0.0, 0.0]
     finally:
         await store.aclose()
+
+
+async def test_a_fault_in_the_script_itself_is_a_bug_not_an_outage(
+    redis_server: RedisServer,
+) -> None:
+    """Only the server's refusals are waited out: an error of the script's own making ends the
+    run as the bug it is (exit 4), instead of passing for an unavailable limiter."""
+    store = RedisPermitStore(redis_server.url, unavailable_timeout_s=0.2)
+    store._acquire = store._redis.register_script("return redis.call('NOSUCHCOMMAND')")
+    try:
+        with pytest.raises(redis.exceptions.ResponseError):
+            await store.acquire("lane", 5, 0.2)
+    finally:
+        await store.aclose()

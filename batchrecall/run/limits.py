@@ -17,6 +17,7 @@ import hashlib
 import itertools
 import math
 import random
+import re
 import time
 import uuid
 from collections import deque
@@ -259,6 +260,12 @@ end
 return 1
 """
 
+# Refusals the client has no class for, or that an older server wraps in a script error
+# ("ERR Error running script ...: -OOM command not allowed ...").
+_REFUSAL = re.compile(
+    r"\b(OOM|NOPERM|MOVED|ASK|READONLY|TRYAGAIN|MISCONF|MASTERDOWN|CLUSTERDOWN|NOREPLICAS|BUSY)\b"
+)
+
 _BACKOFF_BASE_S = 0.05
 _BACKOFF_CAP_S = 1.0
 _SOCKET_TIMEOUT_S = 2.0
@@ -291,16 +298,31 @@ class RedisPermitStore:
         from redis.asyncio import Redis
         from redis.asyncio.retry import Retry
         from redis.backoff import NoBackoff
+        from redis.exceptions import (
+            AskError,
+            NoPermissionError,
+            OutOfMemoryError,
+            ReadOnlyError,
+            ResponseError,
+            TryAgainError,
+        )
         from redis.exceptions import ConnectionError as RedisConnectionError
-        from redis.exceptions import ResponseError
         from redis.exceptions import TimeoutError as RedisTimeoutError
 
         # What "the server gives no permit" looks like: it cannot be reached (a refused or
-        # broken connection, a timeout) or it refuses the script (out of memory under
-        # `noeviction`, no permission, a cluster's MOVED, a server still loading, a replica
-        # during failover). Each is waited out until the deadline, then stops the lane; anything
-        # else is a bug.
-        self._unreachable = (RedisConnectionError, RedisTimeoutError, ResponseError, OSError)
+        # broken connection, a timeout, a server still loading) or it refuses the script (out
+        # of memory under `noeviction`, no permission, a cluster's MOVED, a replica during
+        # failover). Each is waited out until the deadline, then stops the lane. Any other
+        # error answer (a fault in the script itself) is a bug.
+        self._unreachable = (RedisConnectionError, RedisTimeoutError, OSError)
+        self._refusals = (
+            OutOfMemoryError,
+            NoPermissionError,
+            AskError,
+            ReadOnlyError,
+            TryAgainError,
+        )
+        self._response_error = ResponseError
         # Retries are ours (with a deadline), not the client's: it must not hide an outage.
         self._redis = Redis.from_url(
             self.url,
@@ -350,6 +372,11 @@ class RedisPermitStore:
             try:
                 reply = await script(keys=keys, args=args)
             except self._unreachable as exc:
+                await self._wait_for_server(exc)
+                continue
+            except self._response_error as exc:
+                if not isinstance(exc, self._refusals) and not _REFUSAL.search(str(exc)):
+                    raise
                 await self._wait_for_server(exc)
                 continue
             self.stats.round_trips += 1
