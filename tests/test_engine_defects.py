@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from batchrecall.models import InvalidRow, Item
 from batchrecall.results.store import ResultsLock, ResultsWriter
 from batchrecall.run import engine as engine_module
 from batchrecall.run.engine import Engine
+from batchrecall.run.limits import Window
 from batchrecall.vendors.yunxin import YunxinAdapter
 from tests.harness import FAST_RUN, Harness
 from tests.test_mixed_lanes import GOEASY, with_event_clock
@@ -199,14 +200,15 @@ async def test_rows_are_synced_while_the_run_waits(
     """A row written before a long wait reaches the disk during the wait, not at the end."""
     monkeypatch.setattr(engine_module, "_SYNC_EVERY_S", 0.01)
     synced = anyio.Event()
-    real_sync = ResultsWriter.sync_if_dirty
+    real_sync = ResultsWriter.sync_in_thread
 
-    def sync_if_dirty(self: ResultsWriter) -> None:
-        if self._dirty:
+    async def sync_in_thread(self: ResultsWriter) -> None:
+        dirty = self._dirty
+        await real_sync(self)
+        if dirty:
             synced.set()
-        real_sync(self)
 
-    monkeypatch.setattr(ResultsWriter, "sync_if_dirty", sync_if_dirty)
+    monkeypatch.setattr(ResultsWriter, "sync_in_thread", sync_in_thread)
 
     class HoldSecond(httpx.AsyncBaseTransport):
         def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
@@ -235,6 +237,9 @@ async def test_an_unreachable_shared_limiter_stops_the_lane_with_nothing_sent(
 
     class Unreachable:
         async def acquire(self, key: str, limit: int, period_s: float) -> float:
+            raise LimiterUnavailableError("Redis unreachable")
+
+        async def acquire_all(self, windows: Sequence[Window]) -> list[float]:
             raise LimiterUnavailableError("Redis unreachable")
 
         async def pause(self, key: str, seconds: float) -> None:

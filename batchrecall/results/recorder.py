@@ -93,6 +93,43 @@ class Recorder:
                 self._failed += len(items)
             self._check_halt()
 
+    def finish_each(
+        self, settled: Sequence[tuple[Item, ItemOutcome]], attempts: int, call_id: str
+    ) -> None:
+        """Rows for the items of one answer, each with its own outcome: one write for them all
+        (a 30-item call is one write and one flush, not 30)."""
+        if not settled:
+            return
+        now = utc_now()
+        redacted: dict[str, str] = {}
+        rows = []
+        counts: Counter[tuple[LaneKey, Status]] = Counter()
+        for item, outcome in settled:
+            message = redacted.get(outcome.message)
+            if message is None:
+                message = redacted[outcome.message] = redact(outcome.message)
+            rows.append(
+                _row(
+                    item,
+                    outcome.status,
+                    outcome.error,
+                    message,
+                    http_status=outcome.http_status,
+                    vendor_code=redact(outcome.vendor_code),
+                    attempts=attempts,
+                    call_id=call_id,
+                    finished_at=now,
+                )
+            )
+            counts[item.lane, outcome.status] += 1
+            if outcome.status in _SENT_STATUSES and outcome.error not in LANE_STOPPING_CODES:
+                self._decided += 1
+                self._failed += outcome.status in (Status.FAILED, Status.UNKNOWN)
+        self._emit(rows)
+        for (lane, status), count in counts.items():
+            self.progress.rows_written(lane, status, count)
+        self._check_halt()
+
     def _check_halt(self) -> None:
         settings = self.run_settings
         if self._decided < settings.halt_min_items:
@@ -156,19 +193,11 @@ class Recorder:
         # A vendor may echo a credential back in its error text: results never hold one.
         message, vendor_code = redact(message), redact(vendor_code)
         rows = [
-            ResultRow(
-                job=item.job,
-                line=item.line,
-                index=item.index,
-                ref=item.ref,
-                vendor=item.vendor,
-                app=item.app,
-                op=item.op,
-                target=item.target,
-                item_key=item.item_key,
-                status=status,
-                error=error,
-                message=message,
+            _row(
+                item,
+                status,
+                error,
+                message,
                 http_status=http_status,
                 vendor_code=vendor_code,
                 attempts=attempts,
@@ -186,3 +215,36 @@ class Recorder:
         self.writer.write(rows)
         for row in rows:
             self.summary.add(row)
+
+
+def _row(
+    item: Item,
+    status: Status,
+    error: str,
+    message: str,
+    *,
+    http_status: int | None,
+    vendor_code: str,
+    attempts: int,
+    call_id: str,
+    finished_at: str,
+) -> ResultRow:
+    return ResultRow(
+        job=item.job,
+        line=item.line,
+        index=item.index,
+        ref=item.ref,
+        vendor=item.vendor,
+        app=item.app,
+        op=item.op,
+        target=item.target,
+        item_key=item.item_key,
+        status=status,
+        error=error,
+        message=message,
+        http_status=http_status,
+        vendor_code=vendor_code,
+        attempts=attempts,
+        call_id=call_id,
+        finished_at=finished_at,
+    )

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
+import anyio.to_thread
 import orjson
 
 from batchrecall.errors import LANE_STOPPING_CODES, TRANSIENT_CODES, ErrorCode, UsageError
@@ -68,6 +69,7 @@ class ResultsWriter:
         *,
         append: bool,
         clock: Callable[[], float] = time.monotonic,
+        fsync: Callable[[int], None] | None = None,
     ) -> None:
         self.path = path
         self.fmt = fmt
@@ -77,32 +79,73 @@ class ResultsWriter:
         self._file = path.open("w" if not append else "a", encoding="utf-8", newline="")
         if append and not new:
             _terminate_torn_line(path, self._file, fmt)
-        self._csv = csv.writer(self._file, lineterminator="\n") if fmt == "csv" else None
+        # CSV rows are formatted into this buffer, so that a batch is one write to the file.
+        self._buffer = io.StringIO()
+        self._csv = csv.writer(self._buffer, lineterminator="\n") if fmt == "csv" else None
         if self._csv is not None and new:
             self._csv.writerow(RESULT_COLUMNS)
+            self._file.write(self._take_buffer())
+        self._fsync = fsync  # None: os.fsync, looked up at each call
         self._last_sync = clock()
         self._dirty = False
+        self._synced_in_background = False
+        """Once a task syncs in a worker thread, `write` never fsyncs on the caller's thread."""
 
     def write(self, rows: Iterable[ResultRow]) -> None:
-        for row in rows:
-            if self._csv is not None:
-                self._csv.writerow(_csv_values(row))
-            else:
-                self._file.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE).decode())
+        """Append a batch of rows: one write and one flush, whatever their number."""
+        if self._csv is not None:
+            self._csv.writerows(_csv_values(row) for row in rows)
+            chunk = self._take_buffer()
+        else:
+            chunk = b"".join(
+                orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE) for row in rows
+            ).decode()
+        if not chunk:
+            return
+        self._file.write(chunk)
         self._file.flush()
         self._dirty = True
-        if self._clock() - self._last_sync >= FSYNC_INTERVAL_S:
+        if not self._synced_in_background and self._clock() - self._last_sync >= FSYNC_INTERVAL_S:
             self.sync()
+
+    def _take_buffer(self) -> str:
+        text = self._buffer.getvalue()
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        return text
 
     def sync(self) -> None:
         self._file.flush()
-        os.fsync(self._file.fileno())
+        self._sync_fd(self._file.fileno())
         self._last_sync = self._clock()
         self._dirty = False
+
+    def _sync_fd(self, fd: int) -> None:
+        (self._fsync or os.fsync)(fd)
 
     def sync_if_dirty(self) -> None:
         if self._dirty and not self._file.closed:
             self.sync()
+
+    async def sync_in_thread(self) -> None:
+        """fsync what was written so far in a worker thread: a slow disk never stalls the event
+        loop (its pacing). Rows are flushed to the kernel as they are written, so the thread
+        only syncs a duplicate of the file descriptor: writes go on meanwhile, and a `close`
+        cannot take the descriptor from under it."""
+        self._synced_in_background = True
+        if not self._dirty or self._file.closed:
+            return
+        self._file.flush()
+        fd = os.dup(self._file.fileno())
+        self._dirty = False  # rows written from now on wait for the next sync
+        try:
+            await anyio.to_thread.run_sync(self._sync_fd, fd)
+        except BaseException:
+            self._dirty = True
+            raise
+        finally:
+            os.close(fd)
+        self._last_sync = self._clock()
 
     def close(self) -> None:
         if not self._file.closed:

@@ -35,6 +35,8 @@ _MAX_REFS = 1_000
 _OTHER_REFS = "(other refs)"
 _ONLY_DUPLICATE = "_only_duplicate"
 """Marks an item whose only row is a duplicate's: its own outcome never came (a killed run)."""
+_SOURCE = "_source"
+"""Which results file (its position among the arguments) an item's latest row came from."""
 
 
 @dataclass
@@ -104,7 +106,8 @@ class ResultsView:
         for store in (self.rows, self.invalid, self.duplicates):
             store.close()
 
-    def _add(self, row: dict[str, Any], source: Path) -> None:
+    def _add(self, row: dict[str, Any], source: Path, order: int = 0) -> None:
+        """Take one row of the `order`-th results file (in argument order)."""
         job = str(row.get("job") or "")
         self.job_homes.setdefault(job, source)
         status = str(row["status"])
@@ -120,9 +123,25 @@ class ResultsView:
             where = f"{job}\t{row.get('line')}\t{row.get('index')}"
             self.duplicates.put(where, orjson.dumps(row).decode())
             if self.rows.get(key) is None:
-                self.rows.put(key, orjson.dumps({**row, _ONLY_DUPLICATE: True}).decode())
+                marked = {**row, _ONLY_DUPLICATE: True, _SOURCE: order}
+                self.rows.put(key, orjson.dumps(marked).decode())
             return
-        self.rows.put(key, orjson.dumps(row).decode())
+        if order and not self._supersedes(key, row, order):
+            return
+        self.rows.put(key, orjson.dumps({**row, _SOURCE: order}).decode())
+
+    def _supersedes(self, key: str, row: dict[str, Any], order: int) -> bool:
+        """Whether `row` of the `order`-th file is later than the item's row so far. In one file
+        the later line is; across files (shards, a run resumed elsewhere, files named in any
+        order) the later `finished_at` is, and on a tie the file named later."""
+        text = self.rows.get(key)
+        if text is None:
+            return True
+        known = orjson.loads(text)
+        if known.get(_ONLY_DUPLICATE) or known.get(_SOURCE) == order:
+            return True
+        new_at, known_at = str(row.get("finished_at") or ""), str(known.get("finished_at") or "")
+        return not (new_at and known_at) or new_at >= known_at
 
     def _count(self) -> None:
         for row in self.latest():
@@ -185,13 +204,14 @@ def check_results_file(path: Path) -> None:
 
 
 def load_view(paths: Sequence[Path]) -> ResultsView:
-    """The view of one or more results files, read in order (a later row supersedes)."""
+    """The view of one or more results files: an item's latest row is the later one in its
+    file, and across files the one finished last (on a tie, in the file named later)."""
     view = ResultsView(sources=list(paths))
-    for path in paths:
+    for order, path in enumerate(paths):
         check_results_file(path)
         rows, torn = read_rows(path)
         for row in rows:
-            view._add(row, path)
+            view._add(row, path, order)
         view.torn += len(torn)
         _load_manifest(view, path)
     view._count()

@@ -160,7 +160,7 @@ class Engine:
         injected clock: durability is about the machine's seconds)."""
         while True:
             await anyio.sleep(_SYNC_EVERY_S)
-            self.writer.sync_if_dirty()
+            await self.writer.sync_in_thread()
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -308,6 +308,8 @@ class Engine:
                 return  # the work stays in hand: skipped / lane-stopped
             if shared_wait > 0:  # another process took the window's permits
                 self._slots.release_on_behalf_of(work)
+                if lane.in_hand is not work:
+                    return  # parked behind its user's window: the lane goes on
                 await self.clock.sleep_until(self.clock.now() + shared_wait, lane.halted)
                 continue
             now = self.clock.now()
@@ -336,7 +338,7 @@ class Engine:
             lane.in_flight -= 1
             lane.notify()
         self._follow_up(lane, work, follow_up)
-        await lane.share_pause()
+        await self.sender.share_pause(lane)
 
     def _follow_up(self, lane: Lane, work: Work, follow_up: FollowUp) -> None:
         """An attempt's leftovers go back to the lane, or get their rows if it stopped."""

@@ -20,7 +20,7 @@ from batchrecall.errors import CallError
 from batchrecall.models import USER_PACING_PERIOD_S, USER_PACING_RATE, Call, LaneKey
 from batchrecall.run.backlog import Backlog
 from batchrecall.run.clock import Clock
-from batchrecall.run.limits import PermitStore, user_window_key, window_for_rate
+from batchrecall.run.limits import PermitStore, Window, user_window_key, window_for_rate
 from batchrecall.run.ratelimit import (
     WINDOW_SLACK,
     AdaptiveRate,
@@ -82,6 +82,8 @@ class Lane:
         self.parked: dict[str, deque[Work]] = {}
         self.parked_count = 0
         self._parked_ready: list[tuple[float, int, str]] = []
+        self._held_until: dict[str, float] = {}
+        """Users whose shared window refused a call: until when it is full."""
         self.busy_keys: set[str] = set()
         self.in_hand: Work | None = None
         self.in_flight = 0
@@ -134,7 +136,7 @@ class Lane:
         something new arrives)."""
         while self.retries and self.retries[0][0] <= now:
             _, _, work = heapq.heappop(self.retries)
-            wait = self.keyed.delay(work.pacing) if work.pacing is not None else 0.0
+            wait = self._key_delay(work.pacing, now) if work.pacing is not None else 0.0
             if wait > 0:
                 work.not_before = now + wait
                 heapq.heappush(self.retries, (work.not_before, next(self._order), work))
@@ -145,7 +147,7 @@ class Lane:
             queue = self.parked.get(key)
             if not queue or key in self.busy_keys:
                 continue  # stale: the key's release pushes it again
-            wait = self.keyed.delay(key)
+            wait = self._key_delay(key, now)
             if wait > 0:
                 self._schedule_key(key, now + wait)
                 continue
@@ -160,7 +162,11 @@ class Lane:
             pacing = pulled.pacing
             if pacing is None:
                 return pulled, now
-            if pacing in self.busy_keys or pacing in self.parked or self.keyed.delay(pacing) > 0:
+            if (
+                pacing in self.busy_keys
+                or pacing in self.parked
+                or self._key_delay(pacing, now) > 0
+            ):
                 self._park(pacing, pulled, now)
                 continue
             self.busy_keys.add(pacing)
@@ -186,7 +192,7 @@ class Lane:
         if queue is None:
             queue = self.parked[key] = deque()
             if key not in self.busy_keys:
-                self._schedule_key(key, now + self.keyed.delay(key))
+                self._schedule_key(key, now + self._key_delay(key, now))
         queue.append(work)
         self.parked_count += 1
 
@@ -200,7 +206,8 @@ class Lane:
         work.holds_key = False
         self.busy_keys.discard(work.pacing)
         if work.pacing in self.parked:
-            self._schedule_key(work.pacing, self.clock.now() + self.keyed.delay(work.pacing))
+            now = self.clock.now()
+            self._schedule_key(work.pacing, now + self._key_delay(work.pacing, now))
             self.notify()
 
     def take_everything(self) -> Iterator[Work]:
@@ -217,6 +224,7 @@ class Lane:
         self.parked.clear()
         self.parked_count = 0
         self._parked_ready.clear()
+        self._held_until.clear()
         for call in self.backlog.drain():
             yield Work(call=call)
 
@@ -228,20 +236,55 @@ class Lane:
         return self.limiter.delay(now)
 
     async def shared_permit(self, work: Work) -> float:
-        """With a shared store: a permit of the vendor app's window (and the user's, for a paced
-        call); 0 when granted, else the seconds to wait. The lane's window comes first, so a
-        refused lane permit never spends one of a user's five a minute."""
+        """With a shared store: a permit of the vendor app's window, and for a paced call of
+        its user's window too, taken together or not at all; 0 when granted, else the seconds to
+        wait. A call whose user's window is full (other processes used it) is parked until the
+        window has room: the lane goes on with other users' work, and its permit is not spent."""
         if self.shared is None:
             return 0.0
         limit, period = window_for_rate(self.limiter.rate)
-        wait = await self.shared.acquire(self.identity, limit, period * (1 + WINDOW_SLACK))
-        if wait > 0 or work.pacing is None:
-            return wait
-        return await self.shared.acquire(
+        lane = Window(self.identity, limit, period * (1 + WINDOW_SLACK))
+        if work.pacing is None:
+            return await self.shared.acquire(lane.key, lane.limit, lane.period_s)
+        user = Window(
             user_window_key(self.identity, work.pacing),
             USER_PACING_RATE,
             USER_PACING_PERIOD_S * (1 + WINDOW_SLACK),
         )
+        lane_wait, user_wait = await self.shared.acquire_all([lane, user])
+        if user_wait > 0:
+            self._park_refused(work, work.pacing, user_wait)
+        return max(lane_wait, user_wait)
+
+    def _park_refused(self, work: Work, key: str, wait: float) -> None:
+        """The work goes back in front of its user's parked calls until the user's window
+        (kept elsewhere) has room."""
+        now = self.clock.now()
+        if self.in_hand is work:
+            self.in_hand = None
+        if work.holds_key:
+            work.holds_key = False
+            self.busy_keys.discard(key)
+        self._held_until[key] = max(self._held_until.get(key, 0.0), now + wait)
+        queue = self.parked.get(key)
+        if queue is None:
+            queue = self.parked[key] = deque()
+        queue.appendleft(work)
+        self.parked_count += 1
+        self._schedule_key(key, now + wait)
+        self.notify()
+
+    def _key_delay(self, key: str, now: float) -> float:
+        """Seconds until the user's window has room: this process's own sends, and what the
+        shared store said when it refused."""
+        wait = self.keyed.delay(key)
+        until = self._held_until.get(key)
+        if until is not None:
+            if until <= now:
+                del self._held_until[key]
+            else:
+                wait = max(wait, until - now)
+        return wait
 
     async def share_pause(self) -> None:
         """Tell the other processes of a throttle pause this lane took."""

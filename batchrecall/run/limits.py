@@ -6,8 +6,9 @@ windows by key: in this process (`MemoryPermitStore`, the default), or in Redis
 permits from one window and honours the throttle pauses that any of them saw.
 
 The Redis store fails closed: no permit is ever granted without the server's word. While Redis
-is unreachable, `acquire` retries with backoff; after `unavailable_timeout_s` it raises
-`LimiterUnavailableError`, which stops the lane with its items left to do.
+is unreachable or refuses the script (out of memory, no permission), `acquire` and `pause` retry
+with backoff; after `unavailable_timeout_s` they raise `LimiterUnavailableError`, which stops the
+lane with its items left to do.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ import hashlib
 import itertools
 import math
 import random
+import re
 import time
 import uuid
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import quote
@@ -33,6 +36,15 @@ from batchrecall.run.clock import Clock, MonotonicClock
 log = structlog.get_logger("batchrecall")
 
 
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A sliding window: at most `limit` permits of `key` in any `period_s` seconds."""
+
+    key: str
+    limit: int
+    period_s: float
+
+
 class PermitStore(Protocol):
     """Sliding windows of permits by key, and pauses that hold every permit of a key."""
 
@@ -40,6 +52,13 @@ class PermitStore(Protocol):
         """Take a permit in the sliding window `key` (at most `limit` in any `period_s`): 0.0 when
         granted (and recorded), else the seconds to wait before asking again. Also 'not granted'
         while `key` is paused."""
+        ...
+
+    async def acquire_all(self, windows: Sequence[Window]) -> list[float]:
+        """A permit in every window at once, or in none: all 0.0 when granted (and recorded in
+        each); else, window by window, the seconds until it has room (0.0 where it has). A
+        refused user's window thus never spends a permit of the lane's window, nor the other
+        way round."""
         ...
 
     async def pause(self, key: str, seconds: float) -> None:
@@ -99,10 +118,24 @@ class MemoryPermitStore:
         self._sweep_at = _SWEEP_AT_WINDOWS
 
     async def acquire(self, key: str, limit: int, period_s: float) -> float:
-        if limit < 1 or period_s <= 0:
-            raise ValueError("a window needs limit >= 1 and period_s > 0")
+        return (await self.acquire_all([Window(key, limit, period_s)]))[0]
+
+    async def acquire_all(self, windows: Sequence[Window]) -> list[float]:
         # No await before the grant is recorded: check and record are one step for asyncio.
         now = self._clock.now()
+        found = [self._wait(window, now) for window in windows]
+        waits = [wait for wait, _ in found]
+        if not any(waits):
+            for spec, (_, window) in zip(windows, found, strict=True):
+                # A sweep for a later window of this call may have dropped an idle one.
+                self._windows.setdefault(spec.key, window).granted.append(now)
+        return waits
+
+    def _wait(self, spec: Window, now: float) -> tuple[float, _Window]:
+        """Seconds until `spec` has room for a permit (0.0: now), and its window."""
+        key, limit, period_s = spec.key, spec.limit, spec.period_s
+        if limit < 1 or period_s <= 0:
+            raise ValueError("a window needs limit >= 1 and period_s > 0")
         wait = self._paused_until.get(key, -math.inf) - now
         window = self._windows.get(key)
         if window is None:
@@ -117,9 +150,8 @@ class MemoryPermitStore:
         if full:
             wait = max(wait, granted[-limit] + period_s - now)
         if full or wait > 0:
-            return max(wait, 0.0) + _EPSILON_S
-        granted.append(now)
-        return 0.0
+            return max(wait, 0.0) + _EPSILON_S, window
+        return 0.0, window
 
     async def pause(self, key: str, seconds: float) -> None:
         until = self._clock.now() + seconds
@@ -157,13 +189,19 @@ _EPSILON_S = 1e-6
 
 # -- in Redis ----------------------------------------------------------------------------------
 
-# One atomic step on the server: the server's own clock (TIME), the pause, the restart guard and
-# the window, checked and recorded together; a client never reads and then writes.
+# One atomic step on the server: the server's own clock (TIME), the restart guard, the pauses and
+# the windows, checked and recorded together; a client never reads and then writes. A permit is
+# recorded in every window of the call or in none.
 #
-# The restart guard: Redis without persistence forgets every window when it restarts, and the
-# permits granted just before are then invisible. The first script run on an empty server writes
-# the epoch key; until one full period has passed since the epoch, a window grants nothing, so
+# The restart guard: a restarted server has lost the permits granted just before (without
+# persistence every window is gone; restored from an RDB snapshot or an AOF, or after a
+# failover to a replica, the windows are as they were some time before). The epoch key holds the
+# server's run_id (new at every start, and another on a promoted replica) and when the first
+# script under it ran; until one full period has passed since then, a window grants nothing, so
 # permits granted before the restart are out of every window by the time new ones are granted.
+#
+# KEYS: the epoch, then each window's key and its pause key. ARGV: this permit's member, then
+# each window's limit and period (us). Returns {granted, now, wait of each window (us)}.
 #
 # Lua numbers handed to redis.call are formatted with 14 significant digits: microsecond times
 # (16 digits) go through string.format('%d') so that none is rounded.
@@ -172,26 +210,46 @@ if redis.replicate_commands then redis.replicate_commands() end
 local function int(n) return string.format('%d', n) end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local limit = tonumber(ARGV[1])
-local period = tonumber(ARGV[2])
-local epoch = tonumber(redis.call('GET', KEYS[3]))
+local run_id = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') or '?'
+local epoch = nil
+local stored = redis.call('GET', KEYS[1])
+if stored then
+  local id, at = string.match(stored, '^(%x+):(%d+)$')
+  if id == run_id then epoch = tonumber(at) end
+end
 if not epoch then
   epoch = now
-  redis.call('SET', KEYS[3], int(now))
+  redis.call('SET', KEYS[1], run_id .. ':' .. int(now))
 end
-local wait = epoch + period - now
-local paused = redis.call('PTTL', KEYS[2])
-if paused > 0 and paused * 1000 > wait then wait = paused * 1000 end
-if wait > 0 then return {0, int(wait), int(now)} end
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. int(now - period))
-local count = redis.call('ZCARD', KEYS[1])
-if count < limit then
-  redis.call('ZADD', KEYS[1], int(now), ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], int(math.ceil(period / 1000) + 1000))
-  return {1, '0', int(now)}
+local n = (#KEYS - 1) / 2
+local waits = {}
+local refused = false
+for i = 1, n do
+  local window = KEYS[2 * i]
+  local limit = tonumber(ARGV[2 * i])
+  local period = tonumber(ARGV[2 * i + 1])
+  local wait = epoch + period - now
+  local paused = redis.call('PTTL', KEYS[2 * i + 1])
+  if paused > 0 and paused * 1000 > wait then wait = paused * 1000 end
+  if wait <= 0 then
+    wait = 0
+    redis.call('ZREMRANGEBYSCORE', window, '-inf', '(' .. int(now - period))
+    local count = redis.call('ZCARD', window)
+    if count >= limit then
+      local nth = redis.call('ZRANGE', window, count - limit, count - limit, 'WITHSCORES')
+      wait = tonumber(nth[2]) + period - now + 1
+    end
+  end
+  if wait > 0 then refused = true else wait = 0 end
+  waits[i] = int(wait)
 end
-local nth = redis.call('ZRANGE', KEYS[1], count - limit, count - limit, 'WITHSCORES')
-return {0, int(tonumber(nth[2]) + period - now + 1), int(now)}
+if refused then return {0, int(now), unpack(waits)} end
+for i = 1, n do
+  local period = tonumber(ARGV[2 * i + 1])
+  redis.call('ZADD', KEYS[2 * i], int(now), ARGV[1])
+  redis.call('PEXPIRE', KEYS[2 * i], int(math.ceil(period / 1000) + 1000))
+end
+return {1, int(now), unpack(waits)}
 """
 
 _PAUSE_LUA = """
@@ -201,6 +259,12 @@ if redis.call('PTTL', KEYS[1]) < ms then
 end
 return 1
 """
+
+# Refusals the client has no class for, or that an older server wraps in a script error
+# ("ERR Error running script ...: -OOM command not allowed ...").
+_REFUSAL = re.compile(
+    r"\b(OOM|NOPERM|MOVED|ASK|READONLY|TRYAGAIN|MISCONF|MASTERDOWN|CLUSTERDOWN|NOREPLICAS|BUSY)\b"
+)
 
 _BACKOFF_BASE_S = 0.05
 _BACKOFF_CAP_S = 1.0
@@ -234,19 +298,31 @@ class RedisPermitStore:
         from redis.asyncio import Redis
         from redis.asyncio.retry import Retry
         from redis.backoff import NoBackoff
+        from redis.exceptions import (
+            AskError,
+            NoPermissionError,
+            OutOfMemoryError,
+            ReadOnlyError,
+            ResponseError,
+            TryAgainError,
+        )
         from redis.exceptions import ConnectionError as RedisConnectionError
-        from redis.exceptions import ReadOnlyError, TryAgainError
         from redis.exceptions import TimeoutError as RedisTimeoutError
 
-        # What "the server cannot be reached" looks like (a refused or broken connection, a
-        # timeout, a server still loading, a replica during failover); anything else is a bug.
-        self._unreachable = (
-            RedisConnectionError,
-            RedisTimeoutError,
+        # What "the server gives no permit" looks like: it cannot be reached (a refused or
+        # broken connection, a timeout, a server still loading) or it refuses the script (out
+        # of memory under `noeviction`, no permission, a cluster's MOVED, a replica during
+        # failover). Each is waited out until the deadline, then stops the lane. Any other
+        # error answer (a fault in the script itself) is a bug.
+        self._unreachable = (RedisConnectionError, RedisTimeoutError, OSError)
+        self._refusals = (
+            OutOfMemoryError,
+            NoPermissionError,
+            AskError,
             ReadOnlyError,
             TryAgainError,
-            OSError,
         )
+        self._response_error = ResponseError
         # Retries are ours (with a deadline), not the client's: it must not hide an outage.
         self._redis = Redis.from_url(
             self.url,
@@ -261,16 +337,22 @@ class RedisPermitStore:
         self._failures = 0
 
     async def acquire(self, key: str, limit: int, period_s: float) -> float:
-        if limit < 1 or period_s <= 0:
-            raise ValueError("a window needs limit >= 1 and period_s > 0")
-        keys = [self._key("w", key), self._key("p", key), f"{self.prefix}:epoch"]
-        args: list[int | str] = [limit, round(period_s * 1_000_000), next(self._members)]
-        granted, wait_us, now_us = await self._call(self._acquire, keys, args)
+        return (await self.acquire_all([Window(key, limit, period_s)]))[0]
+
+    async def acquire_all(self, windows: Sequence[Window]) -> list[float]:
+        keys = [f"{self.prefix}:epoch"]
+        args: list[int | str] = [next(self._members)]
+        for window in windows:
+            if window.limit < 1 or window.period_s <= 0:
+                raise ValueError("a window needs limit >= 1 and period_s > 0")
+            keys += [self._key("w", window.key), self._key("p", window.key)]
+            args += [window.limit, round(window.period_s * 1_000_000)]
+        granted, now_us, *waits_us = await self._call(self._acquire, keys, args)
         if int(granted):
             self.stats.grants += 1
             self.stats.granted_at = int(now_us) / 1_000_000
-            return 0.0
-        return max(int(wait_us) / 1_000_000, _EPSILON_S)
+            return [0.0] * len(windows)
+        return [max(int(w) / 1_000_000, _EPSILON_S) if int(w) > 0 else 0.0 for w in waits_us]
 
     async def pause(self, key: str, seconds: float) -> None:
         ms = math.ceil(seconds * 1000)
@@ -292,6 +374,11 @@ class RedisPermitStore:
             except self._unreachable as exc:
                 await self._wait_for_server(exc)
                 continue
+            except self._response_error as exc:
+                if not isinstance(exc, self._refusals) and not _REFUSAL.search(str(exc)):
+                    raise
+                await self._wait_for_server(exc)
+                continue
             self.stats.round_trips += 1
             self.stats.redis_s += time.perf_counter() - started
             if self._down_since is not None:
@@ -302,16 +389,17 @@ class RedisPermitStore:
 
     async def _wait_for_server(self, exc: Exception) -> None:
         now = self.clock.now()
+        # The exception's class only (OutOfMemoryError, NoPermissionError...): its text may
+        # name the server or the user.
+        error = type(exc).__name__
         if self._down_since is None:
             self._down_since, self._failures = now, 0
-            # The exception's class only: its text may name the server.
-            log.warning("batchrecall.limiter_unreachable", error=type(exc).__name__)
+            log.warning("batchrecall.limiter_unreachable", error=error)
         left = self._down_since + self.unavailable_timeout_s - now
         if left <= 0:
             raise LimiterUnavailableError(
-                f"the shared rate limiter (Redis) was unreachable for "
-                f"{self.unavailable_timeout_s:g} s ({type(exc).__name__}); nothing is sent "
-                "without a permit"
+                f"the shared rate limiter (Redis) gave no permit for "
+                f"{self.unavailable_timeout_s:g} s ({error}); nothing is sent without a permit"
             ) from None
         backoff = min(_BACKOFF_CAP_S, _BACKOFF_BASE_S * 2**self._failures)
         self._failures += 1

@@ -10,7 +10,7 @@ loop's clock, where tests drive an injected one. The limiter here keeps the send
 from __future__ import annotations
 
 import math
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 
 from batchrecall.run.clock import Clock
@@ -152,29 +152,42 @@ _FORGET = 1.1
 
 
 class KeyedLimiters:
-    """One sliding-window limiter per key (Easemob: 5 conversation deletes a minute per user)."""
+    """One sliding-window limiter per key (Easemob: 5 conversation deletes a minute per user).
+
+    Keys are kept in the order of their latest send, so the idle ones (nothing sent within a
+    window) are all at the front: each send looks at the oldest key or two and drops those that
+    went idle, whatever the number of users (O(1) amortized).
+    """
 
     def __init__(self, rate: float, period: float, *, clock: Clock) -> None:
         self._rate = rate
         self._period = period
         self._clock = clock
-        self._limiters: dict[str, SlidingWindowLimiter] = {}
+        self._limiters: OrderedDict[str, SlidingWindowLimiter] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._limiters)
 
     def delay(self, key: str) -> float:
         limiter = self._limiters.get(key)
         return 0.0 if limiter is None else limiter.delay(self._clock.now())
 
     def record(self, key: str) -> None:
+        now = self._clock.now()
         limiter = self._limiters.get(key)
         if limiter is None:
             # A window per key, not a pace: Easemob allows a user's five deletes at once.
             limiter = SlidingWindowLimiter(self._rate, self._period, clock=self._clock, even=False)
             self._limiters[key] = limiter
-        limiter.record(self._clock.now())
-        if len(self._limiters) > 4096:
-            self._forget_idle()
+        else:
+            self._limiters.move_to_end(key)
+        limiter.record(now)
+        self._forget_idle(now)
 
-    def _forget_idle(self) -> None:
-        now = self._clock.now()
-        for key in [k for k, lim in self._limiters.items() if lim.idle_since(now)]:
-            del self._limiters[key]
+    def _forget_idle(self, now: float) -> None:
+        limiters = self._limiters
+        while limiters:
+            key, oldest = next(iter(limiters.items()))
+            if not oldest.idle_since(now):
+                return
+            del limiters[key]

@@ -18,6 +18,7 @@ from batchrecall.errors import (
     CallError,
     ErrorCode,
     LaneFatalError,
+    LimiterUnavailableError,
     PermanentCallError,
     SplitCallError,
     ThrottledError,
@@ -29,6 +30,7 @@ from batchrecall.results.recorder import LaneState, ProgressSink, Recorder, outc
 from batchrecall.run.clock import Clock
 from batchrecall.run.lanes import Lane, Work
 from batchrecall.run.retry import RetryPolicy
+from batchrecall.vendors.base import NO_ITEMS_EXTENSION
 
 log = structlog.get_logger("batchrecall")
 
@@ -50,14 +52,20 @@ _current_exchange: contextvars.ContextVar[Exchange | None] = contextvars.Context
 
 async def _on_request(request: httpx.Request) -> None:
     exchange = _current_exchange.get()
-    if exchange is not None:
+    if exchange is not None and not _carries_no_items(request):
         exchange.sent = True
 
 
 async def _on_response(response: httpx.Response) -> None:
     exchange = _current_exchange.get()
-    if exchange is not None:
+    if exchange is not None and not _carries_no_items(response.request):
         exchange.response = response
+
+
+def _carries_no_items(request: httpx.Request) -> bool:
+    """A request the call needs but that holds none of its items (a token request): that it
+    left says nothing of the items, and its answer (a token) is not the call's."""
+    return request.extensions.get(NO_ITEMS_EXTENSION) is True
 
 
 def watch_exchanges(client: httpx.AsyncClient) -> None:
@@ -138,13 +146,19 @@ class CallSender:
                     work.attempts,
                     call.call_id,
                 )
+            else:  # cancelled before it left (getting a token, say): not sent this time
+                self.unsent(lane, work, ErrorCode.INTERRUPTED)
             raise
         except Exception as exc:
             return self._crashed(lane, work, exc, exchange)
         finally:
             _current_exchange.reset(token)
+        try:
+            settled, retry = _sort_outcomes(call.items, outcomes)
+        except AdapterContractError as exc:  # a bug in the adapter, as if it had raised
+            return self._crashed(lane, work, exc, exchange)
         work.attempts += 1
-        return self._settle(lane, work, outcomes)
+        return self._settle(lane, work, settled, retry)
 
     def _crashed(self, lane: Lane, work: Work, exc: Exception, exchange: Exchange) -> FollowUp:
         """An answer the adapter could not read, or a bug in it: the run goes on."""
@@ -245,28 +259,30 @@ class CallSender:
         work.not_before = self.clock.now() + delay
         return FollowUp(retry=work)
 
-    def _settle(self, lane: Lane, work: Work, outcomes: list[ItemOutcome]) -> FollowUp:
-        """Write what the vendor settled; retry items it answered with a transient error."""
+    def _settle(
+        self,
+        lane: Lane,
+        work: Work,
+        settled: list[tuple[Item, ItemOutcome]],
+        retry: list[tuple[Item, ItemOutcome]],
+    ) -> FollowUp:
+        """Write what the vendor settled (one write for the call); retry items it answered with
+        a transient error."""
         call = work.call
-        retry: list[tuple[Item, ItemOutcome]] = []
-        for item, outcome in zip(call.items, outcomes, strict=True):
-            if outcome.status is Status.FAILED and outcome.error in TRANSIENT_CODES:
-                retry.append((item, outcome))
-            else:
-                self.record.finish([item], outcome, work.attempts, call.call_id)
-        if not retry:
-            return _DONE
-        first = retry[0][1]
-        error = TransientCallError(
-            ErrorCode(first.error),
-            first.message,
-            http_status=first.http_status,
-            vendor_code=first.vendor_code,
-        )
-        delay = self.policy.next_delay(work.tries, error, self.rng)
-        if delay is None:
-            for item, outcome in retry:
-                self.record.finish([item], outcome, work.attempts, call.call_id)
+        delay: float | None = None
+        if retry:
+            first = retry[0][1]
+            error = TransientCallError(
+                ErrorCode(first.error),
+                first.message,
+                http_status=first.http_status,
+                vendor_code=first.vendor_code,
+            )
+            delay = self.policy.next_delay(work.tries, error, self.rng)
+            if delay is None:  # out of attempts: their last answer is their outcome
+                settled, retry = settled + retry, []
+        self.record.finish_each(settled, work.attempts, call.call_id)
+        if not retry or delay is None:
             return _DONE
         work.call = replace(call, items=tuple(item for item, _ in retry))
         work.last_error = error
@@ -283,6 +299,15 @@ class CallSender:
                 call.items, outcome_of(exc, Status.FAILED), work.attempts, call.call_id
             )
         return _DONE
+
+    async def share_pause(self, lane: Lane) -> None:
+        """Tell the other processes of a throttle pause the lane took. A shared limiter that
+        stays unavailable stops the lane, as when it gives no permit: never the run."""
+        try:
+            await lane.share_pause()
+        except LimiterUnavailableError as exc:
+            if not lane.stopped:
+                self.lane_stopped_by(lane, exc)
 
     def lane_stopped_by(self, lane: Lane, exc: CallError) -> None:
         """A lane-stopping error outside any call (the shared limiter stayed unreachable)."""
@@ -301,6 +326,33 @@ class CallSender:
             self.record.lane_stopped(items, lane.key, str(lane.fatal.code))
         else:
             self.record.stopped(items, reason)
+
+
+class AdapterContractError(Exception):
+    """An adapter answered against its contract (not one outcome per item, in order)."""
+
+
+def _sort_outcomes(
+    items: tuple[Item, ...], outcomes: object
+) -> tuple[list[tuple[Item, ItemOutcome]], list[tuple[Item, ItemOutcome]]]:
+    """The items the answer settled, and those to retry (a transient error of their own);
+    AdapterContractError when the answer is not one ItemOutcome per item."""
+    if not isinstance(outcomes, list) or len(outcomes) != len(items):
+        count = len(outcomes) if isinstance(outcomes, list) else type(outcomes).__name__
+        raise AdapterContractError(f"{count} outcomes for {len(items)} items")
+    settled: list[tuple[Item, ItemOutcome]] = []
+    retry: list[tuple[Item, ItemOutcome]] = []
+    for item, outcome in zip(items, outcomes, strict=True):
+        if not isinstance(outcome, ItemOutcome) or outcome.status not in _OUTCOME_STATUSES:
+            raise AdapterContractError(f"not an item outcome: {type(outcome).__name__}")
+        if outcome.status is Status.FAILED and outcome.error in TRANSIENT_CODES:
+            retry.append((item, outcome))
+        else:
+            settled.append((item, outcome))
+    return settled, retry
+
+
+_OUTCOME_STATUSES = frozenset({Status.OK, Status.NOT_FOUND, Status.FAILED, Status.UNKNOWN})
 
 
 def split_call(call: Call, size: int) -> Iterator[Call]:

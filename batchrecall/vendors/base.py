@@ -19,6 +19,11 @@ from batchrecall.errors import (
 from batchrecall.models import Call, ItemOutcome, Op, Vendor
 from batchrecall.redact import register_secret
 
+NO_ITEMS_EXTENSION = "batchrecall_no_items"
+NO_ITEMS: dict[str, Any] = {NO_ITEMS_EXTENSION: True}
+"""httpx request extensions of a request that carries no item (a token request): its leaving
+does not mean the call reached the vendor."""
+
 
 class Adapter(ABC):
     """Turns one planned call into one vendor request, and the answer into per-item outcomes.

@@ -24,7 +24,7 @@ from batchrecall.errors import (
 from batchrecall.models import Call, Item, ItemOutcome, Op, Status, Vendor
 from batchrecall.redact import register_secret
 from batchrecall.vendors.agora_token import MAX_SALT, build_chat_app_token
-from batchrecall.vendors.base import Adapter, json_body, retry_after, server_error
+from batchrecall.vendors.base import NO_ITEMS, Adapter, json_body, retry_after, server_error
 from batchrecall.vendors.easemob_tokens import AppTokens
 
 _JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -128,6 +128,7 @@ class EasemobAdapter(Adapter):
             self.url(f"{self._prefix}/token"),
             content=orjson.dumps(body),
             headers=_JSON_HEADERS,
+            extensions=NO_ITEMS,
         )
         answer = json_body(response)
         token = answer.get("access_token")
