@@ -21,7 +21,7 @@ from batchrecall.errors import (
     TokenRejectedError,
     TransientCallError,
 )
-from batchrecall.models import Call, Item, ItemOutcome, Op, Status, Vendor
+from batchrecall.models import USER_PACING_PERIOD_S, Call, Item, ItemOutcome, Op, Status, Vendor
 from batchrecall.redact import register_secret
 from batchrecall.vendors.agora_token import MAX_SALT, build_chat_app_token
 from batchrecall.vendors.base import Adapter, json_body, retry_after, server_error
@@ -39,6 +39,10 @@ _RECALL_REASONS: tuple[tuple[str, Status, ErrorCode], ...] = (
     ("find message to", Status.FAILED, ErrorCode.RECIPIENT_NOT_FOUND),
     ("internal error", Status.FAILED, ErrorCode.VENDOR_UNAVAILABLE),
 )
+
+
+# Seed 000: forbidden_op "message recall service is unopened", the recall service is off.
+_RECALL_UNOPENED = "service is unopened"
 
 
 class EasemobAdapter(Adapter):
@@ -136,13 +140,21 @@ class EasemobAdapter(Adapter):
             expires_in = answer.get("expires_in")
             # 0 means it never expires; an answer without a lifetime is renewed within the hour.
             return token, float(expires_in) if isinstance(expires_in, int | float) else 3600.0
-        if response.status_code == 429 and answer.get("error") != "resource_limited":
+        if response.status_code == 429 and answer.get("error") == "resource_limited":
+            # The plan's quota, as on any call: the same lane-stopping code.
+            raise LaneFatalError(
+                ErrorCode.QUOTA_EXHAUSTED,
+                _description(answer),
+                http_status=429,
+                vendor_code="resource_limited",
+            )
+        if response.status_code == 429:
             raise ThrottledError(
                 ErrorCode.RATE_LIMITED,
                 _description(answer) or "token endpoint throttled",
                 http_status=429,
                 vendor_code=str(answer.get("error", "")),
-                retry_after=retry_after(response),
+                retry_after=retry_after(response, now=self._wall_clock()),
             )
         if response.status_code >= 500:
             server_error(response, _description(answer), str(answer.get("error", "")))
@@ -173,11 +185,18 @@ class EasemobAdapter(Adapter):
         if response.status_code in (404, 405) and not _is_easemob_error(answer):
             # Clusters without batch_recall: send one msg_recall per message from now on.
             self._batch = False
-            raise SplitCallError(
-                ErrorCode.BATCH_REJECTED,
-                "batch_recall is not available here; recalling one message per call",
-                http_status=response.status_code,
-            )
+            text = "batch_recall is not available here; recalling one message per call"
+            if len(call.items) == 1:
+                # Nothing to split: the same call goes again, now as a msg_recall. A transient
+                # code, so that a run ending before it does leaves it to --resume.
+                raise TransientCallError(
+                    ErrorCode.VENDOR_UNAVAILABLE,
+                    text,
+                    http_status=response.status_code,
+                    vendor_code=str(answer.get("error", "")),
+                    retry_after=0.0,
+                )
+            raise SplitCallError(ErrorCode.BATCH_REJECTED, text, http_status=response.status_code)
         if response.status_code != 200:
             if answer.get("error") == "message_recall_error" and len(call.items) > 1:
                 # One message refused the whole batch: one call each finds which (vendors.md §1.5).
@@ -187,7 +206,9 @@ class EasemobAdapter(Adapter):
                     http_status=response.status_code,
                     vendor_code="message_recall_error",
                 )
-            return _refused_message(response, answer, generation)
+            if len(call.items) == 1:
+                return _refused_message(response, answer, generation, self._wall_clock())
+            _raise_for_status(response, answer, generation, self._wall_clock(), len(call.items))
         return _per_message(call, response, answer)
 
     async def _single_recall(
@@ -202,7 +223,7 @@ class EasemobAdapter(Adapter):
         )
         answer = json_body(response)
         if response.status_code != 200 and not _entries(answer):
-            return _refused_message(response, answer, generation)
+            return _refused_message(response, answer, generation, self._wall_clock())
         return _per_message(call, response, answer)
 
     async def _delete_conversation(
@@ -226,15 +247,28 @@ class EasemobAdapter(Adapter):
         answer = json_body(response)
         if response.status_code == 404 and answer.get("error") == "service_resource_not_found":
             return [_outcome(Status.NOT_FOUND, ErrorCode.NOT_FOUND, response, answer)]
+        if response.status_code == 429 and answer.get("error") == "reach_limit":
+            # Taken as the user's own window (5 calls a minute per user, counted with the
+            # user's client calls): only this user's deletes wait, not the lane.
+            wait = retry_after(response, now=self._wall_clock()) or 0.0
+            raise TransientCallError(
+                ErrorCode.RATE_LIMITED,
+                _description(answer),
+                http_status=429,
+                vendor_code="reach_limit",
+                retry_after=max(wait, USER_PACING_PERIOD_S),
+            )
         if response.status_code != 200:
-            _raise_for_status(response, answer, generation)
+            _raise_for_status(response, answer, generation, self._wall_clock())
         data = answer.get("data")
         result = data.get("result") if isinstance(data, dict) else None
         if result == "ok":
             return [ItemOutcome(status=Status.OK, http_status=200)]
+        # Undocumented (a failure answers an error status instead): not done, and not the
+        # vendor's verdict either; --resume sends it again.
         return [
             ItemOutcome(
-                status=Status.FAILED,
+                status=Status.UNKNOWN,
                 error=ErrorCode.VENDOR_ERROR,
                 message=f"unconfirmed answer: data.result={result!r}",
                 http_status=200,
@@ -243,14 +277,14 @@ class EasemobAdapter(Adapter):
 
 
 def _refused_message(
-    response: httpx.Response, answer: dict[str, Any], generation: int
+    response: httpx.Response, answer: dict[str, Any], generation: int, now: float
 ) -> list[ItemOutcome]:
     """A non-200 answer about one message: its own outcome, or a call-level error."""
     reason = _recall_reason(_description(answer))
     if answer.get("error") == "message_recall_error" and reason is not None:
         status, code = reason
         return [_outcome(status, code, response, answer)]
-    _raise_for_status(response, answer, generation)
+    _raise_for_status(response, answer, generation, now)
 
 
 def _recall_fields(item: Item) -> dict[str, Any]:
@@ -345,9 +379,9 @@ def _outcome(
 
 
 def _raise_for_status(
-    response: httpx.Response, answer: dict[str, Any], generation: int
+    response: httpx.Response, answer: dict[str, Any], generation: int, now: float, items: int = 1
 ) -> NoReturn:
-    """Raise the call-level error of a non-200 Easemob answer."""
+    """Raise the call-level error of a non-200 Easemob answer (`items`: messages it carried)."""
     status = response.status_code
     error = str(answer.get("error", ""))
     text = _description(answer) or f"HTTP {status}"
@@ -358,9 +392,10 @@ def _raise_for_status(
         if error == "resource_limited":
             raise LaneFatalError(ErrorCode.QUOTA_EXHAUSTED, text, **details)
         raise ThrottledError(
-            ErrorCode.RATE_LIMITED, text, retry_after=retry_after(response), **details
+            ErrorCode.RATE_LIMITED, text, retry_after=retry_after(response, now=now), **details
         )
-    if error == "forbidden_op" or "unopened" in text:
+    if _RECALL_UNOPENED in text.lower():
+        # The one forbidden_op the documents name (seed 000): the recall service is off.
         raise LaneFatalError(ErrorCode.SERVICE_DISABLED, text, **details)
     if status == 404 and error == "organization_application_not_found":
         raise LaneFatalError(ErrorCode.AUTH_FAILED, text, **details)
@@ -368,14 +403,18 @@ def _raise_for_status(
         server_error(response, text, error)
     if status == 408:
         raise TransientCallError(ErrorCode.TIMEOUT, text, **details)
+    if status == 403 and items > 1:
+        # Refused as a whole for a reason not documented per message: one call each.
+        raise SplitCallError(ErrorCode.BATCH_REJECTED, text, **details)
     if status == 403:
         raise PermanentCallError(ErrorCode.PERMISSION_DENIED, text, **details)
     if status == 404 and error == "service_resource_not_found":
         raise PermanentCallError(ErrorCode.NOT_FOUND, text, **details)
-    if status == 404:
-        # No Easemob answer: a gateway or a wrong base_url, never "the message is gone".
-        raise PermanentCallError(
-            ErrorCode.VENDOR_ERROR, f"HTTP 404 without an Easemob answer: {text}", **details
+    if status == 404 and not error:
+        # No Easemob answer (a gateway, a wrong base_url): not the vendor's verdict, so it is
+        # tried again, and left to --resume when it keeps coming.
+        raise TransientCallError(
+            ErrorCode.VENDOR_UNAVAILABLE, f"HTTP 404 without an Easemob answer: {text}", **details
         )
     if status == 413 or "limit" in text.lower() or "size" in text.lower():
         raise PermanentCallError(ErrorCode.BATCH_REJECTED, text, **details)
