@@ -358,7 +358,9 @@ async def test_a_batch_with_a_refused_message_is_refused_whole_by_default(
 ) -> None:
     """The batch page's errors are the single recall's table: one error for the call."""
     assert emulator.state.batch_refusal == "whole_call"
-    answer = await batch(client, [item("m1"), item("nope"), item("m2", to="u9")], await auth(client))
+    answer = await batch(
+        client, [item("m1"), item("nope"), item("m2", to="u9")], await auth(client)
+    )
     assert_error(answer, 403, "message_recall_error", "not_found msg")
     assert not emulator.state.is_recalled("m1"), "a refused batch recalls none of its messages"
     answer = await batch(client, [item("m1"), item("m2", to="u9")], await auth(client))
