@@ -6,14 +6,24 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
+from typing import cast
 
+import anyio
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.types import Receive, Scope, Send
 
 from batchrecall.emulators.common import LoggedRequest
 from batchrecall.results.summary import ExitCode
 from tests.harness import FAST_RUN, Harness
-from tests.vendors.test_easemob import EASEMOB, calls, delete_row, msg_id, recall_rows
+from tests.vendors.test_easemob import (
+    EASEMOB,
+    calls,
+    delete_row,
+    msg_id,
+    recall_rows,
+)
 from tests.vendors.test_easemob_auth import agora_lane
 
 pytestmark = pytest.mark.anyio
@@ -27,6 +37,25 @@ def harness(tmp_path: Path) -> Harness:
 def without_batch_recall(harness: Harness) -> None:
     harness.emulators.easemob.state.batch_recall_enabled = False
     assert harness.config.lane(EASEMOB).batch_recall, "the lane still plans batches"
+
+
+def both_in_flight(harness: Harness) -> None:
+    """No batch_recall is answered before two have arrived: the second call is on its way when
+    the first learns that batch_recall is missing."""
+    inner = harness.emulators.app
+    arrived = 0
+    both = anyio.Event()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        nonlocal arrived
+        if scope["type"] == "http" and str(scope["path"]).endswith("/batch_recall"):
+            arrived += 1
+            if arrived == 2:
+                both.set()
+            await both.wait()
+        await inner(scope, receive, send)
+
+    harness.emulators.app = cast(Starlette, app)
 
 
 def sent_alone(harness: Harness) -> Counter[str]:
@@ -55,7 +84,9 @@ async def test_a_lone_force_row_meets_the_fallback_and_is_recalled(harness: Harn
     harness.write_job([*recall_rows(4), *recall_rows(1, 4, force=True)])
     harness.seed()
     without_batch_recall(harness)
+    both_in_flight(harness)
     outcome = await harness.run()
+    assert [len(r.items) for r in calls(harness, "batch_recall")] == [4, 1]
     assert sent_alone(harness) == {msg_id(i): 1 for i in range(5)}
     assert set(outcome.statuses().values()) == {"ok"}
     forced = [r for r in calls(harness, "msg_recall") if r.items == (msg_id(4),)]
@@ -67,7 +98,9 @@ async def test_thirty_one_messages_meet_the_fallback_and_are_recalled(harness: H
     harness.write_job(recall_rows(31))
     harness.seed()
     without_batch_recall(harness)
+    both_in_flight(harness)
     outcome = await harness.run()
+    assert [len(r.items) for r in calls(harness, "batch_recall")] == [30, 1]
     assert sent_alone(harness) == {msg_id(i): 1 for i in range(31)}
     assert set(outcome.statuses().values()) == {"ok"}
     assert len(outcome.rows) == 31
