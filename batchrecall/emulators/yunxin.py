@@ -1,8 +1,10 @@
-"""NetEase Yunxin IM v2 emulator: recall/delete a message, clear history, delete conversations.
+"""NetEase Yunxin IM v2 emulator: recall/delete a message, clear history, delete conversations,
+and list an account's conversations (read only).
 
-Sources: seed 003 (the recall/delete page) and vendors.md §2. Every API answer is HTTP 200 with
-the outcome in the body `{"code","msg","data"}` (vendors.md §2.3); HTTP-level failures are the
-gateway's (plain text).
+Sources: seed 003 (the recall/delete page) and vendors.md §2; the conversation list from the
+server SDK (research/history-apis.md §4). Every API answer is HTTP 200 with the outcome in the
+body `{"code","msg","data"}` (vendors.md §2.3); HTTP-level failures are the gateway's (plain
+text). A query parameter an endpoint does not document is refused with 414 (`strict_params`).
 """
 
 from __future__ import annotations
