@@ -469,3 +469,30 @@ async def test_a_secret_that_changes_mid_run_stops_the_lane(harness: Harness) ->
     assert counts[("ok", "")] == 3
     assert counts.keys() <= {("ok", ""), ("failed", "auth-failed"), ("skipped", "lane-stopped")}
     assert outcome.summary.stopped_lanes == {"yunxin.default": "auth-failed"}
+
+
+@pytest.mark.anyio
+async def test_a_secret_that_changes_after_content_refusals_still_stops_the_lane(
+    harness: Harness,
+) -> None:
+    """Content refusals and a signature refusal in the same words: the probes tell them apart."""
+    harness.write_job([recall("a|1|b", str(7500 + i)) for i in range(20)])
+    harness.seed()
+    state = harness.emulators.yunxin.state
+    state.checksum_refusal = "parameter error"
+    for i in range(3):
+        state.refusals[("a|1|b", str(7500 + i))] = "parameter error"
+    refuse_after(harness, 10, lambda: setattr(state, "app_secret", "rotated-secret"))
+    outcome = await harness.run()
+    rows = outcome.by_target()
+    assert {rows[str(7500 + i)]["error"] for i in range(3)} == {"bad-request"}
+    counts = Counter((row["status"], row["error"]) for row in outcome.rows)
+    assert counts.keys() <= {
+        ("ok", ""),
+        ("failed", "bad-request"),
+        ("failed", "auth-failed"),
+        ("skipped", "lane-stopped"),
+    }
+    assert counts[("failed", "auth-failed")] >= 1
+    assert outcome.summary.stopped_lanes == {"yunxin.default": "auth-failed"}
+    assert not any(state.is_recalled("a|1|b", 7500 + i) for i in range(3))
