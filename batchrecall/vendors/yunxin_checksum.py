@@ -4,8 +4,8 @@ Yunxin answers 414 for a parameter error (a bad id, a message hit by moderation)
 CheckSum, CurTime or AppKey failure alike. Counting refusals cannot tell them apart (a job may
 start with any number of bad rows), so only evidence about the credentials decides:
 
-- the answer's own words name the signature (CheckSum, CurTime, Nonce, AppKey): Yunxin does not
-  document them, so this only ever concludes "credentials", never the opposite;
+- the answer's own words name the signature (CheckSum, CurTime): Yunxin does not document them,
+  so this only ever concludes "credentials", never the opposite;
 - else a probe: a read-only request signed the same way whose every parameter is valid by
   construction, sent after the refusal came. Refused with the same 414 (code and words): the
   credentials. Any other answer: the signature passed, so the refused request's own content is
@@ -24,8 +24,10 @@ from enum import Enum
 import anyio
 
 BAD_PARAMETER = 414
-# Words of a signature refusal (inferred: the wording is undocumented). Matched lower-case.
-SIGNATURE_WORDS = ("checksum", "curtime", "nonce", "appkey")
+# Words of a signature refusal (inferred: the wording is undocumented), matched lower-case. Only
+# these two: a content refusal may well name the app key ("account not in this appkey"), and a
+# wrong AppKey is found by the probe anyway.
+SIGNATURE_WORDS = ("checksum", "curtime")
 
 ProbeAnswer = tuple[int | None, str]
 """The probe's body code (None: no readable answer) and its message."""

@@ -36,6 +36,13 @@ async def test_the_probe_refused_alike_is_the_credentials_and_stays_so() -> None
     assert probe.sent == 1
 
 
+async def test_an_app_key_named_in_a_content_refusal_is_no_evidence() -> None:
+    evidence = ChecksumEvidence()
+    probe = Probe((200, "success"))
+    assert await evidence.refused("account not exist in appkey", probe) is Verdict.PARAMETER
+    assert probe.sent == 1
+
+
 async def test_a_probe_refused_in_other_words_decides_nothing() -> None:
     evidence = ChecksumEvidence()
     probe = Probe((414, "account_id invalid"))
