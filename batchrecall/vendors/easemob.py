@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
-from typing import Any, ClassVar, NoReturn
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import httpx
@@ -15,34 +15,26 @@ from batchrecall.config import LaneSettings
 from batchrecall.errors import (
     ErrorCode,
     LaneFatalError,
-    PermanentCallError,
     SplitCallError,
     ThrottledError,
-    TokenRejectedError,
     TransientCallError,
 )
 from batchrecall.models import USER_PACING_PERIOD_S, Call, Item, ItemOutcome, Op, Status, Vendor
 from batchrecall.redact import register_secret
 from batchrecall.vendors.agora_token import MAX_SALT, build_chat_app_token
 from batchrecall.vendors.base import Adapter, json_body, retry_after, server_error
+from batchrecall.vendors.easemob_answers import (
+    description,
+    entries,
+    is_easemob_error,
+    per_message,
+    raise_for_status,
+    refusal_outcome,
+    refused_message,
+)
 from batchrecall.vendors.easemob_tokens import AppTokens
 
 _JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
-
-# Per-message failure texts, Easemob's and Agora Chat's wordings (vendors.md §1.4, §1.6; matched
-# as substrings, case-insensitive: the docs print straight and typographic apostrophes).
-_RECALL_REASONS: tuple[tuple[str, Status, ErrorCode], ...] = (
-    ("exceed recall time", Status.FAILED, ErrorCode.RECALL_WINDOW_EXCEEDED),
-    ("exceed call time", Status.FAILED, ErrorCode.RECALL_WINDOW_EXCEEDED),
-    ("not_found msg", Status.NOT_FOUND, ErrorCode.NOT_FOUND),
-    ("find msg to", Status.FAILED, ErrorCode.RECIPIENT_NOT_FOUND),
-    ("find message to", Status.FAILED, ErrorCode.RECIPIENT_NOT_FOUND),
-    ("internal error", Status.FAILED, ErrorCode.VENDOR_UNAVAILABLE),
-)
-
-
-# Seed 000: forbidden_op "message recall service is unopened", the recall service is off.
-_RECALL_UNOPENED = "service is unopened"
 
 
 class EasemobAdapter(Adapter):
@@ -144,23 +136,23 @@ class EasemobAdapter(Adapter):
             # The plan's quota, as on any call: the same lane-stopping code.
             raise LaneFatalError(
                 ErrorCode.QUOTA_EXHAUSTED,
-                _description(answer),
+                description(answer),
                 http_status=429,
                 vendor_code="resource_limited",
             )
         if response.status_code == 429:
             raise ThrottledError(
                 ErrorCode.RATE_LIMITED,
-                _description(answer) or "token endpoint throttled",
+                description(answer) or "token endpoint throttled",
                 http_status=429,
                 vendor_code=str(answer.get("error", "")),
                 retry_after=retry_after(response, now=self._wall_clock()),
             )
         if response.status_code >= 500:
-            server_error(response, _description(answer), str(answer.get("error", "")))
+            server_error(response, description(answer), str(answer.get("error", "")))
         raise LaneFatalError(
             ErrorCode.AUTH_FAILED,
-            f"token request refused: {_description(answer) or response.status_code}",
+            f"token request refused: {description(answer) or response.status_code}",
             http_status=response.status_code,
             vendor_code=str(answer.get("error", "")),
         )
@@ -178,11 +170,11 @@ class EasemobAdapter(Adapter):
             headers=headers,
         )
         answer = json_body(response)
-        if _entries(answer):
+        if entries(answer):
             # Per-message results, whatever the HTTP status: the documented failure answer is
             # `{"msgs":[{"msg_id", "recalled": "not_found msg"}]}` (seed 000).
-            return _per_message(call, response, answer)
-        if response.status_code in (404, 405) and not _is_easemob_error(answer):
+            return per_message(call, response, answer)
+        if response.status_code in (404, 405) and not is_easemob_error(answer):
             # Clusters without batch_recall: send one msg_recall per message from now on.
             self._batch = False
             text = "batch_recall is not available here; recalling one message per call"
@@ -202,14 +194,14 @@ class EasemobAdapter(Adapter):
                 # One message refused the whole batch: one call each finds which (vendors.md §1.5).
                 raise SplitCallError(
                     ErrorCode.BATCH_REJECTED,
-                    _description(answer),
+                    description(answer),
                     http_status=response.status_code,
                     vendor_code="message_recall_error",
                 )
             if len(call.items) == 1:
-                return _refused_message(response, answer, generation, self._wall_clock())
-            _raise_for_status(response, answer, generation, self._wall_clock(), len(call.items))
-        return _per_message(call, response, answer)
+                return refused_message(response, answer, generation, self._wall_clock())
+            raise_for_status(response, answer, generation, self._wall_clock(), len(call.items))
+        return per_message(call, response, answer)
 
     async def _single_recall(
         self, call: Call, headers: dict[str, str], generation: int
@@ -222,9 +214,9 @@ class EasemobAdapter(Adapter):
             headers=headers,
         )
         answer = json_body(response)
-        if response.status_code != 200 and not _entries(answer):
-            return _refused_message(response, answer, generation, self._wall_clock())
-        return _per_message(call, response, answer)
+        if response.status_code != 200 and not entries(answer):
+            return refused_message(response, answer, generation, self._wall_clock())
+        return per_message(call, response, answer)
 
     async def _delete_conversation(
         self, call: Call, headers: dict[str, str], generation: int
@@ -246,20 +238,20 @@ class EasemobAdapter(Adapter):
         )
         answer = json_body(response)
         if response.status_code == 404 and answer.get("error") == "service_resource_not_found":
-            return [_outcome(Status.NOT_FOUND, ErrorCode.NOT_FOUND, response, answer)]
+            return [refusal_outcome(Status.NOT_FOUND, ErrorCode.NOT_FOUND, response, answer)]
         if response.status_code == 429 and answer.get("error") == "reach_limit":
             # Taken as the user's own window (5 calls a minute per user, counted with the
             # user's client calls): only this user's deletes wait, not the lane.
             wait = retry_after(response, now=self._wall_clock()) or 0.0
             raise TransientCallError(
                 ErrorCode.RATE_LIMITED,
-                _description(answer),
+                description(answer),
                 http_status=429,
                 vendor_code="reach_limit",
                 retry_after=max(wait, USER_PACING_PERIOD_S),
             )
         if response.status_code != 200:
-            _raise_for_status(response, answer, generation, self._wall_clock())
+            raise_for_status(response, answer, generation, self._wall_clock())
         data = answer.get("data")
         result = data.get("result") if isinstance(data, dict) else None
         if result == "ok":
@@ -276,17 +268,6 @@ class EasemobAdapter(Adapter):
         ]
 
 
-def _refused_message(
-    response: httpx.Response, answer: dict[str, Any], generation: int, now: float
-) -> list[ItemOutcome]:
-    """A non-200 answer about one message: its own outcome, or a call-level error."""
-    reason = _recall_reason(_description(answer))
-    if answer.get("error") == "message_recall_error" and reason is not None:
-        status, code = reason
-        return [_outcome(status, code, response, answer)]
-    _raise_for_status(response, answer, generation, now)
-
-
 def _recall_fields(item: Item) -> dict[str, Any]:
     params = item.params
     fields: dict[str, Any] = {
@@ -300,122 +281,3 @@ def _recall_fields(item: Item) -> dict[str, Any]:
         if optional in params:
             fields[optional] = params[optional]
     return fields
-
-
-def _per_message(call: Call, response: httpx.Response, answer: dict[str, Any]) -> list[ItemOutcome]:
-    """Map each message's `recalled` value; a message the answer does not mention is unconfirmed."""
-    by_id: dict[str, dict[str, Any]] = {}
-    for entry in _entries(answer):
-        msg_id = entry.get("msg_id")
-        if msg_id is not None:
-            by_id.setdefault(str(msg_id), entry)
-    outcomes = []
-    for item in call.items:
-        found = by_id.get(str(item.params["msg_id"]))
-        if found is None:
-            outcomes.append(
-                ItemOutcome(
-                    status=Status.FAILED,
-                    error=ErrorCode.VENDOR_UNAVAILABLE,
-                    message="the answer did not mention this message",
-                    http_status=response.status_code,
-                )
-            )
-            continue
-        recalled = str(found.get("recalled", ""))
-        if recalled == "yes":
-            outcomes.append(ItemOutcome(status=Status.OK, http_status=response.status_code))
-            continue
-        status, code = _recall_reason(recalled) or (Status.FAILED, ErrorCode.VENDOR_ERROR)
-        outcomes.append(
-            ItemOutcome(
-                status=status,
-                error=code,
-                message=recalled,
-                http_status=response.status_code,
-                vendor_code=recalled,
-            )
-        )
-    return outcomes
-
-
-def _entries(answer: dict[str, Any]) -> list[dict[str, Any]]:
-    data: Any = answer.get("data")
-    if isinstance(data, dict):
-        data = [data]
-    if not isinstance(data, list):
-        data = answer.get("msgs")  # the older per-message failure shape
-    if not isinstance(data, list):
-        return []
-    return [entry for entry in data if isinstance(entry, dict)]
-
-
-def _recall_reason(text: str) -> tuple[Status, ErrorCode] | None:
-    lowered = text.lower().replace("’", "'").replace("‘", "'")
-    for needle, status, code in _RECALL_REASONS:
-        if needle in lowered:
-            return status, code
-    return None
-
-
-def _description(answer: dict[str, Any]) -> str:
-    return str(answer.get("error_description") or answer.get("error") or "")
-
-
-def _is_easemob_error(answer: dict[str, Any]) -> bool:
-    return answer.get("error") in ("organization_application_not_found", "message_recall_error")
-
-
-def _outcome(
-    status: Status, code: ErrorCode, response: httpx.Response, answer: dict[str, Any]
-) -> ItemOutcome:
-    return ItemOutcome(
-        status=status,
-        error=code,
-        message=_description(answer),
-        http_status=response.status_code,
-        vendor_code=str(answer.get("error", "")),
-    )
-
-
-def _raise_for_status(
-    response: httpx.Response, answer: dict[str, Any], generation: int, now: float, items: int = 1
-) -> NoReturn:
-    """Raise the call-level error of a non-200 Easemob answer (`items`: messages it carried)."""
-    status = response.status_code
-    error = str(answer.get("error", ""))
-    text = _description(answer) or f"HTTP {status}"
-    details: dict[str, Any] = {"http_status": status, "vendor_code": error}
-    if status == 401:
-        raise TokenRejectedError(text, token_generation=generation, vendor_code=error)
-    if status == 429:
-        if error == "resource_limited":
-            raise LaneFatalError(ErrorCode.QUOTA_EXHAUSTED, text, **details)
-        raise ThrottledError(
-            ErrorCode.RATE_LIMITED, text, retry_after=retry_after(response, now=now), **details
-        )
-    if _RECALL_UNOPENED in text.lower():
-        # The one forbidden_op the documents name (seed 000): the recall service is off.
-        raise LaneFatalError(ErrorCode.SERVICE_DISABLED, text, **details)
-    if status == 404 and error == "organization_application_not_found":
-        raise LaneFatalError(ErrorCode.AUTH_FAILED, text, **details)
-    if status >= 500:
-        server_error(response, text, error)
-    if status == 408:
-        raise TransientCallError(ErrorCode.TIMEOUT, text, **details)
-    if status == 403 and items > 1:
-        # Refused as a whole for a reason not documented per message: one call each.
-        raise SplitCallError(ErrorCode.BATCH_REJECTED, text, **details)
-    if status == 403:
-        raise PermanentCallError(ErrorCode.PERMISSION_DENIED, text, **details)
-    if status == 404 and error == "service_resource_not_found":
-        raise PermanentCallError(ErrorCode.NOT_FOUND, text, **details)
-    if status == 404 and not error:
-        # No Easemob answer (a gateway, a wrong base_url): not the vendor's verdict, so it is
-        # tried again, and left to --resume when it keeps coming.
-        raise TransientCallError(
-            ErrorCode.VENDOR_UNAVAILABLE, f"HTTP 404 without an Easemob answer: {text}", **details
-        )
-    if status == 413 or "limit" in text.lower() or "size" in text.lower():
-        raise PermanentCallError(ErrorCode.BATCH_REJECTED, text, **details)
-    raise PermanentCallError(ErrorCode.BAD_REQUEST, text, **details)
