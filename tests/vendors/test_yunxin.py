@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.types import Receive, Scope, Send
@@ -496,3 +497,39 @@ async def test_a_secret_that_changes_after_content_refusals_still_stops_the_lane
     assert counts[("failed", "auth-failed")] >= 1
     assert outcome.summary.stopped_lanes == {"yunxin.default": "auth-failed"}
     assert not any(state.is_recalled("a|1|b", 7500 + i) for i in range(3))
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("code", [0, 201, 4100])
+async def test_an_unrecognised_code_is_unknown_and_resent_by_resume(
+    harness: Harness, code: int
+) -> None:
+    """Code 0 is the API page's placeholder example; 200 is success. Any code the documents do
+    not name may have acted: unknown, with Yunxin's answer in message, never a verdict."""
+
+    class Odd(httpx.AsyncBaseTransport):
+        def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+            self.inner = inner
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            if "/messages/7600" in request.url.path:
+                return httpx.Response(200, json={"code": code, "msg": "string", "data": {}})
+            return await self.inner.handle_async_request(request)
+
+    harness.write_job([recall("a|1|b", "7600"), recall("a|1|b", "7601")])
+    harness.seed()
+    harness.wrap_transport = Odd
+    first = await harness.run()
+    row = first.by_target()["7600"]
+    assert (row["status"], row["error"], row["vendor_code"]) == (
+        "unknown",
+        "vendor-error",
+        str(code),
+    )
+    assert "string" in row["message"]
+    assert first.by_target()["7601"]["status"] == "ok"
+    harness.wrap_transport = None
+    again = await harness.run(resume=True)
+    assert again.statuses() == {"7600": "ok", "7601": "ok"}
+    resent = [r for r in harness.requests("yunxin") if r.items == ("7600",)]
+    assert len(resent) == 1, "the emulator saw only the resumed request"
