@@ -92,6 +92,8 @@ async def test_dropped_connection_is_retried_and_idempotent(tmp_path: Path) -> N
     harness.write_job(easemob_rows(3))
     harness.seed()
     harness.emulators.easemob.faults.push("drop", only_path_contains="/messages/")
+    # Per-message answers: the retried batch is answered at once, not refused whole and split.
+    harness.emulators.easemob.state.batch_refusal = "per_message"
     outcome = await harness.run()
     _no_item_lost(harness, 3, outcome)
     # The dropped call was processed: its retry answers "not_found msg" (already recalled).
@@ -143,6 +145,8 @@ async def test_failure_rate_halts_the_run(tmp_path: Path) -> None:
     rows = easemob_rows(300)
     harness.write_job(rows)
     harness.seed({("easemob", r["msg_id"]): {"age_s": 3600} for r in rows})
+    # Per-message answers: each call of 30 finishes whole (not refused whole and split).
+    harness.emulators.easemob.state.batch_refusal = "per_message"
     run = replace(FAST_RUN, concurrency=1, halt_min_items=50, halt_failure_rate=0.5)
     outcome = await harness.run(run)
     _no_item_lost(harness, 300, outcome)

@@ -174,6 +174,14 @@ class EasemobEmulator(VendorEmulator):
             # Inferred body: the doc states the limit of 30 but not the answer past it.
             raise self._reject(400, "message_recall_error", "msgs size can not greater than 30")
         requests = [self._recall_request(item) for item in msgs]
+        if self.state.batch_refusal == "whole_call" and self.state.recall_failure_shape != "msgs":
+            verdicts = [self._recall(request, apply=False) for request in requests]
+            refused = [outcome for outcome in verdicts if outcome != RECALLED]
+            if refused:
+                # The batch page's errors are the single recall's table: one error for the call.
+                raise self._reject(
+                    _refusal_status(refused[:1]), "message_recall_error", self._say(refused[0])
+                )
         outcomes = [(request, self._recall(request)) for request in requests]
         refused = [outcome for _, outcome in outcomes if outcome != RECALLED]
         if refused and self.state.recall_failure_shape == "msgs":
@@ -270,9 +278,13 @@ class EasemobEmulator(VendorEmulator):
             raise self._reject(400, "message_recall_error", "param chat_type is illegal")
         return _RecallRequest(msg_id=msg_id, to=to, chat_type=chat_type, sender=sender, force=force)
 
-    def _recall(self, request: _RecallRequest) -> str:
+    def _recall(self, request: _RecallRequest, *, apply: bool = True) -> str:
         return self.state.recall(
-            request.msg_id, to=request.to, chat_type=request.chat_type, force=request.force
+            request.msg_id,
+            to=request.to,
+            chat_type=request.chat_type,
+            force=request.force,
+            apply=apply,
         )
 
     def _object_body(self, incoming: Incoming) -> dict[str, Any]:

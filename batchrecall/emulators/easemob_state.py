@@ -35,6 +35,7 @@ RateApi = Literal["msg_recall", "batch_recall", "user_channel"]
 TokenStatus = Literal["ok", "expired", "unknown"]
 Wording = Literal["easemob", "agora"]
 FailureShape = Literal["error", "msgs"]
+BatchRefusal = Literal["whole_call", "per_message"]
 
 
 @dataclass(slots=True, kw_only=True)
@@ -83,6 +84,12 @@ class EasemobState:
         """How a refused recall is answered: "error", the error table's body; "msgs", the
         per-message body `{"msgs":[{"msg_id","recalled"}]}` of seed 000 (its HTTP status is
         not documented: 400 for a recipient not found, else 403, as in the error table)."""
+        self.batch_refusal: BatchRefusal = "whole_call"
+        """How a batch with a refused message is answered: "whole_call" (the default), as the
+        batch page says (its errors are the single recall's table): the first refused message's
+        error for the whole call, and none of the batch recalled (inferred: the page does not
+        say whether the others were); "per_message", HTTP 200 with each message's `recalled`
+        (undocumented)."""
         self.agora_app_id: str | None = None
         self.agora_app_certificate: str | None = None
         """Set both to take Agora Chat app tokens (AccessToken2) built from them."""
@@ -211,12 +218,15 @@ class EasemobState:
 
     # Operations.
 
-    def recall(self, msg_id: str, *, to: str, chat_type: str, force: bool) -> str:
+    def recall(
+        self, msg_id: str, *, to: str, chat_type: str, force: bool, apply: bool = True
+    ) -> str:
         """Recalls one message and says how it went, in the doc's words.
 
         Seed 000 (`force`): within the recall window it is recalled; past the storage period only
         with force (the receiver's copy); in between it is `exceed recall time limit` even with
-        force. An unknown or already recalled message is `not_found msg`.
+        force. An unknown or already recalled message is `not_found msg`. Without `apply` it
+        only says what a recall would answer.
         """
         message = self._messages.get(msg_id)
         if message is None or message.recalled:
@@ -228,7 +238,8 @@ class EasemobState:
             return EXCEEDED
         if age > self.storage_s and not force:
             return NOT_FOUND
-        message.recalled = True
+        if apply:
+            message.recalled = True
         return RECALLED
 
     def delete_conversation(

@@ -1,8 +1,10 @@
-"""NetEase Yunxin IM v2 emulator: recall/delete a message, clear history, delete conversations.
+"""NetEase Yunxin IM v2 emulator: recall/delete a message, clear history, delete conversations,
+and list an account's conversations (read only).
 
-Sources: seed 003 (the recall/delete page) and vendors.md §2. Every API answer is HTTP 200 with
-the outcome in the body `{"code","msg","data"}` (vendors.md §2.3); HTTP-level failures are the
-gateway's (plain text).
+Sources: seed 003 (the recall/delete page) and vendors.md §2; the conversation list from the
+server SDK (research/history-apis.md §4). Every API answer is HTTP 200 with the outcome in the
+body `{"code","msg","data"}` (vendors.md §2.3); HTTP-level failures are the gateway's (plain
+text). A query parameter an endpoint does not document is refused with 414 (`strict_params`).
 """
 
 from __future__ import annotations
@@ -44,6 +46,17 @@ TOO_MANY = 419
 THROTTLED = 416
 _THROTTLED_MSG = "Too many requests within a short period of time"  # status-code table: 416
 _AUTH_HEADERS = ("AppKey", "Nonce", "CurTime", "CheckSum")
+# Seed 003: the query parameters of 撤回/删除消息 (the skip-the-window flag: revoke_flag_names).
+_REMOVE_PARAMS = (
+    "type",
+    "description",
+    "push_content",
+    "push_payload",
+    "route_environment",
+    "attach",
+    "check_team_member_valid",
+)
+LIST_LIMIT = 100  # conversation list: at most 100 a page (SDK, research/history-apis.md)
 
 
 class YunxinEmulator(VendorEmulator):
@@ -67,6 +80,7 @@ class YunxinEmulator(VendorEmulator):
         base = "/im/v2/conversations"
         one = f"{base}/{{conversation_id}}"
         return [
+            self._route("/im/v2.1/conversations", "GET", self._list_conversations, _no_items),
             # First, so that it is never read as a conversation id.
             self._route(f"{base}/actions/conversation_ids", "DELETE", self._delete_many, _ids),
             self._route(f"{one}/messages/{{message_server_id}}", "DELETE", self._remove, _msg_id),
@@ -85,9 +99,10 @@ class YunxinEmulator(VendorEmulator):
         if not is_digits(message_server_id):
             raise _reject(BAD_PARAMETER, "message_server_id invalid: an integer expected")
         query = incoming.query
+        self._known_params(query, (*_REMOVE_PARAMS, *self.state.revoke_flag_names))
         op = int(_choice(query, "type", ("1", "2", "3")))
         ignore_revoke_time = _ignore_revoke_time(query, self.state.revoke_flag_names)
-        _choice(query, "check_team_member_valid", ("true", "false"), "true")
+        check = _choice(query, "check_team_member_valid", ("true", "false"), "true") == "true"
         if len(query.get("description", "")) > DESCRIPTION_MAX:
             raise _reject(BAD_PARAMETER, f"description too long (at most {DESCRIPTION_MAX})")
         if op in (ONE_WAY, DELETE) and conversation_type == SUPER_TEAM:
@@ -98,6 +113,7 @@ class YunxinEmulator(VendorEmulator):
             message_server_id,
             op=op,
             ignore_revoke_time=ignore_revoke_time,
+            check_team_member=check,
         )
         return _answer(code, msg)
 
@@ -106,6 +122,7 @@ class YunxinEmulator(VendorEmulator):
         self._gate(incoming)
         conversation_id = incoming.path_params["conversation_id"]
         _conversation_type(conversation_id)
+        self._known_params(incoming.query, ("type",))
         kind = int(_choice(incoming.query, "type", ("1", "2", "3")))
         if not self.state.clear_history(conversation_id, kind):
             return _answer(NOT_FOUND, "conversation not found")
@@ -116,6 +133,7 @@ class YunxinEmulator(VendorEmulator):
         self._gate(incoming)
         conversation_id = incoming.path_params["conversation_id"]
         _conversation_type(conversation_id)
+        self._known_params(incoming.query, ("clear_message",))
         clear_message = _clear_message(incoming.query)
         if not self.state.delete_conversation(conversation_id, clear_message=clear_message):
             return _answer(NOT_FOUND, "conversation not found")
@@ -124,6 +142,7 @@ class YunxinEmulator(VendorEmulator):
     def _delete_many(self, incoming: Incoming) -> Answer:
         """Delete up to 100 conversations; unknown ones are reported in `failed_list`."""
         self._gate(incoming)
+        self._known_params(incoming.query, ("conversation_ids", "clear_message"))
         conversation_ids = _batch_ids(incoming.query)
         if not conversation_ids:
             raise _reject(BAD_PARAMETER, "conversation_ids missing")
@@ -147,7 +166,38 @@ class YunxinEmulator(VendorEmulator):
                 )
         return _answer(OK, data={"success_list": succeeded, "failed_list": failed})
 
+    def _list_conversations(self, incoming: Incoming) -> Answer:
+        """One account's conversations, a page at a time (read only; SDK
+        `GET /im/v2.1/conversations?account_id&page_token&limit`)."""
+        self._gate(incoming)
+        query = incoming.query
+        self._known_params(query, ("account_id", "page_token", "limit"))
+        account = query.get("account_id", "")
+        if not account:
+            raise _reject(BAD_PARAMETER, "account_id missing")
+        limit = query.get("limit", "")
+        if not is_digits(limit) or not 1 <= int(limit) <= LIST_LIMIT:
+            raise _reject(BAD_PARAMETER, f"limit invalid: 1 to {LIST_LIMIT} expected")
+        owned = self.state.conversations_of(account)
+        start = int(query["page_token"]) if is_digits(query.get("page_token", "")) else 0
+        page = owned[start : start + int(limit)]
+        more = start + len(page) < len(owned)
+        data = {
+            "items": [{"conversation_id": cid} for cid in page],
+            "has_more": more,
+            "next_token": str(start + len(page)) if more else "",
+        }
+        return _answer(OK, data=data)
+
     # Checks shared by the routes.
+
+    def _known_params(self, query: Mapping[str, str], known: tuple[str, ...]) -> None:
+        """In strict mode, a parameter the endpoint does not document is refused (414)."""
+        if not self.state.strict_params:
+            return
+        unknown = sorted(name for name in query if name not in known)
+        if unknown:
+            raise _reject(BAD_PARAMETER, f"unknown parameter: {', '.join(unknown)}")
 
     def _gate(self, incoming: Incoming) -> None:
         """The signature headers (414 on any failure), then the rate (416)."""
@@ -230,6 +280,10 @@ def _batch_ids(query: Mapping[str, str]) -> list[str]:
 
 def _ids(incoming: Incoming) -> tuple[str, ...]:
     return tuple(_batch_ids(incoming.query))
+
+
+def _no_items(incoming: Incoming) -> tuple[str, ...]:
+    return ()
 
 
 def _msg_id(incoming: Incoming) -> tuple[str, ...]:

@@ -19,6 +19,7 @@ LONG_WINDOW_S = 30 * 86400.0  # seed 003 and SDK javadoc: one-way recall and del
 
 # Body codes (vendors.md §2.3 and §7).
 OK = 200
+NO_PERMISSION = 403
 NOT_FOUND = 404
 BAD_PARAMETER = 414
 WINDOW_EXCEEDED = 508
@@ -77,9 +78,13 @@ class YunxinState:
         self.refusals: dict[tuple[str, str], str] = {}
         """Messages whose recall or delete is refused with 414 and this msg (v1 recall doc: a
         message hit by moderation answers 414)."""
-        self.revoke_flag_names: tuple[str, ...] = ("ingore_revoke_time", "ignore_revoke_time")
+        self.revoke_flag_names: tuple[str, ...] = ("ingore_revoke_time",)
         """The spellings of the skip-the-window flag this server knows: the API page's
-        (seed 003) and the SDKs'; any other is an unknown parameter, ignored."""
+        (seed 003); add the SDKs' `ignore_revoke_time` to play a server that knows it."""
+        self.strict_params = True
+        """True: a query parameter the endpoint does not document is refused with 414, as seed
+        003 does for a value it does not know ("传其他值均判定为非法参数"); False: ignored."""
+        self._left_teams: set[tuple[str, str]] = set()
         self._nonces: set[tuple[str, str]] = set()
         self._nonce_expiry: list[tuple[float, tuple[str, str]]] = []
 
@@ -98,6 +103,14 @@ class YunxinState:
         message = _Message(sent_at=when)
         self._messages[(conversation_id, str(message_server_id))] = message
         self._by_conversation.setdefault(conversation_id, []).append(message)
+
+    def leave_team(self, team_id: str, account: str) -> None:
+        """`account` is no longer a member of the team (a spammer removed from it)."""
+        self._left_teams.add((team_id, account))
+
+    def conversations_of(self, account: str) -> list[str]:
+        """The conversation ids `account` owns (`account|type|other`), in creation order."""
+        return [cid for cid in self._conversations if cid.split("|", 1)[0] == account]
 
     def is_recalled(self, conversation_id: str, message_server_id: int | str) -> bool:
         """Whether the message was recalled or deleted (by any type)."""
@@ -168,12 +181,23 @@ class YunxinState:
     # Operations.
 
     def remove_message(
-        self, conversation_id: str, message_server_id: str, *, op: int, ignore_revoke_time: bool
+        self,
+        conversation_id: str,
+        message_server_id: str,
+        *,
+        op: int,
+        ignore_revoke_time: bool,
+        check_team_member: bool = True,
     ) -> tuple[int, str]:
         """Recalls (op 1 or 2) or deletes (op 3) a message: the answer's code and msg."""
         refusal = self.refusals.get((conversation_id, message_server_id))
         if refusal is not None:
             return BAD_PARAMETER, refusal
+        sender, kind, receiver = conversation_id.split("|")
+        if check_team_member and kind != str(P2P) and (receiver, sender) in self._left_teams:
+            # v1 recall doc: a sender who left the team gets 403 "not allow!"; seed 003's
+            # check_team_member_valid=false skips the check.
+            return NO_PERMISSION, "not allow!"
         message = self._messages.get((conversation_id, message_server_id))
         # Inferred: a one-way recall leaves the sender's copy (SDK javadoc), so a two-way recall
         # of the same message still finds it; anything else already removed is not found.

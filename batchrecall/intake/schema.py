@@ -273,6 +273,11 @@ def _yunxin_message(row: RowFields, *, message_type: int) -> list[_Target]:
     description = row.optional_text("description", max_len=_MAX_DESCRIPTION)
     if description is not None:
         params["description"] = description
+    # Seed 003, a query parameter of the recall/delete endpoint (default true): sent only when
+    # given. Not in the identity: it lifts a permission check, the recall is the same.
+    check_member = row.optional_flag("check_team_member_valid")
+    if check_member is not None:
+        params["check_team_member_valid"] = check_member
     # delete_message is its own op; only a recall's type changes what the vendor does to it.
     options = (_option("type", message_type),) if message_type != _DELETE else ()
     return [_Target(message_id, (conversation_id, message_id), params, options=options)]
@@ -334,11 +339,19 @@ _SCHEMAS: dict[tuple[Vendor, Op], _OpSchema] = {
         ("userAId", "userBId", "groupId", "messages", "recaller"), _goeasy_recall
     ),
     (Vendor.YUNXIN, Op.RECALL): _OpSchema(
-        ("conversation_id", "message_server_id", "type", "description", "ignore_revoke_time"),
+        (
+            "conversation_id",
+            "message_server_id",
+            "type",
+            "description",
+            "ignore_revoke_time",
+            "check_team_member_valid",
+        ),
         _yunxin_recall,
     ),
     (Vendor.YUNXIN, Op.DELETE_MESSAGE): _OpSchema(
-        ("conversation_id", "message_server_id", "description"), _yunxin_delete_message
+        ("conversation_id", "message_server_id", "description", "check_team_member_valid"),
+        _yunxin_delete_message,
     ),
     (Vendor.YUNXIN, Op.DELETE_CONVERSATION): _OpSchema(
         ("conversation_id", "clear_message"), _yunxin_delete_conversation

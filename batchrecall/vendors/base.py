@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 
 import httpx
@@ -99,15 +102,34 @@ def json_body(response: httpx.Response) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-def retry_after(response: httpx.Response) -> float | None:
+def retry_after(response: httpx.Response, *, now: float | None = None) -> float | None:
+    """Seconds the answer's `Retry-After` asks for: a number of seconds or an HTTP date
+    (RFC 9110 §10.2.3), counted from the answer's `Date` when it has one, else from `now`
+    (default: the wall clock); capped at 10 minutes, None when absent or unreadable."""
     value = response.headers.get("Retry-After")
     if value is None:
         return None
     try:
         seconds = float(value)
     except ValueError:
+        when = _http_date(value)
+        if when is None:
+            return None
+        sent = _http_date(response.headers.get("Date", ""))
+        seconds = when - (sent if sent is not None else time.time() if now is None else now)
+    if seconds != seconds:  # NaN
         return None
     return max(0.0, min(seconds, 600.0))
+
+
+def _http_date(text: str) -> float | None:
+    try:
+        moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:  # an HTTP date is always GMT
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
 
 
 def outcomes_for(call: Call, outcome: ItemOutcome) -> list[ItemOutcome]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
-from typing import Any, ClassVar, NoReturn
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import httpx
@@ -15,30 +15,26 @@ from batchrecall.config import LaneSettings
 from batchrecall.errors import (
     ErrorCode,
     LaneFatalError,
-    PermanentCallError,
     SplitCallError,
     ThrottledError,
-    TokenRejectedError,
     TransientCallError,
 )
-from batchrecall.models import Call, Item, ItemOutcome, Op, Status, Vendor
+from batchrecall.models import USER_PACING_PERIOD_S, Call, Item, ItemOutcome, Op, Status, Vendor
 from batchrecall.redact import register_secret
 from batchrecall.vendors.agora_token import MAX_SALT, build_chat_app_token
 from batchrecall.vendors.base import NO_ITEMS, Adapter, json_body, retry_after, server_error
+from batchrecall.vendors.easemob_answers import (
+    description,
+    entries,
+    is_easemob_error,
+    per_message,
+    raise_for_status,
+    refusal_outcome,
+    refused_message,
+)
 from batchrecall.vendors.easemob_tokens import AppTokens
 
 _JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
-
-# Per-message failure texts, Easemob's and Agora Chat's wordings (vendors.md §1.4, §1.6; matched
-# as substrings, case-insensitive: the docs print straight and typographic apostrophes).
-_RECALL_REASONS: tuple[tuple[str, Status, ErrorCode], ...] = (
-    ("exceed recall time", Status.FAILED, ErrorCode.RECALL_WINDOW_EXCEEDED),
-    ("exceed call time", Status.FAILED, ErrorCode.RECALL_WINDOW_EXCEEDED),
-    ("not_found msg", Status.NOT_FOUND, ErrorCode.NOT_FOUND),
-    ("find msg to", Status.FAILED, ErrorCode.RECIPIENT_NOT_FOUND),
-    ("find message to", Status.FAILED, ErrorCode.RECIPIENT_NOT_FOUND),
-    ("internal error", Status.FAILED, ErrorCode.VENDOR_UNAVAILABLE),
-)
 
 
 class EasemobAdapter(Adapter):
@@ -137,19 +133,27 @@ class EasemobAdapter(Adapter):
             expires_in = answer.get("expires_in")
             # 0 means it never expires; an answer without a lifetime is renewed within the hour.
             return token, float(expires_in) if isinstance(expires_in, int | float) else 3600.0
-        if response.status_code == 429 and answer.get("error") != "resource_limited":
+        if response.status_code == 429 and answer.get("error") == "resource_limited":
+            # The plan's quota, as on any call: the same lane-stopping code.
+            raise LaneFatalError(
+                ErrorCode.QUOTA_EXHAUSTED,
+                description(answer),
+                http_status=429,
+                vendor_code="resource_limited",
+            )
+        if response.status_code == 429:
             raise ThrottledError(
                 ErrorCode.RATE_LIMITED,
-                _description(answer) or "token endpoint throttled",
+                description(answer) or "token endpoint throttled",
                 http_status=429,
                 vendor_code=str(answer.get("error", "")),
-                retry_after=retry_after(response),
+                retry_after=retry_after(response, now=self._wall_clock()),
             )
         if response.status_code >= 500:
-            server_error(response, _description(answer), str(answer.get("error", "")))
+            server_error(response, description(answer), str(answer.get("error", "")))
         raise LaneFatalError(
             ErrorCode.AUTH_FAILED,
-            f"token request refused: {_description(answer) or response.status_code}",
+            f"token request refused: {description(answer) or response.status_code}",
             http_status=response.status_code,
             vendor_code=str(answer.get("error", "")),
         )
@@ -167,29 +171,38 @@ class EasemobAdapter(Adapter):
             headers=headers,
         )
         answer = json_body(response)
-        if _entries(answer):
+        if entries(answer):
             # Per-message results, whatever the HTTP status: the documented failure answer is
             # `{"msgs":[{"msg_id", "recalled": "not_found msg"}]}` (seed 000).
-            return _per_message(call, response, answer)
-        if response.status_code in (404, 405) and not _is_easemob_error(answer):
+            return per_message(call, response, answer)
+        if response.status_code in (404, 405) and not is_easemob_error(answer):
             # Clusters without batch_recall: send one msg_recall per message from now on.
             self._batch = False
-            raise SplitCallError(
-                ErrorCode.BATCH_REJECTED,
-                "batch_recall is not available here; recalling one message per call",
-                http_status=response.status_code,
-            )
+            text = "batch_recall is not available here; recalling one message per call"
+            if len(call.items) == 1:
+                # Nothing to split: the same call goes again, now as a msg_recall. A transient
+                # code, so that a run ending before it does leaves it to --resume.
+                raise TransientCallError(
+                    ErrorCode.VENDOR_UNAVAILABLE,
+                    text,
+                    http_status=response.status_code,
+                    vendor_code=str(answer.get("error", "")),
+                    retry_after=0.0,
+                )
+            raise SplitCallError(ErrorCode.BATCH_REJECTED, text, http_status=response.status_code)
         if response.status_code != 200:
             if answer.get("error") == "message_recall_error" and len(call.items) > 1:
                 # One message refused the whole batch: one call each finds which (vendors.md §1.5).
                 raise SplitCallError(
                     ErrorCode.BATCH_REJECTED,
-                    _description(answer),
+                    description(answer),
                     http_status=response.status_code,
                     vendor_code="message_recall_error",
                 )
-            return _refused_message(response, answer, generation)
-        return _per_message(call, response, answer)
+            if len(call.items) == 1:
+                return refused_message(response, answer, generation, self._wall_clock())
+            raise_for_status(response, answer, generation, self._wall_clock(), len(call.items))
+        return per_message(call, response, answer)
 
     async def _single_recall(
         self, call: Call, headers: dict[str, str], generation: int
@@ -202,9 +215,9 @@ class EasemobAdapter(Adapter):
             headers=headers,
         )
         answer = json_body(response)
-        if response.status_code != 200 and not _entries(answer):
-            return _refused_message(response, answer, generation)
-        return _per_message(call, response, answer)
+        if response.status_code != 200 and not entries(answer):
+            return refused_message(response, answer, generation, self._wall_clock())
+        return per_message(call, response, answer)
 
     async def _delete_conversation(
         self, call: Call, headers: dict[str, str], generation: int
@@ -226,32 +239,34 @@ class EasemobAdapter(Adapter):
         )
         answer = json_body(response)
         if response.status_code == 404 and answer.get("error") == "service_resource_not_found":
-            return [_outcome(Status.NOT_FOUND, ErrorCode.NOT_FOUND, response, answer)]
+            return [refusal_outcome(Status.NOT_FOUND, ErrorCode.NOT_FOUND, response, answer)]
+        if response.status_code == 429 and answer.get("error") == "reach_limit":
+            # Taken as the user's own window (5 calls a minute per user, counted with the
+            # user's client calls): only this user's deletes wait, not the lane.
+            wait = retry_after(response, now=self._wall_clock()) or 0.0
+            raise TransientCallError(
+                ErrorCode.RATE_LIMITED,
+                description(answer),
+                http_status=429,
+                vendor_code="reach_limit",
+                retry_after=max(wait, USER_PACING_PERIOD_S),
+            )
         if response.status_code != 200:
-            _raise_for_status(response, answer, generation)
+            raise_for_status(response, answer, generation, self._wall_clock())
         data = answer.get("data")
         result = data.get("result") if isinstance(data, dict) else None
         if result == "ok":
             return [ItemOutcome(status=Status.OK, http_status=200)]
+        # Undocumented (a failure answers an error status instead): not done, and not the
+        # vendor's verdict either; --resume sends it again.
         return [
             ItemOutcome(
-                status=Status.FAILED,
+                status=Status.UNKNOWN,
                 error=ErrorCode.VENDOR_ERROR,
                 message=f"unconfirmed answer: data.result={result!r}",
                 http_status=200,
             )
         ]
-
-
-def _refused_message(
-    response: httpx.Response, answer: dict[str, Any], generation: int
-) -> list[ItemOutcome]:
-    """A non-200 answer about one message: its own outcome, or a call-level error."""
-    reason = _recall_reason(_description(answer))
-    if answer.get("error") == "message_recall_error" and reason is not None:
-        status, code = reason
-        return [_outcome(status, code, response, answer)]
-    _raise_for_status(response, answer, generation)
 
 
 def _recall_fields(item: Item) -> dict[str, Any]:
@@ -267,117 +282,3 @@ def _recall_fields(item: Item) -> dict[str, Any]:
         if optional in params:
             fields[optional] = params[optional]
     return fields
-
-
-def _per_message(call: Call, response: httpx.Response, answer: dict[str, Any]) -> list[ItemOutcome]:
-    """Map each message's `recalled` value; a message the answer does not mention is unconfirmed."""
-    by_id: dict[str, dict[str, Any]] = {}
-    for entry in _entries(answer):
-        msg_id = entry.get("msg_id")
-        if msg_id is not None:
-            by_id.setdefault(str(msg_id), entry)
-    outcomes = []
-    for item in call.items:
-        found = by_id.get(str(item.params["msg_id"]))
-        if found is None:
-            outcomes.append(
-                ItemOutcome(
-                    status=Status.FAILED,
-                    error=ErrorCode.VENDOR_UNAVAILABLE,
-                    message="the answer did not mention this message",
-                    http_status=response.status_code,
-                )
-            )
-            continue
-        recalled = str(found.get("recalled", ""))
-        if recalled == "yes":
-            outcomes.append(ItemOutcome(status=Status.OK, http_status=response.status_code))
-            continue
-        status, code = _recall_reason(recalled) or (Status.FAILED, ErrorCode.VENDOR_ERROR)
-        outcomes.append(
-            ItemOutcome(
-                status=status,
-                error=code,
-                message=recalled,
-                http_status=response.status_code,
-                vendor_code=recalled,
-            )
-        )
-    return outcomes
-
-
-def _entries(answer: dict[str, Any]) -> list[dict[str, Any]]:
-    data: Any = answer.get("data")
-    if isinstance(data, dict):
-        data = [data]
-    if not isinstance(data, list):
-        data = answer.get("msgs")  # the older per-message failure shape
-    if not isinstance(data, list):
-        return []
-    return [entry for entry in data if isinstance(entry, dict)]
-
-
-def _recall_reason(text: str) -> tuple[Status, ErrorCode] | None:
-    lowered = text.lower().replace("’", "'").replace("‘", "'")
-    for needle, status, code in _RECALL_REASONS:
-        if needle in lowered:
-            return status, code
-    return None
-
-
-def _description(answer: dict[str, Any]) -> str:
-    return str(answer.get("error_description") or answer.get("error") or "")
-
-
-def _is_easemob_error(answer: dict[str, Any]) -> bool:
-    return answer.get("error") in ("organization_application_not_found", "message_recall_error")
-
-
-def _outcome(
-    status: Status, code: ErrorCode, response: httpx.Response, answer: dict[str, Any]
-) -> ItemOutcome:
-    return ItemOutcome(
-        status=status,
-        error=code,
-        message=_description(answer),
-        http_status=response.status_code,
-        vendor_code=str(answer.get("error", "")),
-    )
-
-
-def _raise_for_status(
-    response: httpx.Response, answer: dict[str, Any], generation: int
-) -> NoReturn:
-    """Raise the call-level error of a non-200 Easemob answer."""
-    status = response.status_code
-    error = str(answer.get("error", ""))
-    text = _description(answer) or f"HTTP {status}"
-    details: dict[str, Any] = {"http_status": status, "vendor_code": error}
-    if status == 401:
-        raise TokenRejectedError(text, token_generation=generation, vendor_code=error)
-    if status == 429:
-        if error == "resource_limited":
-            raise LaneFatalError(ErrorCode.QUOTA_EXHAUSTED, text, **details)
-        raise ThrottledError(
-            ErrorCode.RATE_LIMITED, text, retry_after=retry_after(response), **details
-        )
-    if error == "forbidden_op" or "unopened" in text:
-        raise LaneFatalError(ErrorCode.SERVICE_DISABLED, text, **details)
-    if status == 404 and error == "organization_application_not_found":
-        raise LaneFatalError(ErrorCode.AUTH_FAILED, text, **details)
-    if status >= 500:
-        server_error(response, text, error)
-    if status == 408:
-        raise TransientCallError(ErrorCode.TIMEOUT, text, **details)
-    if status == 403:
-        raise PermanentCallError(ErrorCode.PERMISSION_DENIED, text, **details)
-    if status == 404 and error == "service_resource_not_found":
-        raise PermanentCallError(ErrorCode.NOT_FOUND, text, **details)
-    if status == 404:
-        # No Easemob answer: a gateway or a wrong base_url, never "the message is gone".
-        raise PermanentCallError(
-            ErrorCode.VENDOR_ERROR, f"HTTP 404 without an Easemob answer: {text}", **details
-        )
-    if status == 413 or "limit" in text.lower() or "size" in text.lower():
-        raise PermanentCallError(ErrorCode.BATCH_REJECTED, text, **details)
-    raise PermanentCallError(ErrorCode.BAD_REQUEST, text, **details)

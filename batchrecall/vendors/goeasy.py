@@ -16,8 +16,13 @@ from batchrecall.errors import (
 from batchrecall.models import Call, ItemOutcome, Op, Status, Vendor
 from batchrecall.vendors.base import Adapter, json_body, outcomes_for, retry_after, server_error
 
-_NOT_FOUND_HINTS = ("not found", "not exist", "不存在", "already recalled", "已撤回")
-_WINDOW_HINTS = ("time limit", "expired", "超时", "超过", "too old")
+# GoEasy documents no refusal text for recall (seed 001 shows only 401 "Unauthorized"). These
+# are the built-in emulator's own words (inferred, not GoEasy's): only they are read; any other
+# refusal is `failed` / `vendor-error` with GoEasy's words, not a guess at what they mean.
+_INFERRED_REFUSALS: tuple[tuple[str, Status, ErrorCode], ...] = (
+    ("message not found", Status.NOT_FOUND, ErrorCode.NOT_FOUND),
+    ("recall time limit exceeded", Status.FAILED, ErrorCode.RECALL_WINDOW_EXCEEDED),
+)
 
 
 class GoEasyAdapter(Adapter):
@@ -78,19 +83,9 @@ class GoEasyAdapter(Adapter):
 
 def _single_refusal(content: str, details: dict[str, Any]) -> ItemOutcome:
     lowered = content.lower()
-    # Only an answer about the message itself means it is gone; a bare "Not Found" may be a
-    # gateway or a wrong base_url.
-    about_message = "message" in lowered or "消息" in content
-    if about_message and any(hint in lowered for hint in _NOT_FOUND_HINTS):
-        return ItemOutcome(
-            status=Status.NOT_FOUND, error=ErrorCode.NOT_FOUND, message=content, **details
-        )
-    if details["http_status"] == 404:
-        error = ErrorCode.VENDOR_ERROR
-    elif any(hint in lowered for hint in _WINDOW_HINTS):
-        error = ErrorCode.RECALL_WINDOW_EXCEEDED
-    elif details["http_status"] == 403 or details["vendor_code"] == "403":
-        error = ErrorCode.PERMISSION_DENIED
-    else:
-        error = ErrorCode.BAD_REQUEST
-    return ItemOutcome(status=Status.FAILED, error=error, message=content, **details)
+    for text, status, error in _INFERRED_REFUSALS:
+        if lowered.startswith(text):
+            return ItemOutcome(status=status, error=error, message=content, **details)
+    return ItemOutcome(
+        status=Status.FAILED, error=ErrorCode.VENDOR_ERROR, message=content, **details
+    )

@@ -13,6 +13,7 @@ import httpx
 
 from batchrecall.config import LaneSettings
 from batchrecall.errors import (
+    CallError,
     ErrorCode,
     LaneFatalError,
     SplitCallError,
@@ -21,13 +22,14 @@ from batchrecall.errors import (
 )
 from batchrecall.models import Call, Item, ItemOutcome, Op, Status, Vendor
 from batchrecall.vendors.base import Adapter, json_body, outcomes_for, retry_after, server_error
-from batchrecall.vendors.yunxin_checksum import ChecksumEvidence, Verdict
+from batchrecall.vendors.yunxin_checksum import ChecksumEvidence, ProbeAnswer, Verdict
 
 # Yunxin blocks an app for 10 s after it exceeds its rate (v1 recall doc: "如超限，将被屏蔽 10 秒").
 THROTTLE_PAUSE_S = 10.0
 BAD_PARAMETER = 414  # a parameter error, or a CheckSum/CurTime/AppKey failure (vendors.md §2.2)
 
-# Body codes (Yunxin's shared status-code table, vendors.md §2.3 and §7).
+# Body codes (Yunxin's shared status-code table, vendors.md §2.3 and §7). 404 and 417 read as
+# not_found are inferences: the v1 recall page answers 200 for a missing message.
 _ITEM_CODES: dict[int, tuple[Status, ErrorCode]] = {
     404: (Status.NOT_FOUND, ErrorCode.NOT_FOUND),
     417: (Status.NOT_FOUND, ErrorCode.NOT_FOUND),  # "重复操作": already done
@@ -36,6 +38,13 @@ _ITEM_CODES: dict[int, tuple[Status, ErrorCode]] = {
     414: (Status.FAILED, ErrorCode.BAD_REQUEST),
     419: (Status.FAILED, ErrorCode.BATCH_REJECTED),
 }
+# Success is code 200 only (the v2 envelope and both SDKs' isSuccess); the API page's example
+# `"code": 0` is the doc tool's placeholder (its `msg` reads "string"). Any code not known here
+# is read as "may have been done": unknown, sent again by --resume.
+SUCCESS = 200
+# A read-only request whose every parameter is valid by construction, to learn whether a 414 is
+# the signature's (yunxin_checksum): one account's conversation list, one entry.
+PROBE_PATH = "/im/v2.1/conversations?account_id=batchrecall-probe&limit=1"
 
 
 class YunxinAdapter(Adapter):
@@ -83,16 +92,25 @@ class YunxinAdapter(Adapter):
         if response.status_code != 200:
             self._http_failure(response, answer)
         code = answer.get("code")
-        # v2 bodies say `msg`; v1 bodies, still quoted in the docs, `desc` (vendors.md §2.3).
-        message = str(answer.get("msg") or answer.get("desc") or "")
-        if code == 200:
-            self.checksum.answered()
+        message = _message(answer)
+        if code == SUCCESS and not isinstance(code, bool):
             if call.op is Op.DELETE_CONVERSATION:
                 return _batch_outcomes(call, answer)
             return outcomes_for(
                 call, ItemOutcome(status=Status.OK, http_status=200, vendor_code="200")
             )
-        return self._refused(call, response, code, message)
+        return await self._refused(call, response, code, message)
+
+    async def _probe(self) -> ProbeAnswer:
+        try:
+            response = await self.request("GET", self.url(PROBE_PATH), headers=self.auth_headers())
+        except CallError:
+            return None, ""
+        answer = json_body(response)
+        code = answer.get("code")
+        if response.status_code != 200 or not isinstance(code, int) or isinstance(code, bool):
+            return None, ""
+        return code, _message(answer)
 
     def _path(self, call: Call) -> str:
         item = call.items[0]
@@ -121,7 +139,9 @@ class YunxinAdapter(Adapter):
                 ErrorCode.RATE_LIMITED,
                 text,
                 http_status=429,
-                retry_after=max(THROTTLE_PAUSE_S, retry_after(response) or 0.0),
+                retry_after=max(
+                    THROTTLE_PAUSE_S, retry_after(response, now=self._wall_clock()) or 0.0
+                ),
             )
         if response.status_code in (401, 403):
             raise LaneFatalError(ErrorCode.AUTH_FAILED, text, http_status=response.status_code)
@@ -131,25 +151,27 @@ class YunxinAdapter(Adapter):
             ErrorCode.VENDOR_UNAVAILABLE, text, http_status=response.status_code
         )
 
-    def _bad_parameter_or_checksum(self, call: Call, message: str, details: dict[str, Any]) -> None:
-        """Raise what a 414 means, as far as the lane's answers tell (see yunxin_checksum);
-        return when it is this call's own bad parameter."""
+    async def _bad_parameter_or_checksum(
+        self, call: Call, message: str, details: dict[str, Any]
+    ) -> None:
+        """Raise what a 414 means, as far as the evidence tells (see yunxin_checksum); return
+        when it is this call's own bad parameter."""
         text = message or "code 414"
-        verdict = self.checksum.refused("\n".join(item.item_key for item in call.items))
+        verdict = await self.checksum.refused(message, self._probe)
         if verdict is Verdict.CREDENTIALS:
             raise LaneFatalError(
                 ErrorCode.AUTH_FAILED,
-                f"{text} (every request of the lane is refused with 414: check app_key, "
-                "app_secret and the clock)",
+                f"{text} (the request's signature is refused: check app_key, app_secret and "
+                "the clock)",
                 **details,
             )
         if verdict is Verdict.UNDECIDED:
-            # Sent again later: other answers meanwhile tell a checksum failure from a bad row.
+            # Sent again later, when a probe can tell a signature failure from a bad row.
             raise TransientCallError(ErrorCode.AUTH_FAILED, text, **details)
         if len(call.items) > 1:
             raise SplitCallError(ErrorCode.BATCH_REJECTED, text, **details)
 
-    def _refused(
+    async def _refused(
         self, call: Call, response: httpx.Response, code: Any, message: str
     ) -> list[ItemOutcome]:
         vendor_code = "" if code is None else str(code)
@@ -158,23 +180,41 @@ class YunxinAdapter(Adapter):
             raise ThrottledError(
                 ErrorCode.RATE_LIMITED,
                 message or "throttled",
-                retry_after=max(THROTTLE_PAUSE_S, retry_after(response) or 0.0),
+                retry_after=max(
+                    THROTTLE_PAUSE_S, retry_after(response, now=self._wall_clock()) or 0.0
+                ),
                 **details,
             )
         if code == BAD_PARAMETER:
-            self._bad_parameter_or_checksum(call, message, details)
-        if not isinstance(code, int) or (code >= 500 and code not in _ITEM_CODES):
+            await self._bad_parameter_or_checksum(call, message, details)
+        if (
+            not isinstance(code, int)
+            or isinstance(code, bool)
+            or (500 <= code < 600 and code not in _ITEM_CODES)
+        ):
             raise TransientCallError(
                 ErrorCode.VENDOR_UNAVAILABLE, message or "unreadable answer", **details
             )
-        if code != BAD_PARAMETER:
-            self.checksum.answered()
         if len(call.items) > 1 and code == 419:
             raise SplitCallError(ErrorCode.BATCH_REJECTED, message, **details)
-        status, error = _ITEM_CODES.get(code, (Status.FAILED, ErrorCode.VENDOR_ERROR))
-        return outcomes_for(
-            call, ItemOutcome(status=status, error=error, message=message, **details)
+        return outcomes_for(call, _coded_outcome(code, message, details))
+
+
+def _message(answer: dict[str, Any]) -> str:
+    # v2 bodies say `msg`; v1 bodies, still quoted in the docs, `desc` (vendors.md §2.3).
+    return str(answer.get("msg") or answer.get("desc") or "")
+
+
+def _coded_outcome(code: int, message: str, details: dict[str, Any]) -> ItemOutcome:
+    """A refusal's outcome; a code the documents do not name may have acted: unknown."""
+    known = _ITEM_CODES.get(code)
+    if known is None:
+        text = f"unrecognised answer code {code}" + (f": {message}" if message else "")
+        return ItemOutcome(
+            status=Status.UNKNOWN, error=ErrorCode.VENDOR_ERROR, message=text, **details
         )
+    status, error = known
+    return ItemOutcome(status=status, error=error, message=message, **details)
 
 
 def _segment(value: str) -> str:
@@ -186,12 +226,13 @@ def _message_query(item: Item) -> str:
     query = [f"type={int(params['type'])}"]
     if "description" in params:
         query.append(f"description={quote(str(params['description']), safe='')}")
+    if "check_team_member_valid" in params:
+        # Seed 003: whether the team membership is checked (default true).
+        query.append(f"check_team_member_valid={str(params['check_team_member_valid']).lower()}")
     if "ignore_revoke_time" in params:
-        # The API page (seed 003) spells it `ingore_revoke_time`; NetEase's server SDKs sent
-        # that spelling, then `ignore_revoke_time`. Both go: the one the server does not know is
-        # an unknown parameter, and ignored.
-        flag = int(params["ignore_revoke_time"])
-        query += [f"ingore_revoke_time={flag}", f"ignore_revoke_time={flag}"]
+        # The API page's own spelling (seed 003); the SDKs spell it `ignore_revoke_time`. Only
+        # one goes: a server may refuse a parameter it does not know.
+        query.append(f"ingore_revoke_time={int(params['ignore_revoke_time'])}")
     return "&".join(query)
 
 
@@ -212,20 +253,10 @@ def _batch_outcomes(call: Call, answer: dict[str, Any]) -> list[ItemOutcome]:
         elif cid in failed:
             entry = failed[cid]
             code = entry.get("error_code")
-            status, error = (
-                _ITEM_CODES.get(code, (Status.FAILED, ErrorCode.VENDOR_ERROR))
-                if isinstance(code, int)
-                else (Status.FAILED, ErrorCode.VENDOR_ERROR)
-            )
-            outcomes.append(
-                ItemOutcome(
-                    status=status,
-                    error=error,
-                    message=str(entry.get("error_msg") or ""),
-                    http_status=200,
-                    vendor_code=str(code),
-                )
-            )
+            details: dict[str, Any] = {"http_status": 200, "vendor_code": str(code)}
+            message = str(entry.get("error_msg") or "")
+            number = code if isinstance(code, int) and not isinstance(code, bool) else -1
+            outcomes.append(_coded_outcome(number, message, details))
         else:
             outcomes.append(
                 ItemOutcome(

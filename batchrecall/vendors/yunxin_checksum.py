@@ -1,72 +1,88 @@
 """Telling a Yunxin checksum failure from a bad parameter: both answer code 414.
 
-Yunxin answers 414 for a parameter error and for a CheckSum, CurTime or AppKey failure alike,
-and the wording of the latter is not documented. So the words are not read: the lane's answers
-are. A signature is checked before anything else, so an answer about the request itself (200,
-404, 508 ...) shows the credentials work; a lane whose first answers are all 414, or whose
-answers turn to 414 for one item after another, has a credential (or clock) problem.
+Yunxin answers 414 for a parameter error (a bad id, a message hit by moderation) and for a
+CheckSum, CurTime or AppKey failure alike. Counting refusals cannot tell them apart (a job may
+start with any number of bad rows), so only evidence about the credentials decides:
+
+- the answer's own words name the signature (CheckSum, CurTime): Yunxin does not document them,
+  so this only ever concludes "credentials", never the opposite;
+- else a probe: a read-only request signed the same way whose every parameter is valid by
+  construction, sent after the refusal came. Refused with the same 414 (code and words): the
+  credentials. Any other answer: the signature passed, so the refused request's own content is
+  at fault. No answer, a throttle or a 5xx: not known yet.
+
+Refusals that come together share one probe; a probe sent before a refusal came says nothing
+about it (a secret may have changed in between).
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
-# The lane's first answers all 414, this many of them: the credentials are wrong.
-FIRST_ANSWERS = 3
-# Once the credentials worked: this many different items answered 414 in a row (a secret changed,
-# the clock drifted) is a credential failure, not that many bad rows in a row.
-ITEMS_IN_A_ROW = 5
+import anyio
+
+BAD_PARAMETER = 414
+# Words of a signature refusal (inferred: the wording is undocumented), matched lower-case. Only
+# these two: a content refusal may well name the app key ("account not in this appkey"), and a
+# wrong AppKey is found by the probe anyway.
+SIGNATURE_WORDS = ("checksum", "curtime")
+
+ProbeAnswer = tuple[int | None, str]
+"""The probe's body code (None: no readable answer) and its message."""
 
 
 class Verdict(Enum):
     CREDENTIALS = "credentials"
     """Stop the lane: its requests are refused whatever they carry."""
     UNDECIDED = "undecided"
-    """Not known yet: send it again later, when other answers have told more."""
+    """Not known yet: send it again later."""
     PARAMETER = "parameter"
-    """This item's own request is at fault: it fails for good."""
+    """This request's own content is at fault: it fails for good."""
+
+
+def names_the_signature(message: str) -> bool:
+    lowered = message.lower().replace(" ", "").replace("_", "")
+    return any(word in lowered for word in SIGNATURE_WORDS)
 
 
 @dataclass
 class ChecksumEvidence:
-    """What one lane's answers so far say about its credentials."""
+    """What one lane knows about its credentials."""
 
-    verified: bool = False
-    """Some answer other than 414 came back: the signature passed at least once."""
-    refusals: int = 0
-    """414 answers before the lane was verified."""
     credentials_failed: bool = False
-    _streak: set[str] = field(default_factory=set)
-    _refused_once: set[str] = field(default_factory=set)
+    probes: int = 0
+    """Probes sent so far."""
+    _last: ProbeAnswer | None = None
+    _lock: anyio.Lock = field(default_factory=anyio.Lock)
 
-    def answered(self) -> None:
-        """An answer about the request itself (any code but 414, 416 and 5xx)."""
-        self.verified = True
-        self._streak.clear()
-
-    def refused(self, item: str) -> Verdict:
-        """A 414 for the request carrying `item` (the call's items, as one key)."""
+    async def refused(self, message: str, probe: Callable[[], Awaitable[ProbeAnswer]]) -> Verdict:
+        """A 414 answered with `message`: what it means, probing when the words do not say."""
         if self.credentials_failed:
             return Verdict.CREDENTIALS
-        refused_since_last_answer = item in self._streak
-        self._streak.add(item)
-        if not self.verified:
-            self.refusals += 1
-            self._refused_once.add(item)
-            return self._decide(self.refusals >= FIRST_ANSWERS)
-        if len(self._streak) >= ITEMS_IN_A_ROW:
-            return self._decide(True)
-        if item in self._refused_once and not refused_since_last_answer:
-            # Refused again although other requests got through in between: it is at fault.
-            self._refused_once.discard(item)
-            return Verdict.PARAMETER
-        self._refused_once.add(item)
-        return Verdict.UNDECIDED
-
-    def _decide(self, credentials: bool) -> Verdict:
-        if credentials:
+        if names_the_signature(message):
             self.credentials_failed = True
-            self._refused_once.clear()
             return Verdict.CREDENTIALS
+        started_before = self.probes
+        async with self._lock:
+            if self.probes == started_before or self._last is None:
+                # No probe was sent since this refusal came: send one now.
+                self.probes += 1
+                self._last = await probe()
+            answer = self._last
+        verdict = _verdict(answer, message)
+        if verdict is Verdict.CREDENTIALS:
+            self.credentials_failed = True
+        return verdict
+
+
+def _verdict(answer: ProbeAnswer, message: str) -> Verdict:
+    code, probe_message = answer
+    if code == BAD_PARAMETER:
+        # The probe cannot be wrong in content: refused alike, it is the signature. Refused
+        # in other words, its 414 does not explain this one.
+        return Verdict.CREDENTIALS if probe_message == message else Verdict.UNDECIDED
+    if code is None or code == 416 or code >= 500:
         return Verdict.UNDECIDED
+    return Verdict.PARAMETER

@@ -353,9 +353,24 @@ async def test_batch_of_31_is_rejected_whole(
     assert not emulator.state.is_recalled("m1")
 
 
+async def test_a_batch_with_a_refused_message_is_refused_whole_by_default(
+    client: httpx.AsyncClient, emulator: EasemobEmulator
+) -> None:
+    """The batch page's errors are the single recall's table: one error for the call."""
+    assert emulator.state.batch_refusal == "whole_call"
+    answer = await batch(
+        client, [item("m1"), item("nope"), item("m2", to="u9")], await auth(client)
+    )
+    assert_error(answer, 403, "message_recall_error", "not_found msg")
+    assert not emulator.state.is_recalled("m1"), "a refused batch recalls none of its messages"
+    answer = await batch(client, [item("m1"), item("m2", to="u9")], await auth(client))
+    assert_error(answer, 400, "message_recall_error", "can't find msg to")
+
+
 async def test_batch_answers_per_message_and_mixes_chat_types(
     client: httpx.AsyncClient, emulator: EasemobEmulator, clock: FakeClock
 ) -> None:
+    emulator.state.batch_refusal = "per_message"
     headers = await auth(client, ttl=0)
     clock.advance(60)
     emulator.state.add_message(

@@ -249,8 +249,9 @@ async def test_two_way_recall_window(client: httpx.AsyncClient, clock: FakeClock
 
 @pytest.mark.parametrize("name", ["ignore_revoke_time", "ingore_revoke_time"])
 async def test_ignore_revoke_time_allows_30_days(
-    client: httpx.AsyncClient, clock: FakeClock, name: str
+    emulator: YunxinEmulator, client: httpx.AsyncClient, clock: FakeClock, name: str
 ) -> None:
+    emulator.state.revoke_flag_names = (name,)
     clock.advance(30 * DAY)
     assert (await remove(client, P2P, 1001, type=2, **{name: 1}))["code"] == 200
     assert (await remove(client, P2P, 1002, type=2, **{name: 0}))["code"] == 508
@@ -258,11 +259,21 @@ async def test_ignore_revoke_time_allows_30_days(
     assert (await remove(client, P2P, 1003, type=2, **{name: 1}))["code"] == 508
 
 
+async def test_by_default_the_server_knows_the_api_pages_spelling_only(
+    emulator: YunxinEmulator, client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    assert emulator.state.revoke_flag_names == ("ingore_revoke_time",)  # seed 003
+    clock.advance(DAY)
+    body = await remove(client, P2P, 1001, type=2, ignore_revoke_time=1)
+    assert is_code(body, 414, "unknown parameter", "ignore_revoke_time")
+    assert (await remove(client, P2P, 1001, type=2, ingore_revoke_time=1))["code"] == 200
+
+
 @pytest.mark.parametrize(
     ("known", "unknown"),
     [("ingore_revoke_time", "ignore_revoke_time"), ("ignore_revoke_time", "ingore_revoke_time")],
 )
-async def test_a_server_that_knows_one_spelling_ignores_the_other(
+async def test_a_lenient_server_ignores_the_spelling_it_does_not_know(
     emulator: YunxinEmulator,
     client: httpx.AsyncClient,
     clock: FakeClock,
@@ -270,10 +281,86 @@ async def test_a_server_that_knows_one_spelling_ignores_the_other(
     unknown: str,
 ) -> None:
     emulator.state.revoke_flag_names = (known,)
+    emulator.state.strict_params = False
     clock.advance(DAY)
     assert (await remove(client, P2P, 1001, type=2, **{unknown: 1}))["code"] == 508
     assert (await remove(client, P2P, 1001, type=2, **{unknown: "x"}))["code"] == 508
     assert (await remove(client, P2P, 1001, type=2, **{known: 1}))["code"] == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "query"),
+    [
+        ("DELETE", message_url(P2P, 1001), {"type": 2, "notify": "true"}),
+        ("DELETE", "/im/v2/conversations/alice%7C1%7Cpeer1/messages", {"type": 3, "x": "1"}),
+        ("DELETE", "/im/v2/conversations/alice%7C1%7Cpeer1", {"clear_message": "true", "x": "1"}),
+        (
+            "DELETE",
+            "/im/v2/conversations/actions/conversation_ids",
+            {"conversation_ids": "alice%7C1%7Cpeer1", "x": "1"},
+        ),
+        ("GET", "/im/v2.1/conversations", {"account_id": "alice", "limit": 1, "x": "1"}),
+    ],
+)
+async def test_strict_mode_refuses_parameters_an_endpoint_does_not_document(
+    emulator: YunxinEmulator,
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    query: dict[str, Any],
+) -> None:
+    assert emulator.state.strict_params, "on by default"
+    answer = await client.request(method, url, params=query)
+    body = answer.json()
+    assert body["code"] == 414, body
+    assert "unknown parameter" in body["msg"]
+    assert emulator.state.conversation_exists("alice|1|peer1")
+    assert not emulator.state.is_recalled(P2P, 1001)
+
+
+async def test_a_team_message_whose_sender_left_the_team_needs_the_check_lifted(
+    emulator: YunxinEmulator, client: httpx.AsyncClient
+) -> None:
+    """v1 recall page: a sender who left the group gets 403 "not allow!"; seed 003's
+    check_team_member_valid=false (default true) skips the membership check."""
+    emulator.state.leave_team("team1", "alice")
+    assert await remove(client, TEAM, 1001, type=2) == {"code": 403, "msg": "not allow!"}
+    body = await remove(client, TEAM, 1001, type=2, check_team_member_valid="true")
+    assert body["code"] == 403
+    assert not emulator.state.is_recalled(TEAM, 1001)
+    assert (await remove(client, TEAM, 1001, type=2, check_team_member_valid="false"))[
+        "code"
+    ] == 200
+    assert (await remove(client, TEAM, 1002, type=3, check_team_member_valid="false"))[
+        "code"
+    ] == 200
+    assert (await remove(client, P2P, 1001, type=2))["code"] == 200, "a P2P message is no team's"
+
+
+async def test_conversation_list_is_read_only_and_signed(
+    client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    answer = await client.get("/im/v2.1/conversations", params={"account_id": "alice", "limit": 2})
+    body = answer.json()
+    assert body["code"] == 200
+    assert [item["conversation_id"] for item in body["data"]["items"]] == [P2P, TEAM]
+    assert body["data"]["has_more"] is True
+    page = await client.get(
+        "/im/v2.1/conversations",
+        params={"account_id": "alice", "limit": 100, "page_token": body["data"]["next_token"]},
+    )
+    assert len(page.json()["data"]["items"]) == 100  # 104 in all, 2 on the first page
+    nobody = await client.get("/im/v2.1/conversations", params={"account_id": "x", "limit": 1})
+    assert nobody.json()["data"] == {"items": [], "has_more": False, "next_token": ""}
+    for limit in (0, 101, "a"):
+        bad = await client.get("/im/v2.1/conversations", params={"account_id": "a", "limit": limit})
+        assert is_code(bad.json(), 414, "limit")
+    unsigned = await client.get(
+        "/im/v2.1/conversations",
+        params={"account_id": "alice", "limit": 1},
+        headers={**headers(clock), "CheckSum": "0" * 40},
+    )
+    assert unsigned.json()["code"] == 414
 
 
 @pytest.mark.parametrize("op", [1, 3])

@@ -100,3 +100,16 @@ async def test_force_after_a_plain_recall_of_an_old_message(tmp_path: Path) -> N
     assert by_line == {1: ("not_found", "not-found"), 2: ("ok", "")}
     recalls = [r for r in harness.requests("easemob") if r.items]
     assert [r.body["msgs"][0]["force"] for r in recalls] == [False, True]
+
+
+@pytest.mark.anyio
+async def test_check_team_member_valid_is_not_part_of_the_identity(tmp_path: Path) -> None:
+    """It lifts a permission check; the vendor does the same to the message: one item."""
+    harness = Harness(tmp_path)
+    first = yunxin("recall", conversation_id="a|2|t", message_server_id="42")
+    harness.write_job([first, {**first, "check_team_member_valid": False}])
+    harness.seed()
+    outcome = await harness.run()
+    by_line = sorted(outcome.rows, key=lambda row: row["line"])
+    assert [(r["status"], r["error"]) for r in by_line] == [("ok", ""), ("skipped", "duplicate")]
+    assert len(_item_requests(harness)) == 1

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.types import Receive, Scope, Send
@@ -273,8 +274,8 @@ async def test_ignore_revoke_time_recalls_past_the_two_way_window(harness: Harne
     )
     outcome = await harness.run()
     queries = {r.items[0]: r.query for r in harness.requests("yunxin")}
-    assert queries["5001"].get("ignore_revoke_time") == "1"
-    assert queries["5001"].get("ingore_revoke_time") == "1"
+    assert queries["5001"].get("ingore_revoke_time") == "1", "seed 003's own spelling"
+    assert "ignore_revoke_time" not in queries["5001"]
     assert "ignore_revoke_time" not in queries["5002"]
     assert "ingore_revoke_time" not in queries["5002"]
     rows = outcome.by_target()
@@ -314,7 +315,7 @@ async def test_wrong_app_secret_stops_the_lane_with_auth_failed(harness: Harness
     counts = Counter((row["status"], row["error"]) for row in outcome.rows)
     assert counts.keys() <= {("failed", "auth-failed"), ("skipped", "lane-stopped")}
     # Each item a refused request carried is failed; the lane stopped before sending the rest.
-    assert counts[("failed", "auth-failed")] == len({r.items for r in sent})
+    assert counts[("failed", "auth-failed")] == len({r.items for r in sent if r.items})
     assert sum(counts.values()) == 5
     assert outcome.summary.stopped_lanes == {"yunxin.default": "auth-failed"}
     assert outcome.summary.exit_code() == ExitCode.HALTED
@@ -322,19 +323,89 @@ async def test_wrong_app_secret_stops_the_lane_with_auth_failed(harness: Harness
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("spelling", ["ingore_revoke_time", "ignore_revoke_time"])
-async def test_the_window_flag_works_whichever_spelling_the_server_knows(
-    harness: Harness, spelling: str
+async def test_every_option_goes_through_a_server_that_refuses_unknown_parameters(
+    harness: Harness,
 ) -> None:
-    """Seed 003 spells it `ingore_revoke_time`, the SDKs `ignore_revoke_time`: both are sent."""
-    harness.write_job([recall("a|1|b", "5101", ignore_revoke_time=True)])
+    """The emulator is strict (a parameter seed 003 does not name is refused with 414): every
+    option a row can give is sent under a name the API page documents."""
+    harness.write_job(
+        [
+            recall("a|1|b", "5101", ignore_revoke_time=True, description="spam", type=1),
+            recall("a|2|t1", "5102", check_team_member_valid=True),
+            {**recall("a|2|t1", "5103", check_team_member_valid=False), "op": "delete_message"},
+            clear_history("a|1|b", type=1),
+            delete_conversation("a|1|c", clear_message=True),
+        ]
+    )
     harness.seed({("yunxin", "5101"): {"age_s": 2 * DAY_S}})
-    harness.emulators.yunxin.state.revoke_flag_names = (spelling,)
+    assert harness.emulators.yunxin.state.strict_params
     outcome = await harness.run()
-    assert outcome.statuses() == {"5101": "ok"}
+    assert set(outcome.statuses().values()) == {"ok"}, outcome.rows
+    assert {r.code for r in harness.requests("yunxin")} == {200}
+
+
+@pytest.mark.anyio
+async def test_check_team_member_valid_lifts_the_check_for_a_sender_who_left(
+    harness: Harness,
+) -> None:
+    """A spam cleanup: the spammer was removed from the team first. Its team messages answer
+    403 unless the row sends check_team_member_valid=false (seed 003, default true)."""
+    harness.write_job(
+        [
+            recall("spammer|2|t1", "5201"),
+            recall("spammer|2|t1", "5202", check_team_member_valid=False),
+            {
+                **recall("spammer|2|t1", "5203", check_team_member_valid=False),
+                "op": "delete_message",
+            },
+            recall("spammer|1|u1", "5204"),
+        ]
+    )
+    harness.seed()
+    state = harness.emulators.yunxin.state
+    state.leave_team("t1", "spammer")
+    outcome = await harness.run()
+    rows = outcome.by_target()
+    assert (rows["5201"]["status"], rows["5201"]["error"]) == ("failed", "permission-denied")
+    assert rows["5201"]["message"] == "not allow!"
+    assert [rows[m]["status"] for m in ("5202", "5203", "5204")] == ["ok"] * 3
+    queries = {r.items[0]: r.query for r in harness.requests("yunxin")}
+    assert "check_team_member_valid" not in queries["5201"], "sent only when the row gives it"
+    assert queries["5202"]["check_team_member_valid"] == "false"
+    assert [state.removed_by("spammer|2|t1", m) for m in ("5201", "5202", "5203")] == [None, 2, 3]
 
 
 # -- 414: a bad parameter or a checksum failure, told apart by the answers ---------------------
+
+
+def probes(harness: Harness) -> list[LoggedRequest]:
+    """The read-only requests that tell a signature refusal from a bad row."""
+    return [r for r in harness.requests("yunxin") if r.method == "GET"]
+
+
+@pytest.mark.anyio
+async def test_rows_refused_for_their_content_first_never_stop_the_lane(harness: Harness) -> None:
+    """The first ten rows are refused with 414 for their own content (moderated messages): they
+    fail, the rest are recalled, and the lane runs to the end, however many come first."""
+    harness.write_job([recall("a|1|b", str(7400 + i)) for i in range(30)])
+    harness.seed()
+    state = harness.emulators.yunxin.state
+    state.checksum_refusal = "parameter error"  # a signature refusal would say the same
+    for i in range(10):
+        state.refusals[("a|1|b", str(7400 + i))] = "parameter error"
+    outcome = await harness.run()
+    rows = outcome.by_target()
+    for i in range(10):
+        row = rows[str(7400 + i)]
+        assert (row["status"], row["error"], row["vendor_code"]) == ("failed", "bad-request", "414")
+    assert {rows[str(7400 + i)]["status"] for i in range(10, 30)} == {"ok"}
+    assert outcome.summary.stopped_lanes == {}
+    assert {r.code for r in probes(harness)} == {200}
+    # A resume sends nothing again: each refusal is the row's own, for good.
+    before = len(harness.requests("yunxin"))
+    again = await harness.run(resume=True)
+    assert len(harness.requests("yunxin")) == before
+    assert again.summary.stopped_lanes == {}
 
 
 def refuse_after(harness: Harness, answered: int, action: Any) -> None:
@@ -365,7 +436,8 @@ async def test_a_414_about_one_message_fails_it_and_the_lane_goes_on(harness: Ha
     bad = rows["7100"]
     assert (bad["status"], bad["error"], bad["message"]) == ("failed", "bad-request", text)
     assert bad["vendor_code"] == "414"
-    assert bad["attempts"] == 2, "asked once more, after other requests got through"
+    assert bad["attempts"] == 1, "a probe, not a second try, showed the signature passes"
+    assert [r.code for r in probes(harness)] == [200]
     assert {rows[str(7100 + i)]["status"] for i in range(1, 6)} == {"ok"}
     assert outcome.summary.stopped_lanes == {}
     assert outcome.summary.exit_code() == ExitCode.INCOMPLETE
@@ -382,7 +454,8 @@ async def test_a_checksum_refusal_in_any_words_stops_the_lane(harness: Harness) 
     counts = Counter((row["status"], row["error"]) for row in outcome.rows)
     assert counts.keys() <= {("failed", "auth-failed"), ("skipped", "lane-stopped")}
     assert sum(counts.values()) == 8
-    assert len(harness.requests("yunxin")) == 3, "decided on the lane's first three answers"
+    assert probes(harness), "a probe refused alike decided it"
+    assert {r.code for r in harness.requests("yunxin")} == {414}
     assert outcome.summary.stopped_lanes == {"yunxin.default": "auth-failed"}
 
 
@@ -397,3 +470,66 @@ async def test_a_secret_that_changes_mid_run_stops_the_lane(harness: Harness) ->
     assert counts[("ok", "")] == 3
     assert counts.keys() <= {("ok", ""), ("failed", "auth-failed"), ("skipped", "lane-stopped")}
     assert outcome.summary.stopped_lanes == {"yunxin.default": "auth-failed"}
+
+
+@pytest.mark.anyio
+async def test_a_secret_that_changes_after_content_refusals_still_stops_the_lane(
+    harness: Harness,
+) -> None:
+    """Content refusals and a signature refusal in the same words: the probes tell them apart."""
+    harness.write_job([recall("a|1|b", str(7500 + i)) for i in range(20)])
+    harness.seed()
+    state = harness.emulators.yunxin.state
+    state.checksum_refusal = "parameter error"
+    for i in range(3):
+        state.refusals[("a|1|b", str(7500 + i))] = "parameter error"
+    refuse_after(harness, 10, lambda: setattr(state, "app_secret", "rotated-secret"))
+    outcome = await harness.run()
+    rows = outcome.by_target()
+    assert {rows[str(7500 + i)]["error"] for i in range(3)} == {"bad-request"}
+    counts = Counter((row["status"], row["error"]) for row in outcome.rows)
+    assert counts.keys() <= {
+        ("ok", ""),
+        ("failed", "bad-request"),
+        ("failed", "auth-failed"),
+        ("skipped", "lane-stopped"),
+    }
+    assert counts[("failed", "auth-failed")] >= 1
+    assert outcome.summary.stopped_lanes == {"yunxin.default": "auth-failed"}
+    assert not any(state.is_recalled("a|1|b", 7500 + i) for i in range(3))
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("code", [0, 201, 4100])
+async def test_an_unrecognised_code_is_unknown_and_resent_by_resume(
+    harness: Harness, code: int
+) -> None:
+    """Code 0 is the API page's placeholder example; 200 is success. Any code the documents do
+    not name may have acted: unknown, with Yunxin's answer in message, never a verdict."""
+
+    class Odd(httpx.AsyncBaseTransport):
+        def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+            self.inner = inner
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            if "/messages/7600" in request.url.path:
+                return httpx.Response(200, json={"code": code, "msg": "string", "data": {}})
+            return await self.inner.handle_async_request(request)
+
+    harness.write_job([recall("a|1|b", "7600"), recall("a|1|b", "7601")])
+    harness.seed()
+    harness.wrap_transport = Odd
+    first = await harness.run()
+    row = first.by_target()["7600"]
+    assert (row["status"], row["error"], row["vendor_code"]) == (
+        "unknown",
+        "vendor-error",
+        str(code),
+    )
+    assert "string" in row["message"]
+    assert first.by_target()["7601"]["status"] == "ok"
+    harness.wrap_transport = None
+    again = await harness.run(resume=True)
+    assert again.statuses() == {"7600": "ok", "7601": "ok"}
+    resent = [r for r in harness.requests("yunxin") if r.items == ("7600",)]
+    assert len(resent) == 1, "the emulator saw only the resumed request"

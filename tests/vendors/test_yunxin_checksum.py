@@ -1,77 +1,100 @@
-"""Yunxin 414: a checksum failure or a bad parameter, told apart by the lane's answers."""
+"""Which Yunxin 414 is the credentials': evidence (the answer's words, a probe), never a count."""
 
 from __future__ import annotations
 
-from batchrecall.vendors.yunxin_checksum import (
-    FIRST_ANSWERS,
-    ITEMS_IN_A_ROW,
-    ChecksumEvidence,
-    Verdict,
-)
+import anyio
+import pytest
+
+from batchrecall.vendors.yunxin_checksum import ChecksumEvidence, ProbeAnswer, Verdict
+
+pytestmark = pytest.mark.anyio
 
 
-def test_the_first_answers_all_414_are_a_credential_failure() -> None:
+class Probe:
+    def __init__(self, *answers: ProbeAnswer) -> None:
+        self.answers = list(answers)
+        self.sent = 0
+
+    async def __call__(self) -> ProbeAnswer:
+        self.sent += 1
+        return self.answers[min(self.sent, len(self.answers)) - 1]
+
+
+async def test_any_number_of_content_refusals_is_never_the_credentials() -> None:
     evidence = ChecksumEvidence()
-    verdicts = [evidence.refused(f"item-{n}") for n in range(FIRST_ANSWERS)]
-    assert verdicts == [Verdict.UNDECIDED] * (FIRST_ANSWERS - 1) + [Verdict.CREDENTIALS]
-    assert evidence.refused("item-late") is Verdict.CREDENTIALS, "decided for good"
+    probe = Probe((200, "success"))
+    verdicts = [await evidence.refused("message hit by moderation", probe) for _ in range(50)]
+    assert set(verdicts) == {Verdict.PARAMETER}
+    assert probe.sent == 50, "each refusal is judged by a probe sent after it came"
 
 
-def test_retries_of_one_item_count_among_the_first_answers() -> None:
-    """A lane of a single item with a wrong secret still stops."""
+async def test_the_probe_refused_alike_is_the_credentials_and_stays_so() -> None:
     evidence = ChecksumEvidence()
-    verdicts = [evidence.refused("only") for _ in range(FIRST_ANSWERS)]
-    assert verdicts[-1] is Verdict.CREDENTIALS
+    probe = Probe((414, "illegal request"))
+    assert await evidence.refused("illegal request", probe) is Verdict.CREDENTIALS
+    assert await evidence.refused("anything", probe) is Verdict.CREDENTIALS
+    assert probe.sent == 1
 
 
-def test_a_414_is_a_bad_parameter_once_other_requests_get_through() -> None:
+async def test_an_app_key_named_in_a_content_refusal_is_no_evidence() -> None:
     evidence = ChecksumEvidence()
-    assert evidence.refused("bad") is Verdict.UNDECIDED
-    evidence.answered()
-    assert evidence.refused("bad") is Verdict.PARAMETER
+    probe = Probe((200, "success"))
+    assert await evidence.refused("account not exist in appkey", probe) is Verdict.PARAMETER
+    assert probe.sent == 1
 
 
-def test_after_the_credentials_worked_an_item_is_asked_twice() -> None:
+async def test_a_probe_refused_in_other_words_decides_nothing() -> None:
     evidence = ChecksumEvidence()
-    evidence.answered()
-    assert evidence.refused("bad") is Verdict.UNDECIDED
-    evidence.answered()
-    assert evidence.refused("bad") is Verdict.PARAMETER
-    assert evidence.refused("worse") is Verdict.UNDECIDED
-
-
-def test_many_items_in_a_row_refused_after_the_credentials_worked() -> None:
-    """A secret changed or the clock drifted mid-run: one item after another is refused."""
-    evidence = ChecksumEvidence()
-    evidence.answered()
-    verdicts = [evidence.refused(f"item-{n}") for n in range(ITEMS_IN_A_ROW)]
-    assert verdicts == [Verdict.UNDECIDED] * (ITEMS_IN_A_ROW - 1) + [Verdict.CREDENTIALS]
-
-
-def test_an_answer_between_refusals_breaks_the_row() -> None:
-    evidence = ChecksumEvidence()
-    evidence.answered()
-    for n in range(3 * ITEMS_IN_A_ROW):
-        assert evidence.refused(f"item-{n}") is Verdict.UNDECIDED
-        if n % (ITEMS_IN_A_ROW - 1) == ITEMS_IN_A_ROW - 2:
-            evidence.answered()
+    probe = Probe((414, "account_id invalid"))
+    assert await evidence.refused("message_server_id invalid", probe) is Verdict.UNDECIDED
     assert not evidence.credentials_failed
 
 
-def test_the_words_of_the_answer_play_no_part() -> None:
-    """Nothing in the evidence reads the msg: a parameter error that says "author" is one."""
+@pytest.mark.parametrize("answer", [(None, ""), (416, "throttled"), (500, "server error")])
+async def test_a_probe_without_an_api_answer_decides_nothing(answer: ProbeAnswer) -> None:
     evidence = ChecksumEvidence()
-    evidence.answered()
-    assert evidence.refused("operator is not the author") is Verdict.UNDECIDED
-    evidence.answered()
-    assert evidence.refused("operator is not the author") is Verdict.PARAMETER
+    assert await evidence.refused("bad", Probe(answer)) is Verdict.UNDECIDED
 
 
-def test_refused_again_with_nothing_through_in_between_proves_nothing() -> None:
-    """The same few items refused over and over while nothing else is answered: a credential
-    problem as much as bad rows, so no item is failed for good on it."""
+@pytest.mark.parametrize("words", ["checksum error", "CurTime expired", "Invalid CheckSum"])
+async def test_words_naming_the_signature_decide_without_a_probe(words: str) -> None:
     evidence = ChecksumEvidence()
-    evidence.answered()
-    for _ in range(5):
-        assert evidence.refused("a") is Verdict.UNDECIDED
-        assert evidence.refused("b") is Verdict.UNDECIDED
+    probe = Probe((200, "success"))
+    assert await evidence.refused(words, probe) is Verdict.CREDENTIALS
+    assert probe.sent == 0
+
+
+async def test_a_probe_sent_before_a_refusal_came_is_not_reused() -> None:
+    """The secret changed between two refusals: the second gets its own probe."""
+    evidence = ChecksumEvidence()
+    probe = Probe((200, "success"), (414, "illegal"))
+    assert await evidence.refused("illegal", probe) is Verdict.PARAMETER
+    assert await evidence.refused("illegal", probe) is Verdict.CREDENTIALS
+
+
+async def test_refusals_that_come_together_share_one_probe() -> None:
+    evidence = ChecksumEvidence()
+    release = anyio.Event()
+    sent = 0
+
+    async def slow_probe() -> ProbeAnswer:
+        nonlocal sent
+        sent += 1
+        await release.wait()
+        return 200, "success"
+
+    verdicts: list[Verdict] = []
+
+    async def judge() -> None:
+        verdicts.append(await evidence.refused("bad id", slow_probe))
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(judge)
+        await anyio.wait_all_tasks_blocked()
+        for _ in range(4):
+            group.start_soon(judge)
+        await anyio.wait_all_tasks_blocked()
+        release.set()
+    # The first refusal's probe was already on its way when the others came: they need one more.
+    assert sent == 2
+    assert verdicts == [Verdict.PARAMETER] * 5
