@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from batchrecall.logs import configure_logging
-from benchmarks import batching, http_clients, limiters, memory, operators
+from benchmarks import batching, http_clients, limiters, memory, operators, parsing
 from benchmarks.jobs import ITEMS_A_CALL, JOBS, easemob_job, yunxin_job
 from benchmarks.product import RunFigures, run_against, run_over_http
 from benchmarks.vendor_server import vendor_server
@@ -377,6 +377,7 @@ SECTIONS: dict[str, Callable[[Path], None]] = {
     "engine": bench_engine,
     "batching": bench_batching,
     "limiters": bench_limiters,
+    "parse": parsing.bench_parsing,
 }
 
 

@@ -19,6 +19,7 @@ import orjson
 from batchrecall.errors import JobFileError
 from batchrecall.intake.fields import parse_json
 from batchrecall.intake.schema import invalid_row, items_from_row
+from batchrecall.intake.typed import typed_items
 from batchrecall.models import InvalidRow, Item
 
 __all__ = ["read_job"]
@@ -84,6 +85,8 @@ class _JobSource:
             return invalid(
                 f"line is not valid UTF-8 (at byte {exc.start + 1}); save the file as UTF-8"
             )
+        if not self.from_csv and (items := typed_items(text, job=job, line=line.number)):
+            return items  # the common valid row; any other takes the careful path below
         fields = _csv_fields(text, self.header) if self.from_csv else _json_fields(text)
         if isinstance(fields, str):
             return invalid(fields)
