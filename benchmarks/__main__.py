@@ -20,7 +20,15 @@ from pathlib import Path
 from typing import TypeVar
 
 from batchrecall.logs import configure_logging
-from benchmarks import batching, collect_scan, http_clients, limiters, memory, operators
+from benchmarks import (
+    batching,
+    collect_scan,
+    http_clients,
+    limiters,
+    memory,
+    operators,
+    parsing,
+)
 from benchmarks.jobs import ITEMS_A_CALL, JOBS, easemob_job, yunxin_job
 from benchmarks.product import RunFigures, run_against, run_over_http
 from benchmarks.vendor_server import vendor_server
@@ -383,6 +391,7 @@ SECTIONS: dict[str, Callable[[Path], None]] = {
     "engine": bench_engine,
     "batching": bench_batching,
     "limiters": bench_limiters,
+    "parse": parsing.bench_parsing,
     "collect": bench_collect,
 }
 

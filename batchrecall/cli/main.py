@@ -33,11 +33,11 @@ from batchrecall.config import (
     resolve_config_path,
 )
 from batchrecall.errors import ConfigError, JobFileError, UsageError
+from batchrecall.intake.distinct import DistinctKeys
 from batchrecall.intake.encoding import DEFAULT_ENCODING
 from batchrecall.intake.plan import Plan
 from batchrecall.intake.reader import read_job
 from batchrecall.intake.shard import Shard
-from batchrecall.keystore import KeyStore
 from batchrecall.logs import configure_logging
 from batchrecall.models import InvalidRow, Item, JobRef, Vendor
 from batchrecall.redact import redact
@@ -352,20 +352,21 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     except JobFileError as exc:
         print(f"batchrecall: {exc}", file=sys.stderr)
         return ExitCode.USAGE
-    items = invalid = duplicates = 0
-    seen = KeyStore()
+    valid = invalid = 0
+    seen = DistinctKeys()  # counted at the end: a run's per-key answers cost three times more
     try:
         for job in jobs:
             for row in read_job(job.path, job_name=job.name, encoding=job.encoding):
                 if isinstance(row, InvalidRow):
                     invalid += 1
                     print(f"{row.job}:{row.line}: {row.problem}")
-                elif seen.add_new(row.item_key):
-                    items += 1
                 else:
-                    duplicates += 1
+                    valid += 1
+                    seen.add(row.item_key)
+        items = seen.count()
     finally:
         seen.close()
+    duplicates = valid - items
     print(count_phrase(items, invalid, duplicates))
     return ExitCode.INCOMPLETE if invalid else ExitCode.OK
 

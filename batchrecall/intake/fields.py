@@ -25,7 +25,11 @@ _INT64_MAX = 2**63 - 1
 _DIGITS = re.compile(r"[0-9]+")
 # What a spreadsheet makes of a long number it stored as a float: 1.02844E+18, 1028442084.0
 _FLOAT_TEXT = re.compile(r"[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?")
-_URL_UNSAFE = re.compile(r"[/\\%\s\x00-\x1f\x7f-\x9f]")
+# What an id that goes into a URL must not hold (SPEC §2), as a regular expression's class.
+URL_UNSAFE_CHARS = r"/\\%\s\x00-\x1f\x7f-\x9f"
+_URL_UNSAFE = re.compile(f"[{URL_UNSAFE_CHARS}]")
+APP_CHARS = "A-Za-z0-9_-"
+APP_NAME = re.compile(f"[{APP_CHARS}]+")
 _TRUE = frozenset({"true", "1", "yes"})
 _FALSE = frozenset({"false", "0", "no"})
 

@@ -23,6 +23,7 @@ from batchrecall.intake.csvcells import CsvError, quote_open_after, split_cells
 from batchrecall.intake.encoding import DEFAULT_ENCODING, job_encoding, undecodable_problem
 from batchrecall.intake.fields import parse_json
 from batchrecall.intake.schema import invalid_row, items_from_row
+from batchrecall.intake.typed import typed_items
 from batchrecall.models import InvalidRow, Item
 
 __all__ = ["MAX_LINE_BYTES", "read_job"]
@@ -114,6 +115,8 @@ class _JobSource:
             text = record.raw.decode(self.encoding)
         except UnicodeDecodeError as exc:
             return invalid(undecodable_problem(record.raw, self.encoding, exc))
+        if not self.from_csv and (items := typed_items(text, job=job, line=record.number)):
+            return items  # the common valid row; any other takes the careful path below
         fields = _csv_fields(text, self.header) if self.from_csv else _json_fields(text)
         if isinstance(fields, str):
             return invalid(fields)

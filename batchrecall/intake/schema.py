@@ -7,19 +7,17 @@ not asked for.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from batchrecall.intake.fields import MAX_TEXT, RowError, RowFields, show
+from batchrecall.intake.fields import APP_NAME, MAX_TEXT, RowError, RowFields, show
 from batchrecall.models import InvalidRow, Item, Op, Vendor
 
 _COMMON_FIELDS = ("vendor", "op", "app", "ref")
-_APP_NAME = re.compile(r"[A-Za-z0-9_-]+")
-_MAX_DESCRIPTION = 128
+MAX_DESCRIPTION = 128
 # Yunxin (seed 003): recall type 1 (one-way) and type 3 (delete) take one-to-one and advanced
 # team messages only; a super team's (conversation type 3) only a two-way recall.
 _ONE_WAY, _DELETE, _SUPER_TEAM = 1, 3, "3"
@@ -134,7 +132,7 @@ def _common(row: RowFields) -> tuple[Vendor, Op, str, str]:
     app = row.optional_text("app")
     if app is None:
         app = "default"
-    elif not _APP_NAME.fullmatch(app):
+    elif not APP_NAME.fullmatch(app):
         raise RowError(f"field 'app' must be letters, digits, '_' or '-' (got {show(app)})")
     return vendor, op, app, row.ref()
 
@@ -270,7 +268,7 @@ def _yunxin_message(row: RowFields, *, message_type: int) -> list[_Target]:
         "message_server_id": message_id,
         "type": message_type,
     }
-    description = row.optional_text("description", max_len=_MAX_DESCRIPTION)
+    description = row.optional_text("description", max_len=MAX_DESCRIPTION)
     if description is not None:
         params["description"] = description
     # Seed 003, a query parameter of the recall/delete endpoint (default true): sent only when
