@@ -128,6 +128,8 @@ class Item:
     options: tuple[str, ...] = ()
     batch_key: tuple[str, ...] = ()
     params: Mapping[str, Any] = field(default_factory=dict)
+    sent_at: int | None = None
+    """When the message was sent (ms since the epoch), where the row said: informational."""
     item_key: str = field(init=False, repr=False, compare=False)
     """The item's identity (SPEC §5 `item_key`), computed once."""
 
@@ -146,6 +148,7 @@ class Item:
         options: tuple[str, ...] = (),
         batch_key: tuple[str, ...] = (),
         params: Mapping[str, Any] | None = None,
+        sent_at: int | None = None,
     ) -> None:
         self.job = job
         self.line = line
@@ -159,6 +162,7 @@ class Item:
         self.options = options
         self.batch_key = batch_key
         self.params = {} if params is None else params
+        self.sent_at = sent_at
         self.item_key = make_item_key(vendor, app, op, ids, options)
 
     @property
@@ -196,6 +200,7 @@ def keyed_item(
     item.options = options
     item.batch_key = batch_key
     item.params = params
+    item.sent_at = None
     item.item_key = item_key
     return item
 

@@ -1,8 +1,9 @@
 """The job row checks as they were before the typed fast path: a frozen copy, for comparison.
 
-tests/test_jobs_fast.py reads generated rows through it and through the product, and asks for the
+tests/test_jobs_typed.py reads generated rows through it and through the product, and asks for the
 same Items (every field, item_key too) and the same invalid-row problems. Do not edit it to
-follow the product: it is the reference the product must keep agreeing with.
+follow the product: it is the reference the product must keep agreeing with. It changes only
+where the job schema itself changes on purpose (a new field), by the same rule as the product.
 """
 
 # ruff: noqa
@@ -318,7 +319,7 @@ def show(value: Any) -> str:
 
 # -- batchrecall/intake/schema.py --------------------------------------------------------------
 
-_COMMON_FIELDS = ("vendor", "op", "app", "ref")
+_COMMON_FIELDS = ("vendor", "op", "app", "ref", "sent_at")
 _APP_NAME = re.compile(r"[A-Za-z0-9_-]+")
 _MAX_DESCRIPTION = 128
 # Yunxin (seed 003): recall type 1 (one-way) and type 3 (delete) take one-to-one and advanced
@@ -334,6 +335,8 @@ def items_from_row(
     row = RowFields(fields, from_csv=from_csv)
     try:
         vendor, op, app, ref = _common(row)
+        sent_at = row.get("sent_at")
+        sent_at = None if sent_at is None else _as_timestamp("sent_at", sent_at)
         targets = _SCHEMAS[vendor, op].build(row)
     except RowError as exc:
         return invalid_row(
@@ -360,6 +363,7 @@ def items_from_row(
             options=target.options,
             batch_key=target.batch_key,
             params=target.params,
+            sent_at=sent_at,
         )
         for index, target in enumerate(targets)
     ]
@@ -574,6 +578,9 @@ def _yunxin_message(row: RowFields, *, message_type: int) -> list[_Target]:
     description = row.optional_text("description", max_len=_MAX_DESCRIPTION)
     if description is not None:
         params["description"] = description
+    check_member = row.optional_flag("check_team_member_valid")
+    if check_member is not None:
+        params["check_team_member_valid"] = check_member
     # delete_message is its own op; only a recall's type changes what the vendor does to it.
     options = (_option("type", message_type),) if message_type != _DELETE else ()
     return [_Target(message_id, (conversation_id, message_id), params, options=options)]
@@ -635,11 +642,19 @@ _SCHEMAS: dict[tuple[Vendor, Op], _OpSchema] = {
         ("userAId", "userBId", "groupId", "messages", "recaller"), _goeasy_recall
     ),
     (Vendor.YUNXIN, Op.RECALL): _OpSchema(
-        ("conversation_id", "message_server_id", "type", "description", "ignore_revoke_time"),
+        (
+            "conversation_id",
+            "message_server_id",
+            "type",
+            "description",
+            "ignore_revoke_time",
+            "check_team_member_valid",
+        ),
         _yunxin_recall,
     ),
     (Vendor.YUNXIN, Op.DELETE_MESSAGE): _OpSchema(
-        ("conversation_id", "message_server_id", "description"), _yunxin_delete_message
+        ("conversation_id", "message_server_id", "description", "check_team_member_valid"),
+        _yunxin_delete_message,
     ),
     (Vendor.YUNXIN, Op.DELETE_CONVERSATION): _OpSchema(
         ("conversation_id", "clear_message"), _yunxin_delete_conversation

@@ -774,3 +774,43 @@ def test_one_way_recall_and_delete_of_p2p_and_teams(tmp_path: Path, conversation
 def test_two_way_recall_of_a_super_team_message(tmp_path: Path) -> None:
     result = item(tmp_path, {**YUNXIN_RECALL, "conversation_id": "alice|3|big"})
     assert result.params["type"] == 2
+
+
+def test_sent_at_is_informational(tmp_path: Path) -> None:
+    """`sent_at` (ms since the epoch) is accepted on every op, kept on the item, never part of
+    its identity and never a vendor parameter."""
+    base = {"vendor": "easemob", "op": "recall", "msg_id": "1100000000000000001", "to": "u",
+            "chat_type": "chat"}  # fmt: skip
+    rows = [
+        base | {"sent_at": 1_764_754_800_000},
+        base | {"sent_at": 1_764_754_900_000},  # the same message: a duplicate
+        {"vendor": "yunxin", "op": "clear_history", "conversation_id": "a|1|b", "sent_at": 5},
+        {"vendor": "goeasy", "op": "recall", "groupId": "g", "messages": [7, 8], "sent_at": 6},
+    ]
+    path = tmp_path / "job.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+    items = list(read_job(path))
+    assert all(isinstance(item, Item) for item in items)
+    easemob, again, yunxin, *goeasy = (item for item in items if isinstance(item, Item))
+    assert (easemob.sent_at, again.sent_at, yunxin.sent_at) == (
+        1_764_754_800_000,
+        1_764_754_900_000,
+        5,
+    )
+    assert [item.sent_at for item in goeasy] == [6, 6]
+    assert (
+        easemob.item_key
+        == again.item_key
+        == "easemob:default:recall:1100000000000000001:force=false"
+    )
+    assert "sent_at" not in easemob.params
+
+
+@pytest.mark.parametrize("value", [1.5, -3, 0, True, "soon", "12x", 2**63])
+def test_a_bad_sent_at_is_an_invalid_row(tmp_path: Path, value: object) -> None:
+    row = {"vendor": "yunxin", "op": "clear_history", "conversation_id": "a|1|b", "sent_at": value}
+    path = tmp_path / "job.jsonl"
+    path.write_bytes(orjson.dumps(row) + b"\n")
+    (invalid,) = read_job(path)
+    assert isinstance(invalid, InvalidRow)
+    assert "sent_at" in invalid.problem

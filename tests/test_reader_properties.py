@@ -117,6 +117,7 @@ def job_rows(draw: st.DrawFn) -> Row:
         }  # fmt: skip
     row["app"] = draw(_optional(st.sampled_from(["default", "eu-1", "A_b"])))
     row["ref"] = draw(_optional(_text))
+    row["sent_at"] = draw(_optional(st.integers(1, 2**63 - 1)))
     return {name: value for name, value in row.items() if value is not None}
 
 
@@ -209,7 +210,7 @@ def meaning(item: Item) -> tuple[Any, ...]:
     """Everything an item is, less where it came from."""
     return (
         item.vendor, item.app, item.op, item.ref, item.index, item.target, item.ids,
-        item.options, item.batch_key, dict(item.params), item.item_key,
+        item.options, item.batch_key, dict(item.params), item.item_key, item.sent_at,
     )  # fmt: skip
 
 

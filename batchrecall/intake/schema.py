@@ -16,7 +16,10 @@ import orjson
 from batchrecall.intake.fields import APP_NAME, MAX_TEXT, RowError, RowFields, show
 from batchrecall.models import InvalidRow, Item, Op, Vendor
 
-_COMMON_FIELDS = ("vendor", "op", "app", "ref")
+# `sent_at` (ms since the epoch) is the operator's, or `collect`'s, note of when a message was
+# sent: never sent to a vendor, not part of the identity; plan and run count the items it shows
+# to be past their lane's recall window.
+_COMMON_FIELDS = ("vendor", "op", "app", "ref", "sent_at")
 MAX_DESCRIPTION = 128
 # Yunxin (seed 003): recall type 1 (one-way) and type 3 (delete) take one-to-one and advanced
 # team messages only; a super team's (conversation type 3) only a two-way recall.
@@ -31,6 +34,7 @@ def items_from_row(
     row = RowFields(fields, from_csv=from_csv)
     try:
         vendor, op, app, ref = _common(row)
+        sent_at = row.optional_timestamp("sent_at")
         targets = _SCHEMAS[vendor, op].build(row)
     except RowError as exc:
         return invalid_row(
@@ -57,6 +61,7 @@ def items_from_row(
             options=target.options,
             batch_key=target.batch_key,
             params=target.params,
+            sent_at=sent_at,
         )
         for index, target in enumerate(targets)
     ]

@@ -36,6 +36,8 @@ _ConversationId = Annotated[
     str, msgspec.Meta(max_length=MAX_TEXT, pattern=rf"^{_PARTY}\|[123]\|{_PARTY}\Z")
 ]
 _Description = Annotated[str, msgspec.Meta(max_length=MAX_DESCRIPTION)]
+# A JSON integer only: a `sent_at` written as digits takes the careful path.
+_SentAt = Annotated[int, msgspec.Meta(gt=0, le=2**63 - 1)]
 # A JSON integer `ref` is kept as its digits; one past 64 bits takes the careful path.
 _MAX_REF_INT = 2**64
 # A conversation id whose only character an item key quotes is '|' (as %7C).
@@ -53,7 +55,11 @@ def typed_items(text: str, *, job: str, line: int) -> list[Item] | None:
         row: _Easemob | _Yunxin = _DECODER.decode(text)
     except msgspec.DecodeError:  # malformed JSON, another vendor, a field not of its form
         return None
-    return row.items(job, line)
+    items = row.items(job, line)
+    if items is not None and row.sent_at is not None:
+        for item in items:
+            item.sent_at = row.sent_at
+    return items
 
 
 def _ref(ref: str | int | None) -> str | None:
@@ -72,6 +78,7 @@ class _Easemob(
     op: Literal["recall", "delete_conversation"] | None = None
     app: _App | None = None
     ref: _Text | int | None = None
+    sent_at: _SentAt | None = None
     msg_id: _Digits | None = None
     to: _Ident | None = None
     chat_type: Literal["chat", "groupchat", "chatroom"] | None = None
@@ -180,6 +187,7 @@ class _Yunxin(
     op: Literal["recall", "delete_message", "delete_conversation", "clear_history"] | None = None
     app: _App | None = None
     ref: _Text | int | None = None
+    sent_at: _SentAt | None = None
     conversation_id: _ConversationId | None = None
     message_server_id: _Digits | None = None
     type: Literal[1, 2, 3] | None = None

@@ -244,4 +244,6 @@ def job_row(item: Item) -> dict[str, Any]:
     if item.vendor is Vendor.YUNXIN and item.op is Op.DELETE_MESSAGE:
         params.pop("type", None)
     row.update(params)
+    if item.sent_at is not None:
+        row["sent_at"] = item.sent_at
     return row
