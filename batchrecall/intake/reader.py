@@ -9,12 +9,11 @@ skipped but still counted, so every row keeps its physical line number (CSV: the
 
 from __future__ import annotations
 
-import itertools
 from collections import deque
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import orjson
 
@@ -53,7 +52,12 @@ def read_job(
     lines after it are read again as rows of their own.
     """
     job = str(path) if job_name is None else job_name
-    return _open(path, job_encoding(encoding)).rows(job)
+    codec = job_encoding(encoding)
+    if _FORMATS.get(path.suffix.lower()) == "jsonl":
+        rows = _jsonl_rows(_open_file(path), path, codec, job)
+        next(rows)  # enters the generator, which owns the file from then on
+        return cast(Iterator[Item | InvalidRow], rows)
+    return _open(path, codec).rows(job)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,18 +87,16 @@ class _Record:
 
 @dataclass(frozen=True, slots=True)
 class _JobSource:
-    """An opened job file: its rows still to read and, for CSV, the header's column names."""
+    """An opened CSV job file: its rows still to read, and the header's column names."""
 
     records: Iterator[_Record]
     lines: Generator[_Line, None, None]
     encoding: str
-    from_csv: bool
     header: tuple[str, ...] = ()
-    first: _Record | None = None  # a JSONL row read by _open
 
     def rows(self, job: str) -> Iterator[Item | InvalidRow]:
         try:
-            for record in itertools.chain([self.first] if self.first else [], self.records):
+            for record in self.records:
                 result = self._row(job, record)
                 if isinstance(result, list):
                     yield from result
@@ -115,45 +117,113 @@ class _JobSource:
             text = record.raw.decode(self.encoding)
         except UnicodeDecodeError as exc:
             return invalid(undecodable_problem(record.raw, self.encoding, exc))
-        if not self.from_csv and (items := typed_items(text, job=job, line=record.number)):
-            return items  # the common valid row; any other takes the careful path below
-        fields = _csv_fields(text, self.header) if self.from_csv else _json_fields(text)
+        fields = _csv_fields(text, self.header)
         if isinstance(fields, str):
             return invalid(fields)
-        if not fields and self.from_csv:
+        if not fields:
             return None  # a row of empty cells, as spreadsheets leave at the end
-        return items_from_row(
-            fields, from_csv=self.from_csv, job=job, line=record.number, raw=record.raw
+        return items_from_row(fields, from_csv=True, job=job, line=record.number, raw=record.raw)
+
+
+def _jsonl_rows(
+    file: BinaryIO, path: Path, encoding: str, job: str
+) -> Generator[Item | InvalidRow | None, None, None]:
+    """A JSONL file's rows, one physical line each: first a None once the file is held (closing
+    the generator, or dropping it, then closes the file even if no row was asked for). The
+    common valid row is decoded straight from its bytes by the typed path."""
+    utf8 = encoding == DEFAULT_ENCODING
+    readline = file.readline
+    number = 0
+    with file:
+        yield None
+        while True:
+            try:
+                chunk = readline(MAX_LINE_BYTES + 1)
+            except OSError as exc:
+                raise JobFileError(
+                    f"job file {path}: read failed after line {number} ({exc.strerror or exc})"
+                ) from exc
+            if not chunk:
+                return
+            number += 1
+            if len(chunk) > MAX_LINE_BYTES and not chunk.endswith(b"\n"):
+                _skip_rest_of_line(file, path, number)
+                yield invalid_row(
+                    job=job, line=number, raw=chunk[:MAX_LINE_BYTES],
+                    problem=_too_long(number).problem,
+                )  # fmt: skip
+                continue
+            raw = chunk.removesuffix(b"\n").removesuffix(b"\r")
+            if number == 1 and raw.startswith(_BOM):
+                _check_bom(path, encoding)
+                raw = raw[len(_BOM) :]
+            if not raw.strip():
+                continue
+            if utf8 and (items := typed_items(raw, job=job, line=number)):
+                if len(items) == 1:
+                    yield items[0]
+                else:
+                    yield from items
+                continue
+            result = _careful_json_row(raw, encoding, job, number, utf8)
+            if isinstance(result, list):
+                yield from result
+            else:
+                yield result
+
+
+def _careful_json_row(
+    raw: bytes, encoding: str, job: str, number: int, tried: bool
+) -> list[Item] | InvalidRow:
+    """A JSONL row the typed path did not take (`tried`) or could not: its Items, or the
+    sentence that says what is wrong with it."""
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        problem = undecodable_problem(raw, encoding, exc)
+        return invalid_row(job=job, line=number, raw=raw, problem=problem)
+    if not tried and (items := typed_items(text, job=job, line=number)):
+        return items
+    fields = _json_fields(text)
+    if isinstance(fields, str):
+        return invalid_row(job=job, line=number, raw=raw, problem=fields)
+    return items_from_row(fields, from_csv=False, job=job, line=number, raw=raw)
+
+
+def _check_bom(path: Path, encoding: str) -> None:
+    if encoding != DEFAULT_ENCODING:
+        raise JobFileError(
+            f"job file {path} starts with a UTF-8 byte order mark but its encoding "
+            f"was given as {encoding}: leave out --encoding"
         )
 
 
-def _open(path: Path, encoding: str) -> _JobSource:
-    """Open a job file and, for CSV, read its header; JobFileError if it cannot be used."""
-    kind = _FORMATS.get(path.suffix.lower())
-    if kind is None:
+def _open_file(path: Path) -> BinaryIO:
+    """The job file, opened; JobFileError naming why it cannot be."""
+    if _FORMATS.get(path.suffix.lower()) is None:
         raise JobFileError(
             f"job file {path}: unknown format {path.suffix or '(no extension)'!r}; "
             "name it .jsonl, .ndjson or .csv"
         )
     try:
-        file = path.open("rb")
+        return path.open("rb")
     except FileNotFoundError:
         raise JobFileError(f"job file {path}: no such file") from None
     except IsADirectoryError:
         raise JobFileError(f"job file {path}: is a directory, not a file") from None
     except OSError as exc:
         raise JobFileError(f"job file {path}: cannot be opened ({exc.strerror or exc})") from None
-    lines = _lines(file, path, encoding)
+
+
+def _open(path: Path, encoding: str) -> _JobSource:
+    """Open a CSV job file and read its header; JobFileError if it cannot be used."""
+    lines = _lines(_open_file(path), path, encoding)
     try:
         # Reading a line enters `_lines`, which owns the file from then on: closing the
         # generator, or dropping it, closes the file even if no row is ever asked for.
-        if kind == "jsonl":
-            records = _json_records(lines)
-            first = next(records, None)
-            return _JobSource(records, lines, encoding, from_csv=False, first=first)
         records = _csv_records(lines)
         header = _csv_header(path, next(records, None), encoding)
-        return _JobSource(records, lines, encoding, from_csv=True, header=header)
+        return _JobSource(records, lines, encoding, header=header)
     except BaseException:
         lines.close()
         raise
@@ -170,11 +240,7 @@ def _lines(file: BinaryIO, path: Path, encoding: str) -> Generator[_Line, None, 
                 yield _Line(number, chunk[:MAX_LINE_BYTES], too_long=True)
                 continue
             if number == 1 and chunk.startswith(_BOM):
-                if encoding != DEFAULT_ENCODING:
-                    raise JobFileError(
-                        f"job file {path} starts with a UTF-8 byte order mark but its encoding "
-                        f"was given as {encoding}: leave out --encoding"
-                    )
+                _check_bom(path, encoding)
                 chunk = chunk[len(_BOM) :]
             body = chunk.removesuffix(b"\n").removesuffix(b"\r")
             yield _Line(number, body, chunk[len(body) :])
@@ -198,14 +264,6 @@ def _read_line(file: BinaryIO, path: Path, number: int, limit: int) -> bytes:
 
 def _too_long(number: int) -> _Record:
     return _Record(number, b"", problem=f"line is longer than {MAX_LINE_BYTES} bytes")
-
-
-def _json_records(lines: Iterable[_Line]) -> Iterator[_Record]:
-    for line in lines:
-        if line.too_long:
-            yield _Record(line.number, line.raw, problem=_too_long(line.number).problem)
-        elif not line.blank:
-            yield _Record(line.number, line.raw)
 
 
 def _csv_records(lines: Iterator[_Line]) -> Iterator[_Record]:

@@ -49,7 +49,7 @@ _CLEAR_MESSAGE = {True: ("clear_message=true",), False: ("clear_message=false",)
 _TYPE = {kind: (f"type={kind}",) for kind in (1, 2, 3)}
 
 
-def typed_items(text: str, *, job: str, line: int) -> list[Item] | None:
+def typed_items(text: str | bytes, *, job: str, line: int) -> list[Item] | None:
     """The Items of a common valid JSONL row; None for any row the careful path must read."""
     try:
         row: _Easemob | _Yunxin = _DECODER.decode(text)
