@@ -33,6 +33,7 @@ from batchrecall.config import (
     resolve_config_path,
 )
 from batchrecall.errors import ConfigError, JobFileError, UsageError
+from batchrecall.intake.partition import Partition
 from batchrecall.intake.plan import Plan
 from batchrecall.intake.reader import read_job
 from batchrecall.intake.shard import Shard
@@ -82,10 +83,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+_JOB_SUFFIXES = (".jsonl", ".ndjson", ".csv")
+
+
 def _jobs(paths: Sequence[str]) -> list[JobRef]:
+    """The job files, refused now (JobFileError) if one cannot be a job file; they are opened
+    once, by the pass that reads them."""
     refs = [JobRef(path=Path(p), name=p) for p in paths]
     for ref in refs:
-        read_job(ref.path, job_name=ref.name)  # raises JobFileError now if unreadable
+        if ref.path.suffix.lower() not in _JOB_SUFFIXES or not ref.path.is_file():
+            read_job(ref.path, job_name=ref.name)  # raises the reader's own message
     return refs
 
 
@@ -111,22 +118,38 @@ def _run(args: argparse.Namespace, log_stream: TextIO | None) -> int:
     if args.emulate_scenario and not args.emulate:
         raise UsageError("--emulate-scenario needs --emulate")
     jobs = _jobs(args.jobs)
-    emulated = None
+    rehearsal = None
     if args.emulate:
-        from batchrecall.emulators.inprocess import emulated_lanes
+        from batchrecall.emulators.inprocess import EmulatedRun
 
-        emulated = emulated_lanes(jobs, scenario=args.emulate_scenario)
-        config = emulated.config
+        rehearsal = EmulatedRun(scenario=args.emulate_scenario)
+        config = rehearsal.lanes().config  # its lanes are known after the pass: see below
     else:
         config = load_config(resolve_config_path(args.config))
     config = _apply_overrides(config, args)
     out, fmt = _results_path(args, jobs)
     # Held from before the results are read: a second run on this file stops here.
     lock = ResultsLock(out) if not args.dry_run else None
-    with lock if lock is not None else nullcontext():
+    # The one pass over the jobs leaves each lane's items here for the run; removed at the end,
+    # when the run is refused, and at exit whatever happens.
+    partition = Partition() if not args.dry_run else None
+    with lock if lock is not None else nullcontext(), _closing(partition):
         resume = _resume_index(args, out)
         select = args.shard.contains if args.shard is not None else None
-        plan = plan_job(jobs, config=config, resume=resume, keep=select)
+        plan = plan_job(
+            jobs,
+            config=None if rehearsal is not None else config,
+            resume=resume,
+            keep=select,
+            partition=partition,
+            observe=rehearsal.seed if rehearsal is not None else None,
+        )
+        emulated = None
+        if rehearsal is not None:  # the seeded apps' lanes, at the product's default rates
+            emulated = rehearsal.lanes()
+            config = _apply_overrides(emulated.config, args)
+            for key, lane_plan in plan.lanes.items():
+                lane_plan.rate = config.lane(key).rate
         stdout = sys.stdout
         _print_shard(args.shard, stdout)
         output.print_plan(plan, out=out, stream=stdout, emulated=args.emulate)
@@ -160,6 +183,7 @@ def _run(args: argparse.Namespace, log_stream: TextIO | None) -> int:
             lock=lock,
             select=select,
             run_id=run_id,
+            partition=partition,
         )
         # What is built by now (modules, config, the plan, emulators' seeded messages) lives to
         # the end: out of the collector's sight, a full collection no longer stalls the sends
@@ -197,6 +221,15 @@ def _run(args: argparse.Namespace, log_stream: TextIO | None) -> int:
                 if summary.left_to_do:
                     print(f"To continue: {_resume_command(args, out)}", file=stdout, flush=True)
         return code
+
+
+@contextmanager
+def _closing(partition: Partition | None) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        if partition is not None:
+            partition.close()
 
 
 @contextmanager
@@ -346,15 +379,17 @@ def _resume_command(args: argparse.Namespace, out: Path) -> str:
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     try:
-        jobs = _jobs(args.jobs)
+        # Every file opened (and a CSV's header read) before a row is checked: one that cannot
+        # be read at all is refused before any problem is printed.
+        sources = [read_job(job.path, job_name=job.name) for job in _jobs(args.jobs)]
     except JobFileError as exc:
         print(f"batchrecall: {exc}", file=sys.stderr)
         return ExitCode.USAGE
     items = invalid = duplicates = 0
     seen = KeyStore()
     try:
-        for job in jobs:
-            for row in read_job(job.path, job_name=job.name):
+        for source in sources:
+            for row in source:
                 if isinstance(row, InvalidRow):
                     invalid += 1
                     print(f"{row.job}:{row.line}: {row.problem}")
