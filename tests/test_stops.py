@@ -120,10 +120,10 @@ def assert_invariant(harness: Harness) -> dict[str, dict[str, Any]]:
     for key in sent:
         assert key in latest, f"{key} was sent and has no row"
     for key in keys - sent:
-        row = latest.get(key)
+        found = latest.get(key)
         # Nothing sent: no row, or one saying so (`skipped`, `invalid`, or `failed` before the
         # request left); or `unknown`: it left, and a second stop cancelled it on its way.
-        assert row is None or row["attempts"] == 0 or row["status"] == "unknown", row
+        assert found is None or found["attempts"] == 0 or found["status"] == "unknown", found
     index = load_resume_index(harness.out) if harness.out.exists() else None
     for key in keys - set(latest):
         assert index is None or not index.is_done(key), "an item without a row is left to do"
