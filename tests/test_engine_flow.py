@@ -78,12 +78,12 @@ async def test_a_job_sorted_by_lane_starts_every_lane_at_once(tmp_path: Path) ->
     started = clock.now()
     engines: list[Engine] = []
 
-    class StopOnceEveryLaneSent(ProgressSink):
-        sent: set[LaneKey] = set()
+    sent: set[LaneKey] = set()
 
+    class StopOnceEveryLaneSent(ProgressSink):
         def call_sent(self, lane: LaneKey) -> None:
-            self.sent.add(lane)
-            if len(self.sent) == 3 or clock.now() - started > 5.0:
+            sent.add(lane)
+            if len(sent) == 3 or clock.now() - started > 5.0:
                 engines[0].request_stop()
 
     def hook(engine: Engine) -> None:
