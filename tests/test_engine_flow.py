@@ -160,8 +160,8 @@ def test_each_command_opens_each_job_file_once(
     assert f"{first}:41 repeats line 1" in printed
     assert list(scratch.iterdir()) == [], "the run's spill files are gone"
     rows = [orjson.loads(line) for line in out.read_bytes().splitlines()]
-    counts = Counter((r["status"], r["error"]) for r in rows)
-    assert counts == {("ok", ""): 70, ("skipped", "duplicate"): 1, ("invalid", "invalid-row"): 1}
+    outcomes = Counter((r["status"], r["error"]) for r in rows)
+    assert outcomes == {("ok", ""): 70, ("skipped", "duplicate"): 1, ("invalid", "invalid-row"): 1}
     # Refused at the prompt (no terminal, no --yes): nothing sent, and no spill file left.
     third = _write(tmp_path / "third.jsonl", yunxin_rows(5))
     assert main(["run", str(third), "--emulate", "--no-progress"]) == 2
