@@ -32,6 +32,8 @@ class Partition:
         self.folder = folder
         self._cleanup = weakref.finalize(self, shutil.rmtree, folder, ignore_errors=True)
         self._files: dict[LaneKey, IO[bytes]] = {}
+        self._jobs: dict[str, int] = {}
+        """Job names by their number: an item's line names its job by number."""
         self._paths: dict[LaneKey, Path] = {}
         self.lane_items: Counter[LaneKey] = Counter()
         """Items each lane's file holds (each to send once)."""
@@ -53,7 +55,7 @@ class Partition:
             path = self.folder / f"lane-{len(self._paths)}.jsonl"
             self._paths[lane] = path
             file = self._files[lane] = path.open("wb")
-        file.write(orjson.dumps(_item_fields(item)) + b"\n")
+        file.write(orjson.dumps(self._item_fields(item)) + b"\n")
         self.lane_items[lane] += 1
 
     def add_invalid(self, row: InvalidRow) -> None:
@@ -61,7 +63,7 @@ class Partition:
         self._add_row([_INVALID, *fields, row.raw.decode("latin-1")])
 
     def add_repeat(self, item: Item) -> None:
-        self._add_row([_REPEAT, item.vendor, item.app, *_item_fields(item)])
+        self._add_row([_REPEAT, item.vendor, item.app, *self._item_fields(item)])
 
     def kept(self, status: str, *, repeat: bool) -> None:
         if repeat:
@@ -85,10 +87,11 @@ class Partition:
         return sorted(self._paths)
 
     def lane_source(self, lane: LaneKey) -> LaneSource:
-        return LaneSource(lane, self._paths[lane], self.lane_items[lane])
+        return LaneSource(lane, self._paths[lane], self.lane_items[lane], list(self._jobs))
 
     def written_rows(self) -> Iterator[Item | InvalidRow]:
         """The rows to write without sending, in row order: InvalidRows and repeated Items."""
+        jobs = list(self._jobs)
         with self._rows_path.open("rb") as file:
             for line in file:
                 fields = orjson.loads(line)
@@ -106,11 +109,26 @@ class Partition:
                     )
                 else:
                     lane = LaneKey(vendor=Vendor(fields[1]), app=fields[2])
-                    yield _item(lane, fields[3:])
+                    yield _item(lane, fields[3:], jobs)
 
     def close(self) -> None:
         self.finish()
         self._cleanup()
+
+    def _item_fields(self, item: Item) -> list[Any]:
+        job = self._jobs.setdefault(item.job, len(self._jobs))
+        return [
+            item.op,
+            job,
+            item.line,
+            item.index,
+            item.ref,
+            item.target,
+            item.ids,
+            item.options,
+            item.batch_key,
+            item.params,
+        ]
 
     def _add_row(self, fields: list[Any]) -> None:
         assert self._rows is not None, "the pass is over"
@@ -121,8 +139,9 @@ class Partition:
 class LaneSource:
     """One lane's items, read in order as the lane asks for them."""
 
-    def __init__(self, lane: LaneKey, path: Path, items: int) -> None:
+    def __init__(self, lane: LaneKey, path: Path, items: int, jobs: list[str]) -> None:
         self.lane = lane
+        self._jobs = jobs
         self.remaining = items
         """Items not read yet."""
         self._file: IO[bytes] | None = path.open("rb") if items else None
@@ -136,7 +155,7 @@ class LaneSource:
             if not line:
                 self.close()
                 break
-            items.append(_item(self.lane, orjson.loads(line)))
+            items.append(_item(self.lane, orjson.loads(line), self._jobs))
             self.remaining -= 1
         if not self.remaining:
             self.close()
@@ -154,25 +173,10 @@ class LaneSource:
             self._file = None
 
 
-def _item_fields(item: Item) -> list[Any]:
-    return [
-        item.op,
-        item.job,
-        item.line,
-        item.index,
-        item.ref,
-        item.target,
-        item.ids,
-        item.options,
-        item.batch_key,
-        item.params,
-    ]
-
-
-def _item(lane: LaneKey, fields: list[Any]) -> Item:
+def _item(lane: LaneKey, fields: list[Any], jobs: list[str]) -> Item:
     op, job, line, index, ref, target, ids, options, batch_key, params = fields
     return Item(
-        job=job,
+        job=jobs[job],
         line=line,
         index=index,
         ref=ref,
