@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from batchrecall.logs import configure_logging
-from benchmarks import batching, http_clients, limiters, memory, operators
+from benchmarks import batching, flow, http_clients, limiters, memory, operators
 from benchmarks.jobs import ITEMS_A_CALL, JOBS, easemob_job, yunxin_job
 from benchmarks.product import RunFigures, run_against, run_over_http
 from benchmarks.vendor_server import vendor_server
@@ -271,25 +271,37 @@ def bench_memory(tmp: Path) -> None:
 # -- the engine's whole-job figures ---------------------------------------------------------
 
 
+SORTED_ROWS = 2_500
+SORTED_LATENCY_MS = 20.0
+
+
 def bench_engine(tmp: Path) -> None:
-    heading("Engine: parse count, Ctrl-C on a 1,000,000-row job, RSS of a 10-lane run (one run)")
-    for apps in (1, 10):
-        job = easemob_job(tmp / f"parse-{apps}.jsonl", 3_000, apps=apps)
-        line(f"job parses in one run, {apps:>2} lane(s): {memory.parse_count(job)}")
-    big = million_rows(tmp)
-    stopped = memory.interrupt_run(
-        ["run", str(big), "--emulate", "--yes", "--no-progress", "--overwrite"],
-        tmp / "ctrl-c.results.jsonl",
-        tmp,
-        after=lambda rows, _: rows >= 2_000,
-        give_up_after=STOP_DEADLINE_S,
+    heading(
+        "Engine: a job sorted by lane, parses per command, Ctrl-C on 200,000 and 1,000,000 rows,"
+        " RSS of a 10-lane run (one run each)"
     )
-    line(
-        f"1,000,000 rows, --emulate, Ctrl-C after {stopped.rows_at_signal:,} rows:"
-        f" {stopped.exit_text()}, stop tail {stopped.rows_after:,} rows ="
-        f" {stopped.tail_rows_per_s:,.0f} rows/s, peak RSS {stopped.peak_rss_kib / 1024:.0f} MiB"
-        " (the emulators' 1,000,000 messages included)"
-    )
+    _bench_sorted_lanes(tmp)
+    job = easemob_job(tmp / "parses.jsonl", 3_000, apps=3)
+    parses = flow.parses_per_command(job, tmp / "parses.results.jsonl")
+    counted = ", ".join(f"{name} {n}" for name, n in parses.items())
+    line(f"parses of the job file per command (counted): {counted}")
+    line(f"target: each command parses its job once  {verdict(set(parses.values()) == {1})}")
+    for rows in (200_000, 1_000_000):
+        big = million_rows(tmp) if rows == 1_000_000 else easemob_job(tmp / "200k.jsonl", rows)
+        stopped = memory.interrupt_run(
+            ["run", str(big), "--emulate", "--yes", "--no-progress", "--overwrite"],
+            tmp / "ctrl-c.results.jsonl",
+            tmp,
+            after=lambda written, _: written >= 2_000,
+            give_up_after=STOP_DEADLINE_S,
+        )
+        line(
+            f"{rows:,} rows, --emulate, first Ctrl-C after {stopped.rows_at_signal:,} rows:"
+            f" {stopped.exit_text()}, {stopped.rows_after:,} rows written after it,"
+            f" peak RSS {stopped.peak_rss_kib / 1024:.0f} MiB (the emulators' messages included)"
+        )
+        ok = not stopped.gave_up and stopped.exit_seconds <= 2.0 + 0.1
+        line(f"target: out within the longest call in flight + 2 s  {verdict(ok)}")
     lanes = easemob_job(tmp / "ten-lanes.jsonl", 1_000_000, apps=10)
     with vendor_server(tmp) as served:
         config = _ten_lane_config(served.config_path)
@@ -303,8 +315,37 @@ def bench_engine(tmp: Path) -> None:
     line(
         f"1,000,000 rows over 10 lanes (emulator in its own process), Ctrl-C after"
         f" {stopped.rows_at_signal:,} rows: peak RSS {stopped.peak_rss_kib / 1024:.0f} MiB,"
-        f" {stopped.exit_text()}, stop tail {stopped.tail_rows_per_s:,.0f} rows/s"
+        f" {stopped.exit_text()}, {stopped.rows_after:,} rows written after it"
     )
+
+
+def _bench_sorted_lanes(tmp: Path) -> None:
+    """3 Yunxin apps x 2,500 rows, all of a's rows first, then b's, then c's; each lane at
+    100 calls/s, the vendor answering after 20 ms (its own process, no rate limit of its own)."""
+    one = tmp / "one-lane.jsonl"
+    jobs = flow.sorted_job(tmp, SORTED_ROWS)
+    files = flow.sorted_job(tmp, SORTED_ROWS, files=True)
+    one.write_bytes(files[0].read_bytes())
+    with vendor_server(tmp, latency_ms=SORTED_LATENCY_MS, seed=[*jobs]) as served:
+        config = flow.lanes_config(served, tmp)
+        alone = flow.run_lanes(served, config, [one], tmp / "one-lane.results.jsonl")
+        runs = {
+            "one file": flow.run_lanes(served, config, jobs, tmp / "sorted.results.jsonl"),
+            "three files": flow.run_lanes(served, config, files, tmp / "files.results.jsonl"),
+        }
+    line(
+        f"one lane alone, {SORTED_ROWS:,} rows at {flow.LANE_RATE:g}/s,"
+        f" {SORTED_LATENCY_MS:g} ms vendor: {alone.seconds:.1f} s (exit {alone.exit_code})"
+    )
+    for name, run in runs.items():
+        starts = ", ".join(f"{app} +{at:.2f} s" for app, at in run.starts.items())
+        ratio = run.seconds / alone.seconds
+        line(
+            f"3 lanes sorted by lane, {name}: {run.seconds:.1f} s = {ratio:.2f} x the lane"
+            f" alone (exit {run.exit_code}); lanes' first requests: {starts}"
+        )
+        ok = max(run.starts.values()) <= 1.0 and run.seconds <= 1.1 * alone.seconds + 2.0
+        line(f"target: every lane within 1 s, <= 1.1 x the slowest lane + 2 s  {verdict(ok)}")
 
 
 def _ten_lane_config(path: Path) -> Path:
