@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import tomllib
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,8 +13,7 @@ from batchrecall.config import Config, parse_config
 from batchrecall.emulators.common import EmulatorSettings
 from batchrecall.emulators.seeding import Scenario, load_scenario, seed_item
 from batchrecall.emulators.server import EmulatorSet
-from batchrecall.intake.reader import read_job
-from batchrecall.models import Item, JobRef, LaneKey
+from batchrecall.models import Item, LaneKey
 
 # In-process requests never leave the process; the host only has to pass the loopback check.
 IN_PROCESS_BASE = "http://127.0.0.1"
@@ -54,13 +52,3 @@ class EmulatedRun:
         raw = tomllib.loads(self.emulators.config_toml(IN_PROCESS_BASE, apps=self.named))
         config = parse_config(raw, environ={}, source="(built-in emulators)")
         return EmulatedLanes(emulators=self.emulators, config=config, transport=self.transport)
-
-
-def emulated_lanes(jobs: Sequence[JobRef], *, scenario: str | None = None) -> EmulatedLanes:
-    """The emulators seeded from the job files (a read of their own)."""
-    emulated = EmulatedRun(scenario=scenario)
-    for job in jobs:
-        for row in read_job(job.path, job_name=job.name):
-            if isinstance(row, Item):
-                emulated.seed(row)
-    return emulated.lanes()
