@@ -290,7 +290,7 @@ def bench_engine(tmp: Path) -> None:
         big = million_rows(tmp) if rows == 1_000_000 else easemob_job(tmp / "200k.jsonl", rows)
         stopped = memory.interrupt_run(
             ["run", str(big), "--emulate", "--yes", "--no-progress", "--overwrite"],
-            tmp / "ctrl-c.results.jsonl",
+            tmp / f"ctrl-c-{rows}.results.jsonl",
             tmp,
             after=lambda written, _: written >= 2_000,
             give_up_after=STOP_DEADLINE_S,
@@ -335,14 +335,16 @@ def _bench_sorted_lanes(tmp: Path) -> None:
         }
     line(
         f"one lane alone, {SORTED_ROWS:,} rows at {flow.LANE_RATE:g}/s,"
-        f" {SORTED_LATENCY_MS:g} ms vendor: {alone.seconds:.1f} s (exit {alone.exit_code})"
+        f" {SORTED_LATENCY_MS:g} ms vendor: {alone.seconds:.1f} s (exit {alone.exit_code},"
+        f" run's CPU {alone.cpu_s:.1f} s)"
     )
     for name, run in runs.items():
         starts = ", ".join(f"{app} +{at:.2f} s" for app, at in run.starts.items())
         ratio = run.seconds / alone.seconds
         line(
             f"3 lanes sorted by lane, {name}: {run.seconds:.1f} s = {ratio:.2f} x the lane"
-            f" alone (exit {run.exit_code}); lanes' first requests: {starts}"
+            f" alone (exit {run.exit_code}, run's CPU {run.cpu_s:.1f} s); lanes' first requests:"
+            f" {starts}"
         )
         ok = max(run.starts.values()) <= 1.0 and run.seconds <= 1.1 * alone.seconds + 2.0
         line(f"target: every lane within 1 s, <= 1.1 x the slowest lane + 2 s  {verdict(ok)}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import resource
 import subprocess
 import sys
 import time
@@ -73,6 +74,8 @@ class LaneRun:
     starts: dict[str, float]
     """Each app's first request, in seconds after the first request of the run."""
     exit_code: int
+    cpu_s: float
+    """The run's CPU time, user and system."""
 
 
 def run_lanes(served: Served, config: Path, jobs: list[Path], out: Path) -> LaneRun:
@@ -89,6 +92,8 @@ def run_lanes(served: Served, config: Path, jobs: list[Path], out: Path) -> Lane
         check=False,
     )
     seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_s = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
     first: dict[str, float] = {}
     for entry in served.requests()[already:]:
         for item in entry.get("items") or []:
@@ -99,6 +104,7 @@ def run_lanes(served: Served, config: Path, jobs: list[Path], out: Path) -> Lane
         seconds=seconds,
         starts={app: at - earliest for app, at in sorted(first.items())},
         exit_code=done.returncode,
+        cpu_s=cpu_s,
     )
 
 
