@@ -84,6 +84,7 @@ def run_lanes(served: Served, config: Path, jobs: list[Path], out: Path) -> Lane
     already = len(served.requests())
     out.unlink(missing_ok=True)
     start = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     words = ["run", *map(str, jobs), "--config", str(config), "--yes", "--no-progress"]
     done = subprocess.run(
         [*CLI, *words, "--out", str(out)],
