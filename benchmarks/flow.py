@@ -28,10 +28,16 @@ LANE_RATE = 100.0
 _FIRST_ID = 880_000_000
 
 
-def sorted_job(folder: Path, rows_a_lane: int, *, files: bool = False) -> list[Path]:
+def sorted_job(
+    folder: Path, rows_a_lane: int, *, files: bool = False, one_app: str | None = None
+) -> list[Path]:
     """Yunxin recalls of apps a, b and c: every row of a, then b's, then c's, in one job file,
-    or (`files`) one file an app, named one after another on the command line."""
-    paths = [folder / f"sorted-{app}.jsonl" for app in APPS] if files else [folder / "sorted.jsonl"]
+    or (`files`) one file an app, named one after another on the command line; `one_app`: the
+    same rows, all of that one app (one lane)."""
+    name = f"sorted-{one_app}" if one_app else "sorted"
+    paths = (
+        [folder / f"{name}-{app}.jsonl" for app in APPS] if files else [folder / f"{name}.jsonl"]
+    )
     handles = [path.open("wb") for path in paths]
     try:
         for n, app in enumerate(APPS):
@@ -39,7 +45,7 @@ def sorted_job(folder: Path, rows_a_lane: int, *, files: bool = False) -> list[P
             for i in range(rows_a_lane):
                 row = {
                     "vendor": "yunxin",
-                    "app": app,
+                    "app": one_app or app,
                     "op": "recall",
                     "conversation_id": "a|1|b",
                     "message_server_id": str(_FIRST_ID + n * 10_000_000 + i),
@@ -51,18 +57,18 @@ def sorted_job(folder: Path, rows_a_lane: int, *, files: bool = False) -> list[P
     return paths
 
 
-def lanes_config(served: Served, folder: Path) -> Path:
-    """The emulators' config with Yunxin apps a, b and c, each its own lane at LANE_RATE."""
+def lanes_config(served: Served, folder: Path, *, rate: float = LANE_RATE) -> Path:
+    """The emulators' config with Yunxin apps a, b and c, each its own lane at `rate`."""
     text = served.config_path.read_text(encoding="utf-8")
     start = text.index("[yunxin.default]")
     end = text.find("\n[", start + 1)
     section = text[start : end if end >= 0 else len(text)]
     section = "\n".join(row for row in section.splitlines() if not row.strip().startswith("rate"))
     lanes = [
-        section.replace("[yunxin.default]", f"[yunxin.{app}]").rstrip() + f"\nrate = {LANE_RATE}\n"
+        section.replace("[yunxin.default]", f"[yunxin.{app}]").rstrip() + f"\nrate = {rate}\n"
         for app in APPS
     ]
-    config = folder / "sorted-lanes.toml"
+    config = folder / f"sorted-lanes-{rate:g}.toml"
     config.write_text(text + "\n" + "\n".join(lanes), encoding="utf-8")
     return config
 
@@ -98,6 +104,8 @@ def run_lanes(served: Served, config: Path, jobs: list[Path], out: Path) -> Lane
     first: dict[str, float] = {}
     for entry in served.requests()[already:]:
         for item in entry.get("items") or []:
+            if int(item) < _FIRST_ID:
+                continue  # the server's warm-up
             app = APPS[(int(item) - _FIRST_ID) // 10_000_000]
             first[app] = min(first.get(app, entry["time"]), entry["time"])
     earliest = min(first.values(), default=0.0)
