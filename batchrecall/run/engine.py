@@ -164,7 +164,6 @@ class Engine:
                 outer.cancel_scope.cancel()
         finally:
             # Plain code: it runs to its end even when the run was cancelled.
-            self.writer.sync()
             for lane in self.lanes.values():
                 # Cancelled (a second interrupt): what the lanes still hold gets its rows now,
                 # in one write each; what they never read is left to do.
@@ -172,6 +171,7 @@ class Engine:
                 self._write_unsent(lane, self._take_held(lane, list(lane.take_everything())))
                 self.summary.left_unread += lane.backlog.dropped
                 lane.close()
+            self.writer.sync()
             self.summary.stop_reason = self.stop_reason or ""
             self.summary.finish(self.clock.now(), self.lanes)
             log.info(
