@@ -22,7 +22,7 @@ from batchrecall.errors import CallError, ErrorCode, LimiterUnavailableError
 from batchrecall.intake import reader as reader_module
 from batchrecall.intake.partition import LaneSource
 from batchrecall.models import Item, LaneKey, Status, Vendor
-from batchrecall.results.recorder import ProgressSink
+from batchrecall.results.recorder import LaneState, ProgressSink
 from batchrecall.run.engine import Engine
 from batchrecall.run.lanes import Lane, Work
 from batchrecall.run.sender import FollowUp
@@ -195,11 +195,16 @@ def test_a_first_stop_on_a_big_job_reads_no_more_of_it(
     engines: list[Engine] = []
     read_at_stop: list[int] = []
 
+    states: list[LaneState] = []
+
     class StopOnFirstRow(ProgressSink):
         def rows_written(self, lane: LaneKey | None, status: Status, count: int) -> None:
             if not read_at_stop:
                 read_at_stop.append(read)
                 engines[0].request_stop()
+
+        def lane_state(self, lane: LaneKey, state: LaneState) -> None:
+            states.append(state)
 
     def hook(engine: Engine) -> None:
         engines.append(engine)
@@ -217,6 +222,8 @@ def test_a_first_stop_on_a_big_job_reads_no_more_of_it(
     assert len(latest) <= read
     summary = engines[0].summary
     assert summary.left_unread == 3_000 - read
+    # The progress display says why the lane's bar stops short.
+    assert states[-1] == LaneState(kind="stopped", reason=f"{3_000 - read:,} not read")
     assert summary.left_to_do >= 3_000 - read
 
     failed_jobs = tmp_path / "left.jsonl"

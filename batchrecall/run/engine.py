@@ -256,6 +256,9 @@ class Engine:
             lane.in_hand = work
             await self._launch(lane, work)
         await self._write_held(lane)
+        if lane.fatal is None and lane.backlog.dropped:
+            reason = f"{lane.backlog.dropped:,} not read"  # left to do, without a row
+            self.progress.lane_state(lane.key, LaneState(kind="stopped", reason=reason))
 
     async def _launch(self, lane: Lane, work: Work) -> None:
         """The adapter made ready, then the lane's permit, a run-wide slot and the shared
