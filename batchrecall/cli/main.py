@@ -123,10 +123,10 @@ def _run(args: argparse.Namespace, log_stream: TextIO | None) -> int:
         from batchrecall.emulators.inprocess import EmulatedRun
 
         rehearsal = EmulatedRun(scenario=args.emulate_scenario)
-        config = rehearsal.lanes().config  # its lanes are known after the pass: see below
+        # Its lanes are known after the pass (below): the --rate overrides wait until then.
+        config = _apply_run_overrides(rehearsal.lanes().config, args)
     else:
-        config = load_config(resolve_config_path(args.config))
-    config = _apply_overrides(config, args)
+        config = _apply_overrides(load_config(resolve_config_path(args.config)), args)
     out, fmt = _results_path(args, jobs)
     # Held from before the results are read: a second run on this file stops here.
     lock = ResultsLock(out) if not args.dry_run else None
@@ -256,6 +256,13 @@ def _open_log(path: str | None) -> TextIO | None:
 
 
 def _apply_overrides(config: Config, args: argparse.Namespace) -> Config:
+    config = _apply_run_overrides(config, args)
+    for spec in args.rate:
+        config = _apply_rate(config, spec)
+    return config
+
+
+def _apply_run_overrides(config: Config, args: argparse.Namespace) -> Config:
     run = config.run
     if args.concurrency is not None:
         run = replace(run, concurrency=args.concurrency)
@@ -267,10 +274,7 @@ def _apply_overrides(config: Config, args: argparse.Namespace) -> Config:
         check_run_settings(run)
     except ConfigError as exc:
         raise UsageError(str(exc).replace("config: run.", "--").replace("_", "-")) from None
-    config = replace(config, run=run)
-    for spec in args.rate:
-        config = _apply_rate(config, spec)
-    return config
+    return replace(config, run=run)
 
 
 def _apply_rate(config: Config, spec: str) -> Config:
