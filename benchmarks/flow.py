@@ -34,7 +34,7 @@ def sorted_job(
     """Yunxin recalls of apps a, b and c: every row of a, then b's, then c's, in one job file,
     or (`files`) one file an app, named one after another on the command line; `one_app`: the
     same rows, all of that one app (one lane)."""
-    name = f"sorted-{one_app}" if one_app else "sorted"
+    name = f"one-app-{one_app}" if one_app else "sorted"
     paths = (
         [folder / f"{name}-{app}.jsonl" for app in APPS] if files else [folder / f"{name}.jsonl"]
     )
