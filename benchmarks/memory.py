@@ -1,5 +1,5 @@
-"""Memory and the engine's whole-job figures: peak RSS of the commands, the job's parse count,
-the time from Ctrl-C to exit."""
+"""Memory and the engine's whole-job figures: peak RSS of the commands, the time from Ctrl-C to
+exit."""
 
 from __future__ import annotations
 
@@ -8,18 +8,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import anyio
-
-from batchrecall.emulators.inprocess import emulated_lanes
-from batchrecall.intake import reader
-from batchrecall.models import JobRef
-from batchrecall.run.runner import RunRequest, run_request
 
 CLI = [sys.executable, "-m", "batchrecall"]
 
@@ -47,46 +38,6 @@ def measure_cli(args: list[str], tmp: Path) -> Measured:
         peak_rss_kib=int(report.read_text().split()[-1]),
         exit_code=done.returncode,
     )
-
-
-# -- parse count ----------------------------------------------------------------------------
-
-
-@contextmanager
-def counting_read_job() -> Iterator[list[int]]:
-    """Counts calls of `read_job`, wherever a module imported it by name."""
-    original = reader.read_job
-    calls = [0]
-
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        calls[0] += 1
-        return original(*args, **kwargs)
-
-    patched = [m for m in list(sys.modules.values()) if getattr(m, "read_job", None) is original]
-    for module in patched:
-        module.read_job = counted  # type: ignore[attr-defined]
-    try:
-        yield calls
-    finally:
-        for module in patched:
-            module.read_job = original  # type: ignore[attr-defined]
-
-
-def parse_count(job: Path) -> int:
-    """How many times one run (built-in emulators, in process) parses the job file."""
-    emulated = emulated_lanes([JobRef(path=job, name=str(job))])
-    out = job.with_suffix(".results.jsonl")
-    out.unlink(missing_ok=True)
-    request = RunRequest(
-        jobs=[JobRef(path=job, name=str(job))],
-        config=emulated.config,
-        out=out,
-        fmt="jsonl",
-        transport=emulated.transport,
-    )
-    with counting_read_job() as calls:
-        anyio.run(run_request, request)
-    return calls[0]
 
 
 # -- Ctrl-C ---------------------------------------------------------------------------------

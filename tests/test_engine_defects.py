@@ -18,6 +18,7 @@ import pytest
 
 from batchrecall.cli.main import main
 from batchrecall.errors import LimiterUnavailableError
+from batchrecall.intake import plan as plan_module
 from batchrecall.intake.reader import read_job
 from batchrecall.models import InvalidRow, Item
 from batchrecall.results.store import ResultsLock, ResultsWriter
@@ -147,7 +148,7 @@ async def test_the_job_is_read_once_whatever_the_number_of_lanes(
         opened.append(path)
         return read_job(path, job_name=job_name, encoding=encoding)
 
-    monkeypatch.setattr(engine_module, "read_job", counting)
+    monkeypatch.setattr(plan_module, "read_job", counting)
     harness = Harness(tmp_path)
     goeasy = [{"vendor": "goeasy", "op": "recall", "groupId": "g", "messages": [GOEASY_MS]}]
     harness.write_job([*easemob_rows(3), *goeasy, *yunxin_rows(3)])
@@ -182,10 +183,10 @@ def test_a_second_run_on_the_same_results_file_is_refused(tmp_path: Path) -> Non
 def test_a_bug_exits_with_code_4(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def broken(self: Any, row: Any) -> None:
+    def broken(self: Any, *args: Any) -> None:
         raise RuntimeError("a bug in the engine")
 
-    monkeypatch.setattr(engine_module.Engine, "_take", broken)
+    monkeypatch.setattr(engine_module.Engine, "_open_lane", broken)
     job = tmp_path / "job.jsonl"
     job.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in yunxin_rows(2)))
     code = main(["run", str(job), "--emulate", "--yes", "--no-progress"])

@@ -8,7 +8,7 @@ job without sending again what was done.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -19,11 +19,11 @@ import orjson
 import pytest
 
 from batchrecall.errors import ErrorCode
+from batchrecall.intake.partition import LaneSource
 from batchrecall.intake.reader import read_job
-from batchrecall.models import InvalidRow, Item, LaneKey, Status, Vendor
+from batchrecall.models import Item, LaneKey, Status, Vendor
 from batchrecall.results.recorder import ProgressSink
 from batchrecall.results.store import is_done, load_resume_index
-from batchrecall.run import engine as engine_module
 from batchrecall.run.engine import Engine
 from tests.harness import FAST_RUN, Harness
 
@@ -73,6 +73,25 @@ def job_keys(job: Path) -> set[str]:
     return {row.item_key for row in read_job(job)}
 
 
+def keys_by_target(job: Path) -> dict[tuple[str, str], str]:
+    """What the emulators log a request carrying (vendor, target) as the item it is."""
+    return {
+        (str(row.vendor), row.target): row.item_key
+        for row in read_job(job)
+        if isinstance(row, Item)
+    }
+
+
+def sent_keys(harness: Harness, since: int = 0) -> list[str]:
+    """The items of every item request that reached the vendor (once a request)."""
+    keys = keys_by_target(harness.job)
+    return [
+        keys[(request.vendor, target)]
+        for request in harness.requests()[since:]
+        for target in request.items
+    ]
+
+
 def rows_of(harness: Harness) -> list[dict[str, Any]]:
     if not harness.out.exists():
         return []
@@ -80,18 +99,31 @@ def rows_of(harness: Harness) -> list[dict[str, Any]]:
 
 
 def assert_invariant(harness: Harness) -> dict[str, dict[str, Any]]:
-    """Returns the latest row of every item that has one."""
+    """The stop invariant: an item sent has its latest row; an item the vendor never saw has a
+    row that says nothing was sent, or none (left to do), or is `unknown` (cancelled on its
+    way); no `ok` row is followed by another. Returns the latest row of every item that has
+    one."""
     keys = job_keys(harness.job)
     latest: dict[str, dict[str, Any]] = {}
     for row in rows_of(harness):
         key = row["item_key"]
         assert key in keys, f"a row for {key}, which the job does not hold"
         before = latest.get(key)
-        if before is not None and (row["status"], row["error"]) == ("skipped", "duplicate"):
+        if (row["status"], row["error"]) == ("skipped", "duplicate"):
+            if before is None:
+                latest[key] = row
             continue  # a repeat of the item in the job: its row is no outcome
         if before is not None and before["status"] == Status.OK:
             pytest.fail(f"{row['target']}: ok, then {row['status']}/{row['error']}")
         latest[key] = row
+    sent = set(sent_keys(harness))
+    for key in sent:
+        assert key in latest, f"{key} was sent and has no row"
+    for key in keys - sent:
+        found = latest.get(key)
+        # Nothing sent: no row, or one saying so (`skipped`, `invalid`, or `failed` before the
+        # request left); or `unknown`: it left, and a second stop cancelled it on its way.
+        assert found is None or found["attempts"] == 0 or found["status"] == "unknown", found
     index = load_resume_index(harness.out) if harness.out.exists() else None
     for key in keys - set(latest):
         assert index is None or not index.is_done(key), "an item without a row is left to do"
@@ -99,18 +131,24 @@ def assert_invariant(harness: Harness) -> dict[str, dict[str, Any]]:
 
 
 def assert_resume_finishes(harness: Harness, before: dict[str, dict[str, Any]]) -> None:
-    """A resume sends exactly what is left to do, and every item ends done."""
+    """A resume sends exactly what is left to do, nothing done twice, and every item ends
+    done."""
     done_before = {k for k, row in before.items() if is_done(row["status"], row["error"])}
+    done_before -= {k for k, row in before.items() if row["error"] == "duplicate"}
     sent_before = len(harness.requests())
     outcome = asyncio_run_resume(harness)
     resumed_keys = {row["item_key"] for row in outcome}
-    assert not resumed_keys & {k for k in done_before if before[k]["status"] != "skipped"}
+    assert not resumed_keys & done_before
+    resent = sent_keys(harness, since=sent_before)
+    assert not set(resent) & done_before, "an item done before was sent again"
     latest = assert_invariant(harness)
     keys = job_keys(harness.job)
     assert set(latest) == keys
     statuses = Counter(row["status"] for row in latest.values())
     assert set(statuses) <= {"ok", "not_found", "invalid", "skipped"}, statuses
-    assert len(harness.requests()) > sent_before or not (keys - done_before)
+    left = {k for k in keys if k not in done_before and not k.startswith("invalid:")}
+    # Everything left to do, and nothing else, went to the vendor (once, bar retries).
+    assert set(resent) == {k for k in left if latest[k]["attempts"] > 0} <= left
 
 
 def asyncio_run_resume(harness: Harness) -> list[dict[str, Any]]:
@@ -173,19 +211,22 @@ async def run_with_stop(
 
 
 def stop_after_rows(monkeypatch: pytest.MonkeyPatch, rows: int) -> Callable[[Stop], None]:
-    """Arms a stop while the reader is between rows of the job (the reading phase)."""
+    """Arms a stop once the lanes have read `rows` items of their parts of the job (the reading
+    phase: most of the job is still in the lanes' files)."""
 
     def arm(stop: Stop) -> None:
-        def reading(
-            path: Path, *, job_name: str | None = None, encoding: str = "utf-8"
-        ) -> Iterator[Item | InvalidRow]:
-            rows_read = read_job(path, job_name=job_name, encoding=encoding)
-            for number, row in enumerate(rows_read, start=1):
-                if number == rows:
-                    stop()
-                yield row
+        real_read = LaneSource.read
+        read = 0
 
-        monkeypatch.setattr(engine_module, "read_job", reading)
+        def reading(self: LaneSource, count: int) -> list[Item]:
+            nonlocal read
+            items = real_read(self, count)
+            read += len(items)
+            if read >= rows:
+                stop()
+            return items
+
+        monkeypatch.setattr(LaneSource, "read", reading)
 
     return arm
 
@@ -237,17 +278,19 @@ def test_stop_while_reading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sec
     harness = Harness(tmp_path)
     harness.write_job([*yunxin_rows(700), {"vendor": "nope"}, *yunxin_rows(5)])
     harness.seed()
-    anyio.run(
+    engine = anyio.run(
         lambda: run_with_stop(harness, stop_after_rows(monkeypatch, 300), second=second),
         backend="asyncio",
     )
     monkeypatch.undo()
     latest = assert_invariant(harness)
-    if not second:  # the first Ctrl-C still writes a row for every item, at full speed
-        assert set(latest) == job_keys(harness.job)
+    if not second:
+        # Rows for what the lane had read; the rest of its file is left to do, without a row.
         counts = Counter((r["status"], r["error"]) for r in latest.values())
-        assert counts[("skipped", "interrupted")] >= 700 - 300
-        assert counts[("invalid", "invalid-row")] == 1
+        assert counts[("skipped", "interrupted")] >= 1
+        left = job_keys(harness.job) - set(latest)
+        assert len(left) > 300
+        assert engine.summary.left_unread == len(left)
     assert_resume_finishes(harness, latest)
 
 
@@ -314,8 +357,9 @@ def test_stop_while_calls_are_in_flight(tmp_path: Path, second: bool) -> None:
     latest = assert_invariant(harness)
     statuses = Counter((r["status"], r["error"]) for r in latest.values())
     if second:
-        # Cancelled while in flight: those four may have reached the vendor.
-        assert statuses == {("unknown", "interrupted"): 4}
+        # Cancelled while in flight: those four may have reached the vendor; what the lane
+        # held (it read its whole part of the job) gets its rows all the same.
+        assert statuses == {("unknown", "interrupted"): 4, ("skipped", "interrupted"): 16}
     else:
         assert statuses == {("ok", ""): 4, ("skipped", "interrupted"): 16}
     assert_resume_finishes(harness, latest)
@@ -348,40 +392,37 @@ def test_stop_during_a_split_never_rewrites_a_finished_item(tmp_path: Path, seco
     assert_resume_finishes(harness, latest)
 
 
-def test_second_stop_while_the_tail_is_written_ends_at_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The first stop comes while the reader is at row 300 of 5,000: the reader writes the rest's
-    rows; a second stop in the middle of that ends the run, the rest left to do."""
+def test_an_interrupt_cuts_short_the_rows_a_halt_writes(tmp_path: Path) -> None:
+    """A halt writes `halted` rows for the whole rest of the lane, a batch at a time; an
+    interrupt in the middle of that ends the run, the rest left to do."""
     harness = Harness(tmp_path)
     harness.write_job(yunxin_rows(5000))
     harness.seed()
+    harness.emulators.yunxin.faults.push("http_500", count=1000)
     engines: list[Engine] = []
-    scopes: list[anyio.CancelScope] = []
-    skipped = Trigger(lambda lane, status, n: False)
 
-    class CancelInTail(ProgressSink):
+    class InterruptInTheRows(ProgressSink):
         def rows_written(self, lane: LaneKey | None, status: Status, count: int) -> None:
-            skipped.rows_written(lane, status, count)
-            if skipped.skipped >= 2000:  # more than the lanes held: the reader's tail
-                scopes[0].cancel()
+            if status is Status.SKIPPED:
+                engines[0].request_stop(ErrorCode.INTERRUPTED)
 
     def hook(engine: Engine) -> None:
         engines.append(engine)
-        engine.progress = CancelInTail()
+        engine.progress = InterruptInTheRows()
 
-    stop_after_rows(monkeypatch, 300)(lambda: engines[0].request_stop())
+    run = replace(FAST_RUN, max_attempts=1, halt_min_items=5, halt_failure_rate=0.5)
 
     async def main() -> None:
-        scopes.append(anyio.CancelScope())
-        with anyio.fail_after(60), scopes[0]:
-            await harness.run(engine_hook=hook)
+        with anyio.fail_after(60):
+            await harness.run(run, engine_hook=hook)
 
     anyio.run(main, backend="asyncio")
-    monkeypatch.undo()
+    assert engines[0].stop_reason is ErrorCode.HALTED
     latest = assert_invariant(harness)
-    # Cut short within a few hundred rows of the second stop: the rest is left to do.
-    assert 2000 <= len(latest) < 3000
+    halted = [r for r in latest.values() if r["error"] == "halted"]
+    assert 0 < len(halted) < 1000, "cut short within a few batches of the interrupt"
+    assert engines[0].summary.left_unread > 3000
+    harness.emulators.yunxin.faults.clear()
     assert_resume_finishes(harness, latest)
 
 

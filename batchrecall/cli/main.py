@@ -35,6 +35,7 @@ from batchrecall.config import (
 from batchrecall.errors import ConfigError, JobFileError, UsageError
 from batchrecall.intake.distinct import DistinctKeys
 from batchrecall.intake.encoding import DEFAULT_ENCODING
+from batchrecall.intake.partition import Partition
 from batchrecall.intake.plan import Plan
 from batchrecall.intake.reader import read_job
 from batchrecall.intake.shard import Shard
@@ -83,11 +84,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+_JOB_SUFFIXES = (".jsonl", ".ndjson", ".csv")
+
+
 def _jobs(paths: Sequence[str], encoding: str | None = None) -> list[JobRef]:
+    """The job files, refused now (JobFileError) if one cannot be a job file; they are opened
+    once, by the pass that reads them."""
     refs = [JobRef(path=Path(p), name=p, encoding=encoding or DEFAULT_ENCODING) for p in paths]
     for ref in refs:
-        # raises JobFileError now if unreadable
-        read_job(ref.path, job_name=ref.name, encoding=ref.encoding)
+        if ref.path.suffix.lower() not in _JOB_SUFFIXES or not ref.path.is_file():
+            read_job(ref.path, job_name=ref.name, encoding=ref.encoding)  # the reader's message
     return refs
 
 
@@ -113,22 +119,38 @@ def _run(args: argparse.Namespace, log_stream: TextIO | None) -> int:
     if args.emulate_scenario and not args.emulate:
         raise UsageError("--emulate-scenario needs --emulate")
     jobs = _jobs(args.jobs, args.encoding)
-    emulated = None
+    rehearsal = None
     if args.emulate:
-        from batchrecall.emulators.inprocess import emulated_lanes
+        from batchrecall.emulators.inprocess import EmulatedRun
 
-        emulated = emulated_lanes(jobs, scenario=args.emulate_scenario)
-        config = emulated.config
+        rehearsal = EmulatedRun(scenario=args.emulate_scenario)
+        # Its lanes are known after the pass (below): the --rate overrides wait until then.
+        config = _apply_run_overrides(rehearsal.lanes().config, args)
     else:
-        config = load_config(resolve_config_path(args.config))
-    config = _apply_overrides(config, args)
+        config = _apply_overrides(load_config(resolve_config_path(args.config)), args)
     out, fmt = _results_path(args, jobs)
     # Held from before the results are read: a second run on this file stops here.
     lock = ResultsLock(out) if not args.dry_run else None
-    with lock if lock is not None else nullcontext():
+    # The one pass over the jobs leaves each lane's items here for the run; removed at the end,
+    # when the run is refused, and at exit whatever happens.
+    partition = Partition() if not args.dry_run else None
+    with lock if lock is not None else nullcontext(), _closing(partition):
         resume = _resume_index(args, out)
         select = args.shard.contains if args.shard is not None else None
-        plan = plan_job(jobs, config=config, resume=resume, keep=select)
+        plan = plan_job(
+            jobs,
+            config=None if rehearsal is not None else config,
+            resume=resume,
+            keep=select,
+            partition=partition,
+            observe=rehearsal.seed if rehearsal is not None else None,
+        )
+        emulated = None
+        if rehearsal is not None:  # the seeded apps' lanes, at the product's default rates
+            emulated = rehearsal.lanes()
+            config = _apply_overrides(emulated.config, args)
+            for key, lane_plan in plan.lanes.items():
+                lane_plan.rate = config.lane(key).rate
         stdout = sys.stdout
         _print_shard(args.shard, stdout)
         output.print_plan(plan, out=out, stream=stdout, emulated=args.emulate)
@@ -162,6 +184,7 @@ def _run(args: argparse.Namespace, log_stream: TextIO | None) -> int:
             lock=lock,
             select=select,
             run_id=run_id,
+            partition=partition,
         )
         # What is built by now (modules, config, the plan, emulators' seeded messages) lives to
         # the end: out of the collector's sight, a full collection no longer stalls the sends
@@ -202,6 +225,15 @@ def _run(args: argparse.Namespace, log_stream: TextIO | None) -> int:
 
 
 @contextmanager
+def _closing(partition: Partition | None) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        if partition is not None:
+            partition.close()
+
+
+@contextmanager
 def _interrupts_held() -> Iterator[None]:
     """Ctrl-C while the summary prints must not cut off the manifest or the --resume line: it
     is ignored until they are written."""
@@ -225,6 +257,13 @@ def _open_log(path: str | None) -> TextIO | None:
 
 
 def _apply_overrides(config: Config, args: argparse.Namespace) -> Config:
+    config = _apply_run_overrides(config, args)
+    for spec in args.rate:
+        config = _apply_rate(config, spec)
+    return config
+
+
+def _apply_run_overrides(config: Config, args: argparse.Namespace) -> Config:
     run = config.run
     if args.concurrency is not None:
         run = replace(run, concurrency=args.concurrency)
@@ -236,10 +275,7 @@ def _apply_overrides(config: Config, args: argparse.Namespace) -> Config:
         check_run_settings(run)
     except ConfigError as exc:
         raise UsageError(str(exc).replace("config: run.", "--").replace("_", "-")) from None
-    config = replace(config, run=run)
-    for spec in args.rate:
-        config = _apply_rate(config, spec)
-    return config
+    return replace(config, run=run)
 
 
 def _apply_rate(config: Config, spec: str) -> Config:
@@ -348,15 +384,20 @@ def _resume_command(args: argparse.Namespace, out: Path) -> str:
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     try:
-        jobs = _jobs(args.jobs, args.encoding)
+        # Every file opened (and a CSV's header read) before a row is checked: one that cannot
+        # be read at all is refused before any problem is printed.
+        sources = [
+            read_job(job.path, job_name=job.name, encoding=job.encoding)
+            for job in _jobs(args.jobs, args.encoding)
+        ]
     except JobFileError as exc:
         print(f"batchrecall: {exc}", file=sys.stderr)
         return ExitCode.USAGE
     valid = invalid = 0
     seen = DistinctKeys()  # counted at the end: a run's per-key answers cost three times more
     try:
-        for job in jobs:
-            for row in read_job(job.path, job_name=job.name, encoding=job.encoding):
+        for source in sources:
+            for row in source:
                 if isinstance(row, InvalidRow):
                     invalid += 1
                     print(f"{row.job}:{row.line}: {row.problem}")

@@ -110,7 +110,7 @@ class RunTotals:
 
 def run_totals(plan: Plan, summary: Summary) -> RunTotals:
     return RunTotals(
-        items=plan.already_done + summary.items_this_run,
+        items=plan.already_done + summary.items_this_run + summary.left_unread,
         invalid_rows=plan.invalid_settled + summary.statuses[Status.INVALID],
         duplicates=plan.settled_repeats + summary.duplicates,
         settled_before=plan.already_done,
@@ -140,6 +140,12 @@ def print_summary(summary: Summary, totals: RunTotals, *, out: Path, stream: Tex
         _say(stream, f"  errors: {codes}")
     for lane, code in sorted(summary.stopped_lanes.items()):
         _say(stream, f"  lane {lane} STOPPED: {code}")
+    if summary.left_unread:
+        _say(
+            stream,
+            f"  left to do: {plural(summary.left_unread, 'item')} not read before the stop "
+            "(no row written; --resume sends them)",
+        )
     if summary.stop_reason:
         _say(stream, f"  run stopped early: {summary.stop_reason}")
     _say(stream, f"Results: {out}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Sequence
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,9 +11,9 @@ import httpx
 
 from batchrecall.config import Config, parse_config
 from batchrecall.emulators.common import EmulatorSettings
-from batchrecall.emulators.seeding import load_scenario, seed_jobs
+from batchrecall.emulators.seeding import Scenario, load_scenario, seed_item
 from batchrecall.emulators.server import EmulatorSet
-from batchrecall.models import JobRef
+from batchrecall.models import Item, LaneKey
 
 # In-process requests never leave the process; the host only has to pass the loopback check.
 IN_PROCESS_BASE = "http://127.0.0.1"
@@ -31,14 +31,24 @@ class EmulatedLanes:
     transport: httpx.AsyncBaseTransport
 
 
-def emulated_lanes(jobs: Sequence[JobRef], *, scenario: str | None = None) -> EmulatedLanes:
-    emulators = EmulatorSet(
-        EmulatorSettings(rate=EMULATED_VENDOR_RATE, recall_window_s=EMULATED_RECALL_WINDOW_S)
-    )
-    twists = load_scenario(Path(scenario)) if scenario else None
-    named = seed_jobs(emulators, jobs, twists)
-    # Every app a job names talks to the same emulator, at the product's default rates.
-    raw = tomllib.loads(emulators.config_toml(IN_PROCESS_BASE, apps=named))
-    config = parse_config(raw, environ={}, source="(built-in emulators)")
-    transport = httpx.ASGITransport(app=emulators.app)
-    return EmulatedLanes(emulators=emulators, config=config, transport=transport)
+class EmulatedRun:
+    """The emulators of a `run --emulate`, seeded item by item as the plan's pass reads the job
+    (`seed`, the pass's observer), then their config: every app the job names."""
+
+    def __init__(self, *, scenario: str | None = None) -> None:
+        self.emulators = EmulatorSet(
+            EmulatorSettings(rate=EMULATED_VENDOR_RATE, recall_window_s=EMULATED_RECALL_WINDOW_S)
+        )
+        self._twists: Scenario = load_scenario(Path(scenario)) if scenario else {}
+        self.named: Counter[LaneKey] = Counter()
+        self.transport: httpx.AsyncBaseTransport = httpx.ASGITransport(app=self.emulators.app)
+
+    def seed(self, item: Item) -> None:
+        self.named[item.lane] += seed_item(self.emulators, item, self._twists)
+
+    def lanes(self) -> EmulatedLanes:
+        """Lanes pointing at the emulators: `default` of every vendor and every app seeded."""
+        # Every app a job names talks to the same emulator, at the product's default rates.
+        raw = tomllib.loads(self.emulators.config_toml(IN_PROCESS_BASE, apps=self.named))
+        config = parse_config(raw, environ={}, source="(built-in emulators)")
+        return EmulatedLanes(emulators=self.emulators, config=config, transport=self.transport)

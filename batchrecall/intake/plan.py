@@ -7,8 +7,10 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from batchrecall.intake.partition import Partition
 from batchrecall.intake.planner import Planner
 from batchrecall.intake.reader import read_job
+from batchrecall.keystore import KeyStore
 from batchrecall.models import (
     USER_PACING_PERIOD_S,
     USER_PACING_RATE,
@@ -17,6 +19,7 @@ from batchrecall.models import (
     JobRef,
     LaneKey,
     Op,
+    Status,
     Vendor,
 )
 
@@ -112,64 +115,80 @@ def build_plan(
     *,
     limit: Callable[[Item], int],
     rate: Callable[[LaneKey], float],
-    is_done: Callable[[str], bool] | None = None,
+    settled: Callable[[str], str | None] | None = None,
     keep: Callable[[Item | InvalidRow], bool] | None = None,
+    partition: Partition | None = None,
+    observe: Callable[[Item], None] | None = None,
 ) -> Plan:
     """Read the jobs once and plan them as the run would, without sending anything.
 
     `limit` is the items a call of this item's lane and op carries, `rate` a lane's requests per
-    second, `is_done` whether an earlier run settled an item (for `--resume`), `keep` whether a
-    row is this run's at all (a shard's share of the job).
+    second, `settled` the status an earlier run settled an item with (`--resume`; None if it
+    did not), `keep` whether a row is this run's at all (a shard's share of the job). With a
+    `partition`, the pass also leaves there what the run needs instead of reading the job
+    again; `observe` sees every valid item of the files, whatever the run does with it.
     """
     plan = Plan()
     planner = Planner(limit=limit, run_id="plan")
-    repeated: list[tuple[str, str, int]] = []  # item key, job, line of the first repeats
-    for job in jobs:
-        for row in read_job(job.path, job_name=job.name, encoding=job.encoding):
-            if keep is not None and not keep(row):
-                continue
-            settled = is_done is not None and is_done(row.item_key)
-            if isinstance(row, InvalidRow):
-                plan.invalid_count += 1
-                plan.invalid_settled += settled
-                if len(plan.invalid) < _MAX_INVALID_KEPT:
-                    plan.invalid.append(row)
-            elif planner.is_duplicate(row):
-                plan.duplicates += 1
-                if not settled:  # the run writes a row for it; a settled one it only counts
-                    _lane_plan(plan, row, rate).duplicates += 1
-                if len(repeated) < _MAX_REPEATS_KEPT:
-                    repeated.append((row.item_key, row.job, row.line))
-            elif settled:
-                plan.already_done += 1
-            else:
-                _lane_plan(plan, row, rate).items[row.op] += 1
-                for call in planner.add(row):
-                    _count_call(plan, call.lane, call.op, call.items)
-    for call in planner.flush():
-        _count_call(plan, call.lane, call.op, call.items)
-    planner.close()
-    plan.repeats = _name_repeats(jobs, repeated)
+    repeated: list[Repeat] = []
+    seen = KeyStore()
+    try:
+        for number, job in enumerate(jobs):
+            for row in read_job(job.path, job_name=job.name, encoding=job.encoding):
+                if observe is not None and isinstance(row, Item):
+                    observe(row)
+                if keep is not None and not keep(row):
+                    continue
+                earlier = settled(row.item_key) if settled is not None else None
+                done = earlier is not None
+                if isinstance(row, InvalidRow):
+                    plan.invalid_count += 1
+                    plan.invalid_settled += done
+                    if len(plan.invalid) < _MAX_INVALID_KEPT:
+                        plan.invalid.append(row)
+                    if partition is not None:
+                        if earlier is not None:
+                            partition.kept(earlier, repeat=False)
+                        else:
+                            partition.add_invalid(row)
+                    continue
+                # The value names the item's first row: a repeat says which row it repeats.
+                if not seen.add_new(row.item_key, f"{number}:{row.line}"):
+                    plan.duplicates += 1
+                    if not done:  # the run writes a row for it; a settled one it only counts
+                        _lane_plan(plan, row, rate).duplicates += 1
+                    if len(repeated) < _MAX_REPEATS_KEPT:
+                        repeated.append(_repeat(row, seen.get(row.item_key), jobs))
+                    if partition is not None:
+                        if done:
+                            partition.kept(Status.SKIPPED, repeat=True)
+                        else:
+                            partition.add_repeat(row)
+                elif earlier is not None:
+                    plan.already_done += 1
+                    if partition is not None:
+                        partition.kept(earlier, repeat=False)
+                else:
+                    _lane_plan(plan, row, rate).items[row.op] += 1
+                    for call in planner.add(row):
+                        _count_call(plan, call.lane, call.op, call.items)
+                    if partition is not None:
+                        partition.add_item(row)
+        for call in planner.flush():
+            _count_call(plan, call.lane, call.op, call.items)
+    finally:
+        planner.close()
+        seen.close()
+        if partition is not None:
+            partition.finish()
+    plan.repeats = repeated
     return plan
 
 
-def _name_repeats(jobs: Sequence[JobRef], repeated: list[tuple[str, str, int]]) -> list[Repeat]:
-    """The first repeats, each with the row it repeats: a second read, which stops as soon as
-    every repeated item was met (each is met before its repeats)."""
-    keys = {key for key, _, _ in repeated}
-    first: dict[str, tuple[str, int]] = {}
-    for job in jobs:
-        if len(first) == len(keys):
-            break
-        for row in read_job(job.path, job_name=job.name, encoding=job.encoding):
-            if isinstance(row, Item) and row.item_key in keys:
-                first.setdefault(row.item_key, (row.job, row.line))
-                if len(first) == len(keys):
-                    break
-    return [
-        Repeat(job=job, line=line, first_job=first[key][0], first_line=first[key][1])
-        for key, job, line in repeated
-    ]
+def _repeat(item: Item, first: str | None, jobs: Sequence[JobRef]) -> Repeat:
+    number, _, line = (first or "").partition(":")
+    first_job = jobs[int(number)].name if number else ""
+    return Repeat(job=item.job, line=item.line, first_job=first_job, first_line=int(line or 0))
 
 
 def _lane_plan(plan: Plan, item: Item, rate: Callable[[LaneKey], float]) -> LanePlan:

@@ -34,6 +34,11 @@ class Planner:
     numbers: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     """Call numbers; planners of one run share one counter so that call ids stay unique."""
 
+    @property
+    def buffered(self) -> int:
+        """Items added and not yet in a call."""
+        return self._buffered
+
     def is_duplicate(self, item: Item) -> bool:
         """True if an item of the same identity came earlier in this run (records it if not)."""
         return not self._seen.add_new(item.item_key)

@@ -55,6 +55,10 @@ class Summary:
     throttles: dict[str, int] = field(default_factory=dict)
     stop_reason: str = ""
     left_to_do: int = 0
+    """Items this run leaves to do: rows that settle nothing, and `left_unread`."""
+    left_unread: int = 0
+    """Items an interrupt left without a row, never read from their lane's part of the job:
+    left to do (`--resume` and `report` count them)."""
     _kept_keys: KeyStore | None = None
 
     def start(self, now: float) -> None:
@@ -62,6 +66,7 @@ class Summary:
 
     def finish(self, now: float, lanes: Mapping[Any, _LaneView]) -> None:
         self.finished = now
+        self.left_to_do += self.left_unread
         for key, lane in lanes.items():
             if lane.fatal is not None:
                 self.stopped_lanes[str(key)] = str(lane.fatal.code)
@@ -69,6 +74,12 @@ class Summary:
         if self._kept_keys is not None:
             self._kept_keys.close()
             self._kept_keys = None
+
+    def add_kept(self, statuses: Mapping[str, int], duplicates: int) -> None:
+        """Items, invalid rows and repeats an earlier run settled, as the plan's pass counted
+        them (no row is written for them)."""
+        self.kept_statuses.update(statuses)
+        self.kept_duplicates += duplicates
 
     def add(self, row: ResultRow) -> None:
         self.statuses[row.status] += 1

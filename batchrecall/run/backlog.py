@@ -1,57 +1,55 @@
-"""A lane's queue of calls waiting to be sent: in memory up to a size, then in a temporary file.
+"""A lane's calls still to send, planned from the lane's part of the job as the lane asks.
 
-The job is read once for every lane, so a slow lane's calls pile up while the reader looks for a
-fast lane's work; past `memory_items` items they go to an append-only file and come back in
-order, so memory stays flat however far a lane falls behind.
+The plan's pass left each lane's items in a file of its own (`intake.partition`): the lane reads
+it at its own pace, a few items at a time, through its planner, so a lane far behind keeps its
+work on disk and memory stays flat however long the job. What it read and did not send yet (its
+`held()` calls) is all it holds in memory.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections import deque
 from collections.abc import Iterator
-from pathlib import Path
-from typing import IO, Any
 
-import orjson
+from batchrecall.intake.partition import LaneSource
+from batchrecall.intake.planner import Planner
+from batchrecall.models import Call, LaneKey
 
-from batchrecall.models import Call, Item, LaneKey, Op
-
-DEFAULT_MEMORY_ITEMS = 2_000
+_READ_AT_ONCE = 64
+"""Items read from the lane's file at a time while no call is ready."""
 
 
 class Backlog:
-    """First in, first out; `len()` counts items (not calls), wherever they are kept."""
+    """First in, first out; `len()` counts items (not calls) still to send, read or not."""
 
-    def __init__(self, lane: LaneKey, *, memory_items: int = DEFAULT_MEMORY_ITEMS) -> None:
+    def __init__(
+        self, lane: LaneKey, source: LaneSource | None = None, planner: Planner | None = None
+    ) -> None:
         self._lane = lane
-        self._memory_items = memory_items
+        self._source = source
+        self._planner = planner
         self._memory: deque[Call] = deque()
         self._in_memory = 0
-        self._spilled = 0
-        self._spilled_calls = 0
-        self._file: IO[bytes] | None = None
-        self._path: Path | None = None
-        self._read_at = 0
+        self.dropped = 0
+        """Items left in the file when the run stopped reading it (left to do, no row)."""
 
     def __len__(self) -> int:
-        return self._in_memory + self._spilled
+        return self._in_memory + self.buffered + self.unread
 
     @property
-    def spilled(self) -> int:
-        """Items kept on disk now."""
-        return self._spilled
+    def unread(self) -> int:
+        return self._source.remaining if self._source is not None else 0
+
+    @property
+    def buffered(self) -> int:
+        return self._planner.buffered if self._planner is not None else 0
 
     def push(self, call: Call) -> None:
-        if self._spilled_calls == 0 and self._in_memory < self._memory_items:
-            self._memory.append(call)
-            self._in_memory += len(call.items)
-            return
-        self._spill(call)
+        self._memory.append(call)
+        self._in_memory += len(call.items)
 
     def pop(self) -> Call | None:
-        if not self._memory and self._spilled_calls:
+        if not self._memory:
             self._refill()
         if not self._memory:
             return None
@@ -59,87 +57,31 @@ class Backlog:
         self._in_memory -= len(call.items)
         return call
 
+    def drop_unread(self) -> None:
+        """Read no more of the lane's file: what is still in it stays to do, without a row."""
+        if self._source is not None:
+            self.dropped += self._source.drop_rest()
+
     def drain(self) -> Iterator[Call]:
-        """Every call still queued, oldest first (the queue is empty afterwards)."""
+        """Every call still to send, oldest first, read on to the end of the lane's file unless
+        `drop_unread()` is called meanwhile (the queue is empty afterwards)."""
         while (call := self.pop()) is not None:
             yield call
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-        if self._path is not None:
-            self._path.unlink(missing_ok=True)
-            self._path = None
-
-    def _spill(self, call: Call) -> None:
-        if self._file is None:
-            handle, name = tempfile.mkstemp(prefix="batchrecall-backlog-", suffix=".jsonl")
-            os.close(handle)
-            self._path = Path(name)
-            self._file = self._path.open("w+b")
-            self._read_at = 0
-        self._file.seek(0, os.SEEK_END)
-        self._file.write(orjson.dumps(_encode(call)) + b"\n")
-        self._spilled += len(call.items)
-        self._spilled_calls += 1
+        if self._source is not None:
+            self._source.close()
+        if self._planner is not None:
+            self._planner.close()
 
     def _refill(self) -> None:
-        assert self._file is not None
-        self._file.flush()
-        self._file.seek(self._read_at)
-        while self._spilled_calls and self._in_memory < self._memory_items:
-            line = self._file.readline()
-            call = _decode(self._lane, orjson.loads(line))
-            self._memory.append(call)
-            self._in_memory += len(call.items)
-            self._spilled -= len(call.items)
-            self._spilled_calls -= 1
-        self._read_at = self._file.tell()
-        if not self._spilled_calls:  # everything came back: start the file afresh
-            self._file.seek(0)
-            self._file.truncate()
-            self._read_at = 0
-
-
-def _encode(call: Call) -> dict[str, Any]:
-    return {
-        "call_id": call.call_id,
-        "op": call.op,
-        "items": [
-            [
-                item.job,
-                item.line,
-                item.index,
-                item.ref,
-                item.target,
-                item.ids,
-                item.options,
-                item.batch_key,
-                item.params,
-            ]
-            for item in call.items
-        ],
-    }
-
-
-def _decode(lane: LaneKey, data: dict[str, Any]) -> Call:
-    op = Op(data["op"])
-    items = tuple(
-        Item(
-            job=job,
-            line=line,
-            index=index,
-            ref=ref,
-            vendor=lane.vendor,
-            app=lane.app,
-            op=op,
-            target=target,
-            ids=tuple(ids),
-            options=tuple(options),
-            batch_key=tuple(batch_key),
-            params=params,
-        )
-        for job, line, index, ref, target, ids, options, batch_key, params in data["items"]
-    )
-    return Call(call_id=data["call_id"], lane=lane, op=op, items=items)
+        source, planner = self._source, self._planner
+        if source is None or planner is None:
+            return
+        while not self._memory and source.remaining:
+            for item in source.read(_READ_AT_ONCE):
+                for call in planner.add(item):
+                    self.push(call)
+        if not self._memory:  # the file is read (or dropped): the partly filled calls leave
+            for call in planner.flush():
+                self.push(call)

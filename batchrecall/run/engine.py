@@ -1,13 +1,14 @@
-"""The run's scheduler: it owns every item from the moment it is read until its row is written.
+"""The run's scheduler: it owns every item from the moment its lane reads it until its row is
+written.
 
-One reader goes through the job files once. Each row becomes a result row at once (invalid,
-duplicate, settled by an earlier run, or not to be sent because the run or its lane stopped) or
-an item for its lane's planner, whose full calls join the lane's backlog (spilled to disk when a
-slow lane falls far behind, so the reader never waits on one lane). One dispatcher per lane takes
-the lane's next ready work, waits for the lane's permit, then for a run-wide concurrency slot,
-and sends it; what an answer leaves behind (a retry, a split's parts) goes back to the lane as
-new work. Stopping is a state: dispatchers write rows for what their lanes hold, the reader
-writes rows for the rest of the job, calls in flight finish.
+The plan's pass read the job once and left each lane's items in a file of their own, and the rows
+written without sending (invalid rows, repeats) in another (`intake.partition`). Every lane starts
+at once: one dispatcher per lane reads the lane's file through its planner as it needs work,
+waits for the lane's permit, then for a run-wide concurrency slot, and sends; what an answer
+leaves behind (a retry, a split's parts) goes back to the lane as new work. Stopping is a state:
+calls in flight finish, and each dispatcher writes rows for what its lane holds: on an
+interrupt only what it read (the rest of its file is left to do, without a row), on a halt or a
+lane stop everything.
 """
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ import structlog
 
 from batchrecall.config import RunSettings
 from batchrecall.errors import ErrorCode, LimiterUnavailableError
+from batchrecall.intake.partition import Partition
+from batchrecall.intake.plan import build_plan
 from batchrecall.intake.planner import Planner
-from batchrecall.intake.reader import read_job
-from batchrecall.keystore import KeyStore
-from batchrecall.models import Call, InvalidRow, Item, JobRef, LaneKey
+from batchrecall.models import InvalidRow, Item, JobRef, LaneKey
 from batchrecall.results.recorder import LaneState, ProgressSink, Recorder
 from batchrecall.results.store import ResultsWriter, ResumeIndex, is_done
 from batchrecall.results.summary import Summary
+from batchrecall.run.backlog import Backlog
 from batchrecall.run.clock import Clock, MonotonicClock
 from batchrecall.run.lanes import Lane, Work
 from batchrecall.run.limits import PermitStore
@@ -39,17 +41,8 @@ from batchrecall.vendors.base import Adapter
 
 log = structlog.get_logger("batchrecall")
 
-Row = Item | InvalidRow
-# The reader gives the event loop back this often: sends due while it reads leave late, and
-# lateness past one call's spacing is lost rate. Easemob at 200 calls/s (30 items a call) on a
-# loaded 2-core machine: 256 rows a stretch 0.87-0.93 of its rate, 32 rows 0.87, 8 rows 0.93-0.95
-# (a clock-based slice of 2 ms did no better than 32 rows).
-_CHECKPOINT_EVERY = 8
-# Every this many rows the reader writes the rows read after a stop (one write and flush) and
-# asks whether some lane still wants more.
-_TAIL_BATCH = 256
-_HUNGRY_BELOW = 1_000
-"""A lane whose backlog holds fewer items than this wants the reader to go on."""
+_ROWS_BETWEEN_CHECKPOINTS = 256
+"""Rows written without sending (or for held work) between two looks at the event loop."""
 _PLANNER_BUFFER = 2_000
 _SYNC_EVERY_S = 1.0
 
@@ -70,7 +63,8 @@ class Engine:
     summary: Summary = field(default_factory=Summary)
     stop_reason: ErrorCode | None = None
     select: Callable[[Item | InvalidRow], bool] | None = None
-    """Only these rows belong to this run (a shard of the job); None: all of them."""
+    """Only these rows belong to this run (a shard of the job); None: all of them. Used when
+    the run reads the jobs itself (a partition given to `run` was filtered by its pass)."""
     shared: PermitStore | None = None
     """Windows shared with other processes (Redis); None: this process's own limits only."""
     identity: Callable[[LaneKey], str] = str
@@ -79,13 +73,10 @@ class Engine:
     def __post_init__(self) -> None:
         self.policy = RetryPolicy(max_attempts=self.run_settings.max_attempts)
         self.lanes: dict[LaneKey, Lane] = {}
-        self._planners: dict[LaneKey, Planner] = {}
         self._states: dict[LaneKey, str] = {}
-        self._seen = KeyStore()
         self._call_numbers = itertools.count(1)
         self._slots = anyio.CapacityLimiter(self.run_settings.concurrency)
-        self._reader_wake = anyio.Event()
-        self._tail: list[Item] = []
+        self._interrupted = False
 
     # -- public ------------------------------------------------------------------------------
 
@@ -94,7 +85,10 @@ class Engine:
         return sum(lane.in_flight for lane in self.lanes.values())
 
     def request_stop(self, reason: ErrorCode = ErrorCode.INTERRUPTED) -> None:
-        """No new call is sent from now on; calls in flight finish; the rest gets its rows."""
+        """No new call is sent from now on; calls in flight finish; what the lanes hold gets its
+        rows (an interrupt reads no more of the job: the rest is left to do)."""
+        if reason is ErrorCode.INTERRUPTED:
+            self._interrupted = True  # also cuts short the rows a halt or a lane stop writes
         if self.stop_reason is not None:
             return
         self.stop_reason = reason
@@ -104,10 +98,41 @@ class Engine:
             self.progress.stopping(in_flight)
         for lane in self.lanes.values():
             lane.halt()
-        self._reader_wake.set()
 
-    async def run(self, jobs: Sequence[JobRef]) -> Summary:
+    async def run(self, jobs: Sequence[JobRef] | Partition) -> Summary:
+        """Send the items of a partition (what the plan's pass left), or of job files, which
+        are then read here, once."""
+        partition = jobs if isinstance(jobs, Partition) else self._partition(jobs)
+        try:
+            return await self._run(partition)
+        finally:
+            if partition is not jobs:
+                partition.close()
+
+    def _partition(self, jobs: Sequence[JobRef]) -> Partition:
+        partition = Partition()
+        try:
+            build_plan(
+                jobs,
+                limit=lambda item: 1,
+                rate=lambda key: 0.0,
+                settled=self._settled if self.resume is not None else None,
+                keep=self.select,
+                partition=partition,
+            )
+        except BaseException:
+            partition.close()
+            raise
+        return partition
+
+    def _settled(self, item_key: str) -> str | None:
+        assert self.resume is not None
+        outcome = self.resume.outcome(item_key)
+        return outcome[0] if outcome is not None and is_done(*outcome) else None
+
+    async def _run(self, partition: Partition) -> Summary:
         self.summary.start(self.clock.now())
+        self.summary.add_kept(partition.kept_statuses, partition.kept_duplicates)
         self.record = Recorder(
             writer=self.writer,
             summary=self.summary,
@@ -122,11 +147,10 @@ class Engine:
             rng=self.rng,
             progress=self.progress,
         )
-
         log.info(
             "batchrecall.run_started",
             run_id=self.run_id,
-            jobs=[j.name for j in jobs],
+            lanes=[str(key) for key in partition.lanes],
             resume=self.resume is not None,
         )
         try:
@@ -134,22 +158,27 @@ class Engine:
                 outer.start_soon(self._sync_results)
                 async with anyio.create_task_group() as tg:
                     self._task_group = tg
-                    await self._read(jobs)
+                    for key in partition.lanes:
+                        self._open_lane(key, partition)
+                    tg.start_soon(self._write_rows, partition)
                 outer.cancel_scope.cancel()
         finally:
             # Plain code: it runs to its end even when the run was cancelled.
-            self.writer.sync()
             for lane in self.lanes.values():
+                # Cancelled (a second interrupt): what the lanes still hold gets its rows now,
+                # in one write each; what they never read is left to do.
+                lane.backlog.drop_unread()
+                self._write_unsent(lane, self._take_held(lane, list(lane.take_everything())))
+                self.summary.left_unread += lane.backlog.dropped
                 lane.close()
-            for planner in self._planners.values():
-                planner.close()
-            self._seen.close()
+            self.writer.sync()
             self.summary.stop_reason = self.stop_reason or ""
             self.summary.finish(self.clock.now(), self.lanes)
             log.info(
                 "batchrecall.run_finished",
                 run_id=self.run_id,
                 statuses={str(k): n for k, n in self.summary.statuses.items()},
+                left_unread=self.summary.left_unread,
                 stop_reason=self.summary.stop_reason,
                 duration_s=round(self.summary.duration_s, 3),
             )
@@ -162,76 +191,22 @@ class Engine:
             await anyio.sleep(_SYNC_EVERY_S)
             await self.writer.sync_in_thread()
 
-    # -- reading -----------------------------------------------------------------------------
+    # -- rows written without sending -----------------------------------------------------
 
-    async def _read(self, jobs: Sequence[JobRef]) -> None:
-        count = 0
-        for job in jobs:
-            for row in read_job(job.path, job_name=job.name, encoding=job.encoding):
-                count += 1
-                if count % _TAIL_BATCH == 0:
-                    self._write_tail()
-                    await anyio.lowlevel.checkpoint()
-                    await self._wait_for_a_hungry_lane()
-                elif count % _CHECKPOINT_EVERY == 0:
-                    await anyio.lowlevel.checkpoint()
-                self._take(row)
-        self._write_tail()
-        for key, planner in self._planners.items():
-            for call in planner.flush():
-                self._enqueue(self.lanes[key], call)
-        for lane in self.lanes.values():
-            lane.input_done = True
-            lane.notify()
-
-    def _take(self, row: Row) -> None:
-        if self.select is not None and not self.select(row):
-            return  # another shard's
-        outcome = self.resume.outcome(row.item_key) if self.resume is not None else None
-        if outcome is not None and is_done(*outcome):
-            self.summary.kept(*outcome, row.item_key)
-        elif isinstance(row, InvalidRow):
-            self.record.invalid(row)
-        elif not self._seen.add_new(row.item_key):
-            self.record.duplicate(row)
-        elif self.stop_reason is not None:
-            self._tail.append(row)
-        else:
-            lane = self.lanes.get(row.lane) or self._open_lane(row.lane)
-            if lane.fatal is not None:
-                self.record.lane_stopped([row], lane.key, str(lane.fatal.code))
+    async def _write_rows(self, partition: Partition) -> None:
+        """Invalid rows and repeats, beside the lanes' sending; an interrupt stops them (the
+        next run writes them again)."""
+        for count, row in enumerate(partition.written_rows(), start=1):
+            if self._interrupted:
                 return
-            for call in self._planners[lane.key].add(row):
-                self._enqueue(lane, call)
+            if isinstance(row, InvalidRow):
+                self.record.invalid(row)
+            else:
+                self.record.duplicate(row)
+            if count % _ROWS_BETWEEN_CHECKPOINTS == 0:
+                await anyio.lowlevel.checkpoint()
 
-    def _write_tail(self) -> None:
-        """Rows for items read after the run stopped, a batch at a time (one write and flush)."""
-        if self._tail:
-            self.record.stopped(self._tail, self.stop_reason)
-            self._tail = []
-
-    def _enqueue(self, lane: Lane, call: Call) -> None:
-        if self.stop_reason is not None:
-            self.record.stopped(call.items, self.stop_reason)
-        elif lane.fatal is not None:
-            self.record.lane_stopped(call.items, lane.key, str(lane.fatal.code))
-        else:
-            lane.backlog.push(call)
-            lane.notify()
-
-    async def _wait_for_a_hungry_lane(self) -> None:
-        """Backpressure: read on only while some lane wants more (the others spill)."""
-        while self.stop_reason is None and not self._some_lane_hungry():
-            self._reader_wake = anyio.Event()
-            if self._some_lane_hungry():
-                return
-            await self._reader_wake.wait()
-
-    def _some_lane_hungry(self) -> bool:
-        open_lanes = [lane for lane in self.lanes.values() if lane.fatal is None]
-        return not open_lanes or any(len(lane.backlog) < _HUNGRY_BELOW for lane in open_lanes)
-
-    def _open_lane(self, key: LaneKey) -> Lane:
+    def _open_lane(self, key: LaneKey, partition: Partition) -> Lane:
         adapter = self.adapter_for(key)
         watch_exchanges(adapter.client)
         lane = Lane(
@@ -242,17 +217,20 @@ class Engine:
             shared=self.shared,
             identity=self.identity(key) if self.shared is not None else "",
         )
-        self.lanes[key] = lane
-        self._planners[key] = Planner(
+        planner = Planner(
             limit=lambda item: adapter.max_items(item.op),
             run_id=self.run_id,
             numbers=self._call_numbers,
             max_buffered=_PLANNER_BUFFER,
         )
+        lane.backlog = Backlog(key, partition.lane_source(key), planner)
+        lane.input_done = True  # its whole share of the job is in its file
+        self.lanes[key] = lane
         log.info(
             "batchrecall.lane_opened",
             lane=str(key),
             rate=lane.rate,
+            items=partition.lane_items[key],
             base_url=adapter.settings.base_url,
         )
         self._state(lane, LaneState(kind="sending"))
@@ -267,8 +245,6 @@ class Engine:
             wake = lane.new_wake()
             now = self.clock.now()
             work, ready_at = lane.next_work(now)
-            if len(lane.backlog) < _HUNGRY_BELOW:
-                self._reader_wake.set()
             if work is None:
                 if lane.idle:
                     self._state(lane, LaneState(kind="done"))
@@ -280,55 +256,75 @@ class Engine:
             lane.in_hand = work
             await self._launch(lane, work)
         await self._write_held(lane)
+        if lane.fatal is None and lane.backlog.dropped:
+            reason = f"{lane.backlog.dropped:,} not read"  # left to do, without a row
+            self.progress.lane_state(lane.key, LaneState(kind="stopped", reason=reason))
 
     async def _launch(self, lane: Lane, work: Work) -> None:
-        """Permit first, then a run-wide slot, then the request leaves in its own task."""
-        failed = await self.sender.prepare(lane, work)
-        if failed is not None:
+        """The adapter made ready, then the lane's permit, a run-wide slot and the shared
+        window's permit, then the request leaves in its own task. A stop ends every wait at once
+        (the lane's cancel scope, which its halt() cancels), and nothing leaves after it."""
+        holding = False
+        try:
+            with anyio.CancelScope() as scope:
+                lane.slot_wait = scope
+                if lane.halted.is_set():
+                    scope.cancel()
+                failed = await self.sender.prepare(lane, work)
+                if failed is None:
+                    holding = await self._wait_to_send(lane, work)
+            lane.slot_wait = None
+            if scope.cancelled_caught:
+                return  # the work stays in hand and gets its row with the lane's held work
+            if failed is not None:
+                lane.in_hand = None
+                self._follow_up(lane, work, failed)
+                return
+            if not holding or lane.halted.is_set():
+                return
+            # No await from the last look at the stop to the request's task.
+            lane.record_send(work, self.clock.now())
             lane.in_hand = None
-            self._follow_up(lane, work, failed)
-            return
+            lane.in_flight += 1
+            self._task_group.start_soon(self._send, lane, work)
+            holding = False  # the send task gives the slot back
+        finally:
+            if holding:
+                self._slots.release_on_behalf_of(work)
+        self._state(lane, LaneState(kind="sending"))
+        self.progress.call_sent(lane.key)
+
+    async def _wait_to_send(self, lane: Lane, work: Work) -> bool:
+        """Wait for the lane's permit, a slot and the shared window's permit; True holding the
+        slot, False when the lane stopped meanwhile (the slot given back)."""
         while not lane.halted.is_set():
             now = self.clock.now()
             delay = lane.permit_delay(now)
             if delay > 0:
                 await self.clock.sleep_until(now + delay, lane.halted)
                 continue
-            if not await self._take_slot(lane, work):
-                return  # stopped meanwhile: the work stays in hand and gets its row
-            now = self.clock.now()
-            if lane.permit_delay(now) > 0:  # a throttle answer came while we waited
-                self._slots.release_on_behalf_of(work)
-                continue
+            await self._slots.acquire_on_behalf_of(work)
             try:
-                shared_wait = await lane.shared_permit(work)
+                if lane.permit_delay(self.clock.now()) > 0:  # a throttle answer came meanwhile
+                    shared_wait = -1.0
+                else:
+                    shared_wait = await lane.shared_permit(work)
             except LimiterUnavailableError as exc:
                 self._slots.release_on_behalf_of(work)
-                self.sender.lane_stopped_by(lane, exc)
-                return  # the work stays in hand: skipped / lane-stopped
-            if shared_wait > 0:  # another process took the window's permits
+                if not lane.halted.is_set():  # a stop is no limiter failure
+                    self.sender.lane_stopped_by(lane, exc)
+                return False  # the work stays in hand: skipped / lane-stopped
+            except BaseException:
                 self._slots.release_on_behalf_of(work)
+                raise
+            if shared_wait == 0:
+                return True
+            self._slots.release_on_behalf_of(work)
+            if shared_wait > 0:  # another process took the window's permits
                 if lane.in_hand is not work:
-                    return  # parked behind its user's window: the lane goes on
+                    return False  # parked behind its user's window: the lane goes on
                 await self.clock.sleep_until(self.clock.now() + shared_wait, lane.halted)
-                continue
-            now = self.clock.now()
-            lane.record_send(work, now)
-            lane.in_hand = None
-            lane.in_flight += 1
-            self._state(lane, LaneState(kind="sending"))
-            self.progress.call_sent(lane.key)
-            self._task_group.start_soon(self._send, lane, work)
-            return
-
-    async def _take_slot(self, lane: Lane, work: Work) -> bool:
-        with anyio.CancelScope() as scope:
-            lane.slot_wait = scope
-            if lane.halted.is_set():
-                scope.cancel()
-            await self._slots.acquire_on_behalf_of(work)
-        lane.slot_wait = None
-        return not scope.cancelled_caught
+        return False
 
     async def _send(self, lane: Lane, work: Work) -> None:
         try:
@@ -338,7 +334,8 @@ class Engine:
             lane.in_flight -= 1
             lane.notify()
         self._follow_up(lane, work, follow_up)
-        await self.sender.share_pause(lane)
+        if self.stop_reason is None:  # a stopping run does not wait on the shared store
+            await self.sender.share_pause(lane)
 
     def _follow_up(self, lane: Lane, work: Work, follow_up: FollowUp) -> None:
         """An attempt's leftovers go back to the lane, or get their rows if it stopped."""
@@ -356,12 +353,40 @@ class Engine:
                 self.sender.unsent(lane, part, self.stop_reason)
 
     async def _write_held(self, lane: Lane) -> None:
-        """Rows for everything the lane still holds (in hand, queued, parked, waiting to retry),
-        at full speed; a second interrupt may cut this short (the rest is then left to do)."""
-        for count, work in enumerate(lane.take_everything(), start=1):
-            self.sender.unsent(lane, work, self.stop_reason)
-            if count % _TAIL_BATCH == 0:
-                await anyio.lowlevel.checkpoint()
+        """Rows for the work the lane holds (in hand, queued, parked, waiting to retry): on an
+        interrupt only what it read, in one write; on a halt or a lane stop also the rest of its
+        file, a batch at a time, which an interrupt cuts short (the rest is then left to do)."""
+        if self._interrupted:
+            lane.backlog.drop_unread()
+        held = lane.take_everything()
+        while not self._interrupted:
+            batch = list(itertools.islice(held, _ROWS_BETWEEN_CHECKPOINTS))
+            if not batch:
+                return
+            self._write_unsent(lane, self._take_held(lane, batch))
+            await anyio.lowlevel.checkpoint()
+            if self._interrupted:
+                lane.backlog.drop_unread()
+        self._write_unsent(lane, self._take_held(lane, list(held)))
+
+    def _take_held(self, lane: Lane, works: list[Work]) -> list[Item]:
+        """Rows for held work that was answered before (its last answer); the other items,
+        never answered, to be written together."""
+        plain: list[Item] = []
+        for work in works:
+            if work.last_error is not None and work.attempts > 0:
+                self.sender.unsent(lane, work, self.stop_reason)
+            else:
+                plain.extend(work.call.items)
+        return plain
+
+    def _write_unsent(self, lane: Lane, items: list[Item]) -> None:
+        if not items:
+            return
+        if lane.fatal is not None:
+            self.record.lane_stopped(items, lane.key, str(lane.fatal.code))
+        else:
+            self.record.stopped(items, self.stop_reason)
 
     def _state(self, lane: Lane, state: LaneState) -> None:
         if self._states.get(lane.key) != state.kind:

@@ -14,6 +14,7 @@ import httpx
 
 from batchrecall.config import DEFAULT_RATES, Config
 from batchrecall.errors import ErrorCode, UsageError
+from batchrecall.intake.partition import Partition
 from batchrecall.intake.plan import Plan, build_plan
 from batchrecall.models import InvalidRow, Item, JobRef, LaneKey
 from batchrecall.results.recorder import ProgressSink
@@ -24,6 +25,7 @@ from batchrecall.results.store import (
     ResumeIndex,
     default_results_path,
     format_of,
+    is_done,
     load_resume_index,
     sniff_format,
 )
@@ -52,6 +54,9 @@ class RunRequest:
     """The run's id (call ids start with it); a new one if None."""
     select: Callable[[Item | InvalidRow], bool] | None = None
     """Only these rows belong to this run (a shard of the job); None: all of them."""
+    partition: Partition | None = None
+    """What the plan's pass left of the jobs (`plan_job(..., partition=)`): the run sends from
+    it instead of reading the jobs again (`resume` and `select` were applied by that pass)."""
 
 
 def new_run_id() -> str:
@@ -64,8 +69,14 @@ def plan_job(
     config: Config | None,
     resume: ResumeIndex | None = None,
     keep: Callable[[Item | InvalidRow], bool] | None = None,
+    partition: Partition | None = None,
+    observe: Callable[[Item], None] | None = None,
 ) -> Plan:
-    """The plan of a run of these jobs under this config (default rates and limits if none)."""
+    """The plan of a run of these jobs under this config (default rates and limits if none).
+
+    The job files are read once; with a `partition` that pass also leaves there what the run
+    sends (give it to `RunRequest.partition`), and `observe` sees every valid item.
+    """
 
     def limit(item: Item) -> int:
         settings = config.lane(item.lane) if config else None
@@ -78,9 +89,19 @@ def plan_job(
         jobs,
         limit=limit,
         rate=rate,
-        is_done=resume.is_done if resume is not None else None,
+        settled=_settled_by(resume) if resume is not None else None,
         keep=keep,
+        partition=partition,
+        observe=observe,
     )
+
+
+def _settled_by(resume: ResumeIndex) -> Callable[[str], str | None]:
+    def settled(item_key: str) -> str | None:
+        outcome = resume.outcome(item_key)
+        return outcome[0] if outcome is not None and is_done(*outcome) else None
+
+    return settled
 
 
 async def run_request(request: RunRequest) -> Summary:
@@ -125,9 +146,10 @@ async def _run_locked(request: RunRequest) -> Summary:
                 shared=shared,
                 identity=lambda key: lane_identity(config.lane(key)),
             )
+            source = request.partition if request.partition is not None else request.jobs
             if not request.handle_signals:
-                return await engine.run(request.jobs)
-            return await _run_with_signals(engine, request.jobs)
+                return await engine.run(source)
+            return await _run_with_signals(engine, source)
     finally:
         writer.close()
         if shared is not None:
@@ -182,9 +204,10 @@ def run_job(
                 request.resume.close()
 
 
-async def _run_with_signals(engine: Engine, jobs: Sequence[JobRef]) -> Summary:
-    """First SIGINT/SIGTERM: stop sending, let calls in flight finish, write the rest's rows;
-    second: abandon the calls in flight (their items are `unknown`) and end at once."""
+async def _run_with_signals(engine: Engine, jobs: Sequence[JobRef] | Partition) -> Summary:
+    """First SIGINT/SIGTERM: stop sending and reading, let calls in flight finish, write rows for
+    what the lanes hold (the rest of the job is left to do); second: abandon the calls in flight
+    (their items are `unknown`) and end at once."""
     summary: Summary | None = None
     async with anyio.create_task_group() as tg:
         run_scope = anyio.CancelScope()
