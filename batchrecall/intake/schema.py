@@ -17,7 +17,7 @@ import orjson
 from batchrecall.intake.fields import MAX_TEXT, RowError, RowFields, show
 from batchrecall.models import InvalidRow, Item, Op, Vendor
 
-_COMMON_FIELDS = ("vendor", "op", "app", "ref")
+_COMMON_FIELDS = ("vendor", "op", "app", "ref", "sent_at")
 _APP_NAME = re.compile(r"[A-Za-z0-9_-]+")
 _MAX_DESCRIPTION = 128
 # Yunxin (seed 003): recall type 1 (one-way) and type 3 (delete) take one-to-one and advanced
@@ -33,6 +33,7 @@ def items_from_row(
     row = RowFields(fields, from_csv=from_csv)
     try:
         vendor, op, app, ref = _common(row)
+        _check_sent_at(row, from_csv=from_csv)
         targets = _SCHEMAS[vendor, op].build(row)
     except RowError as exc:
         return invalid_row(
@@ -137,6 +138,21 @@ def _common(row: RowFields) -> tuple[Vendor, Op, str, str]:
     elif not _APP_NAME.fullmatch(app):
         raise RowError(f"field 'app' must be letters, digits, '_' or '-' (got {show(app)})")
     return vendor, op, app, row.ref()
+
+
+def _check_sent_at(row: RowFields, *, from_csv: bool) -> None:
+    """`sent_at` (ms since the epoch, as collect writes it) is informational: checked, never
+    sent and not part of the item's identity."""
+    value = row.get("sent_at")
+    if value is None or (from_csv and value == ""):
+        return
+    if from_csv and isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 10**16:
+        raise RowError(
+            f"field 'sent_at' must be a time in ms since the epoch, a positive integer "
+            f"(got {show(value)})"
+        )
 
 
 def _easemob_recall(row: RowFields) -> list[_Target]:
