@@ -4,27 +4,20 @@ the query's messages, each message once (the vendor may record one twice)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
 
 from batchrecall.collect.easemob_records import recall_row
-from batchrecall.collect.export_file import ExportError, ExportScan, scan_export
-from batchrecall.collect.job_output import Found, JobFileWriter
+from batchrecall.collect.export_file import ExportError, scan_export
+from batchrecall.collect.job_output import JobFileWriter
 from batchrecall.collect.query import Query
+from batchrecall.collect.sources import Collected
 
 __all__ = ["ExportsOutcome", "collect_exports"]
 
 
-@dataclass
-class ExportsOutcome:
-    scan: ExportScan = field(default_factory=ExportScan)
-    found: Found = field(default_factory=Found)
-    sources: list[dict[str, object]] = field(default_factory=list)
-    error: str = ""
-    """The export that could not be read on; what came before it was kept."""
-    stopped_at_max: bool = False
+ExportsOutcome = Collected  # the outcome of any collect source
 
 
 def collect_exports(

@@ -28,6 +28,8 @@ class Found:
 
     items: int = 0
     duplicates: int = 0
+    skipped: int = 0
+    """Matches the op cannot take (a super team's message for delete_message)."""
     senders: Counter[str] = field(default_factory=Counter)
     conversations: Counter[str] = field(default_factory=Counter)
     hours: Counter[str] = field(default_factory=Counter)
@@ -46,6 +48,7 @@ class Found:
         return {
             "items": self.items,
             "duplicates": self.duplicates,
+            "skipped": self.skipped,
             "per_sender": dict(self.senders.most_common()),
             "per_conversation": dict(self.conversations.most_common()),
             "per_hour": dict(sorted(self.hours.items())),
