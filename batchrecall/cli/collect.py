@@ -189,10 +189,25 @@ def _check_source(args: argparse.Namespace, vendor: str) -> None:
         raise UsageError("collect: --chat-type is Easemob's (chat, groupchat, chatroom)")
     if args.operator is not None and (vendor != Vendor.YUNXIN or args.conversation):
         raise UsageError("collect: --operator is for a Yunxin search (without --conversation)")
+    conversations = [c for group in args.conversation for c in group]
+    if vendor == Vendor.GOEASY:
+        from batchrecall.collect.from_goeasy import conversation_fields
+
+        if not conversations:
+            raise UsageError(
+                "collect: GoEasy has no search by sender; name the conversations to read "
+                "(--conversation group:ID or USER_A:USER_B)"
+            )
+        for conversation in conversations:
+            if conversation_fields(conversation) is None:
+                raise UsageError(
+                    f"collect: --conversation {conversation!r}: a GoEasy conversation is "
+                    "group:ID or USER_A:USER_B"
+                )
     if vendor == Vendor.YUNXIN:
         from batchrecall.collect.from_yunxin import conversation_problem
 
-        for conversation in (c for group in args.conversation for c in group):
+        for conversation in conversations:
             if problem := conversation_problem(conversation):
                 raise UsageError(f"collect: {problem}")
 

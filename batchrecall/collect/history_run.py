@@ -82,6 +82,14 @@ async def _collect(request: HistoryRequest, sink: RowSink, progress: Progress | 
                     operator=request.operator,
                     progress=progress,
                 )
+            if query.vendor is Vendor.GOEASY:
+                from batchrecall.collect.from_goeasy import GoEasyHistory, collect_goeasy
+                from batchrecall.vendors.goeasy import GoEasyAdapter
+
+                goeasy = GoEasyHistory(GoEasyAdapter(settings, client), settings, lane)
+                return await collect_goeasy(
+                    query, goeasy, sink, now_ms=request.now_ms, progress=progress
+                )
             raise NotImplementedError(query.vendor)
     except CallError as exc:
         # Sent again as the policy allows, or the lane's own failure (credentials): the rows

@@ -50,15 +50,31 @@ class RowSink:
     ) -> bool:
         """Write the row unless its message was written already; False once --max-items is
         reached (the caller stops)."""
+        if not self.fresh(identity):
+            return True
+        return self.write(row, [(sender, conversation, row["sent_at"])])
+
+    def fresh(self, identity: tuple[str, ...]) -> bool:
+        """Whether the message is not among those taken already (counted as a repeat if it is)."""
         if identity in self._seen:
             self.collected.found.duplicates += 1
-            return True
+            return False
         self._seen.add(identity)
+        return True
+
+    def room(self) -> int | None:
+        """Messages still wanted under --max-items (None: no limit)."""
+        limit = self.query.max_items
+        return None if limit is None else max(0, limit - self.collected.found.items)
+
+    def write(self, row: dict[str, Any], messages: list[tuple[str, str, int]]) -> bool:
+        """One row for these messages (sender, conversation, sent ms); False once --max-items
+        is reached."""
         if self.writer is not None:
             self.writer.write(row)
-        self.collected.found.add(sender=sender, conversation=conversation, sent_ms=row["sent_at"])
-        limit = self.query.max_items
-        if limit is not None and self.collected.found.items >= limit:
+        for sender, conversation, sent_ms in messages:
+            self.collected.found.add(sender=sender, conversation=conversation, sent_ms=sent_ms)
+        if self.room() == 0:
             self.collected.stopped_at_max = True
             return False
         return True
