@@ -27,7 +27,7 @@ from batchrecall.intake.reader import read_job
 from batchrecall.models import Item
 from batchrecall.results.manifest import manifest_path
 from batchrecall.run.clock import VirtualClock
-from batchrecall.run.limits import MemoryPermitStore
+from batchrecall.run.limits import MemoryPermitStore, window_for_rate
 from batchrecall.run.retry import RetryPolicy
 from batchrecall.vendors.yunxin_history import (
     conversation_messages_path,
@@ -235,7 +235,8 @@ def lane(rate: float = 2.0, attempts: int = 4) -> tuple[HistoryLane, VirtualCloc
     clock = VirtualClock()
     store = MemoryPermitStore(clock=clock)
     policy = RetryPolicy(max_attempts=attempts)
-    return HistoryLane(key="yunxin:k:history", rate=rate, store=store, policy=policy,
+    window = window_for_rate(rate)
+    return HistoryLane(key="yunxin:k:history", window=window, store=store, policy=policy,
                        clock=clock, rng=random.Random(1)), clock  # fmt: skip
 
 

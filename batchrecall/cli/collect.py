@@ -178,11 +178,6 @@ def _check_source(args: argparse.Namespace, vendor: str) -> None:
         )
     if args.export and vendor != Vendor.EASEMOB:
         raise UsageError("collect: --export reads Easemob history exports only")
-    if vendor == Vendor.EASEMOB and not args.export:
-        raise UsageError(
-            "collect: this version reads Easemob export files (--export FILE...); download "
-            "the hours' files from the console or GET /{org}/{app}/chatmessages/{yyyyMMddHH}"
-        )
     if vendor in (Vendor.EASEMOB, Vendor.GOEASY) and args.op != "recall":
         raise UsageError(f"collect: {vendor}'s messages are taken back with --op recall")
     if vendor != Vendor.EASEMOB and args.chat_type:

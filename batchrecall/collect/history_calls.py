@@ -17,7 +17,7 @@ import structlog
 
 from batchrecall.errors import CallError, ThrottledError
 from batchrecall.run.clock import Clock, MonotonicClock
-from batchrecall.run.limits import PermitStore, window_for_rate
+from batchrecall.run.limits import PermitStore
 from batchrecall.run.retry import RetryPolicy
 
 __all__ = ["HistoryLane"]
@@ -31,8 +31,9 @@ class HistoryLane:
     """Permits and retries for one lane's history endpoint (`key` names its window)."""
 
     key: str
-    rate: float
-    """Calls a second (the endpoint's documented rate unless the config says otherwise)."""
+    window: tuple[int, float]
+    """At most this many calls in any this many seconds (the endpoint's documented rate
+    unless the config says otherwise)."""
     store: PermitStore
     policy: RetryPolicy
     clock: Clock = field(default_factory=MonotonicClock)
@@ -43,7 +44,7 @@ class HistoryLane:
     async def call(self, what: str, send: Callable[[], Awaitable[T]]) -> T:
         """`send()` once a permit is granted; again after a transient failure, up to the
         policy's attempts. The last failure is raised as it came."""
-        limit, period = window_for_rate(self.rate)
+        limit, period = self.window
         attempt = 0
         while True:
             attempt += 1

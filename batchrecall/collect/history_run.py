@@ -3,7 +3,7 @@ policy, then the vendor's source. The async shell around the sources."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import anyio
 import httpx
@@ -15,27 +15,35 @@ from batchrecall.config import Config, LaneSettings
 from batchrecall.errors import CallError
 from batchrecall.models import LaneKey, Vendor
 from batchrecall.run.clock import Clock, MonotonicClock
-from batchrecall.run.limits import lane_identity, open_permit_store
+from batchrecall.run.limits import lane_identity, open_permit_store, window_for_rate
 from batchrecall.run.retry import RetryPolicy
 from batchrecall.run.transport import open_client
+from batchrecall.vendors.easemob_history import DOCUMENTED_WINDOW
 
-__all__ = ["DOCUMENTED_HISTORY_RATES", "HistoryRequest", "collect_history", "history_rate"]
+__all__ = [
+    "DOCUMENTED_HISTORY_WINDOWS",
+    "HistoryRequest",
+    "collect_history",
+    "history_window",
+]
 
-DOCUMENTED_HISTORY_RATES: dict[Vendor, float | None] = {
-    # Easemob: "调用频率上限 10 次/分钟/App Key" (research/history-apis §1.1).
-    Vendor.EASEMOB: 10 / 60,
+DOCUMENTED_HISTORY_WINDOWS: dict[Vendor, tuple[int, float] | None] = {
+    Vendor.EASEMOB: DOCUMENTED_WINDOW,
     # GoEasy and Yunxin document no rate for their history endpoints: the lane's own rate.
     Vendor.GOEASY: None,
     Vendor.YUNXIN: None,
 }
 
+# The export files come from a storage link, not the rated API: a few a second at most.
+_DOWNLOADS = (4, 1.0)
 
-def history_rate(settings: LaneSettings) -> float:
-    """The config's `history_rate`, else the documented one, else the lane's `rate`."""
+
+def history_window(settings: LaneSettings) -> tuple[int, float]:
+    """The config's `history_rate`, else the documented window, else the lane's `rate`."""
     if settings.history_rate is not None:
-        return settings.history_rate
-    documented = DOCUMENTED_HISTORY_RATES[settings.lane.vendor]
-    return documented if documented is not None else settings.rate
+        return window_for_rate(settings.history_rate)
+    documented = DOCUMENTED_HISTORY_WINDOWS[settings.lane.vendor]
+    return documented if documented is not None else window_for_rate(settings.rate)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,7 +70,7 @@ async def _collect(request: HistoryRequest, sink: RowSink, progress: Progress | 
     policy = RetryPolicy(max_attempts=request.config.run.max_attempts)
     lane = HistoryLane(
         key=f"{lane_identity(settings)}:history",
-        rate=history_rate(settings),
+        window=history_window(settings),
         store=store,
         policy=policy,
         clock=request.clock or MonotonicClock(),
@@ -81,6 +89,15 @@ async def _collect(request: HistoryRequest, sink: RowSink, progress: Progress | 
                     now_ms=request.now_ms,
                     operator=request.operator,
                     progress=progress,
+                )
+            if query.vendor is Vendor.EASEMOB:
+                from batchrecall.collect.from_easemob import EasemobExports, collect_easemob
+                from batchrecall.vendors.easemob import EasemobAdapter
+
+                downloads = replace(lane, key=f"{lane.key}:download", window=_DOWNLOADS)
+                exports = EasemobExports(EasemobAdapter(settings, client), client, lane, downloads)
+                return await collect_easemob(
+                    query, exports, settings, sink, now_ms=request.now_ms, progress=progress
                 )
             if query.vendor is Vendor.GOEASY:
                 from batchrecall.collect.from_goeasy import GoEasyHistory, collect_goeasy
