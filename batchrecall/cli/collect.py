@@ -46,7 +46,7 @@ def add_collect_parser(sub: Any) -> None:
     )  # fmt: skip
     collect.add_argument("--senders-file", metavar="P", help="one user id a line")
     collect.add_argument(
-        "--since", required=True, metavar="T",
+        "--since", metavar="T",
         help="from this time: ISO 8601 with its offset (2026-12-03T09:40+08:00) or a span back "
         "from now (90m, 2h, 3d)",
     )  # fmt: skip
@@ -71,6 +71,15 @@ def add_collect_parser(sub: Any) -> None:
     )  # fmt: skip
     collect.add_argument("--max-items", type=int, metavar="N", help="stop after N items")
     collect.add_argument("--dry-run", action="store_true", help="count; write nothing")
+    collect.add_argument(
+        "--idle-before", metavar="T",
+        help="retention: delete_conversation rows for the --account conversations whose last "
+        "message is older than T (Yunxin)",
+    )  # fmt: skip
+    collect.add_argument(
+        "--account", action="append", default=[], metavar="USER", nargs="+",
+        help="with --idle-before: whose conversations (repeatable)",
+    )  # fmt: skip
     collect.add_argument("--config", metavar="P", help="the config with the vendor's lane")
     collect.add_argument(
         "--operator", metavar="USER",
@@ -95,15 +104,30 @@ def cmd_collect(args: argparse.Namespace, *, now_ms: int | None = None) -> int:
     vendor, _, app = args.target.partition(".")
     if vendor not in tuple(Vendor):
         raise UsageError(f"collect: unknown vendor {vendor!r}; use one of {', '.join(Vendor)}")
-    senders = _senders(args)
-    since = parse_moment(args.since, now_ms=now, option="--since")
-    until = parse_moment(args.until, now_ms=now, option="--until") if args.until else None
-    if until is not None and until <= since:
-        raise UsageError("collect: --until must be later than --since")
     if args.max_items is not None and args.max_items < 1:
         raise UsageError("collect: --max-items must be at least 1")
-    _check_source(args, vendor)
     stamp = utc_text(now)[:19].replace("-", "").replace(":", "")
+    idle = args.idle_before is not None
+    if idle:
+        accounts = _check_idle(args, vendor)
+        senders, since = accounts, 0
+        until: int | None = parse_moment(args.idle_before, now_ms=now, option="--idle-before")
+        op = "delete_conversation"
+    else:
+        if args.account:
+            raise UsageError("collect: --account goes with --idle-before (a retention run)")
+        if not args.since:
+            raise UsageError(
+                "collect: --since is required (or --idle-before T --account USER... for a "
+                "retention run)"
+            )
+        senders = _senders(args)
+        since = parse_moment(args.since, now_ms=now, option="--since")
+        until = parse_moment(args.until, now_ms=now, option="--until") if args.until else None
+        if until is not None and until <= since:
+            raise UsageError("collect: --until must be later than --since")
+        _check_source(args, vendor)
+        op = args.op
     query = Query(
         vendor=Vendor(vendor),
         app=app or "default",
@@ -111,7 +135,7 @@ def cmd_collect(args: argparse.Namespace, *, now_ms: int | None = None) -> int:
         since_ms=since,
         until_ms=until,
         ref=args.ref or f"collect-{stamp}Z",
-        op=args.op,
+        op=op,
         conversations=tuple(c for group in args.conversation for c in group),
         chat_type=args.chat_type,
         contains=args.contains,
@@ -169,6 +193,31 @@ def cmd_collect(args: argparse.Namespace, *, now_ms: int | None = None) -> int:
     return ExitCode.OK
 
 
+def _check_idle(args: argparse.Namespace, vendor: str) -> tuple[str, ...]:
+    """A retention run's accounts, once its options fit (SPEC §8)."""
+    if vendor == Vendor.EASEMOB:
+        raise UsageError(
+            "collect: --idle-before is not supported for Easemob: its conversation list "
+            "(GET /{org}/{app}/user/{username}/user_channels) appears only in the rate table, "
+            "the documents give neither its parameters nor its answer"
+        )
+    if vendor == Vendor.GOEASY:
+        raise UsageError("collect: --idle-before is not supported for GoEasy: it has no REST "
+                         "conversation list")  # fmt: skip
+    given = [name for name, value in (
+        ("--sender", args.sender), ("--senders-file", args.senders_file),
+        ("--since", args.since), ("--until", args.until), ("--conversation", args.conversation),
+        ("--export", args.export), ("--contains", args.contains),
+        ("--chat-type", args.chat_type), ("--operator", args.operator),
+        ("--emulate", args.emulate)) if value]  # fmt: skip
+    if given:
+        raise UsageError(f"collect: --idle-before does not take {', '.join(given)}")
+    accounts = tuple(dict.fromkeys(a for group in args.account for a in group if a))
+    if not accounts:
+        raise UsageError("collect: --idle-before needs --account USER... (whose conversations)")
+    return accounts
+
+
 def _check_source(args: argparse.Namespace, vendor: str) -> None:
     """The options each source takes (SPEC §8); UsageError naming the one that does not fit."""
     if args.emulate:
@@ -222,7 +271,13 @@ def _from_history(args: argparse.Namespace, query: Any, config: Any, writer: Any
         LaneKey(vendor=query.vendor, app=query.app)
     )  # a missing section: exit 2 before any call
     sink = RowSink(query, writer, Collected())
-    request = HistoryRequest(query=query, config=config, now_ms=now, operator=args.operator)
+    request = HistoryRequest(
+        query=query,
+        config=config,
+        now_ms=now,
+        operator=args.operator,
+        idle=args.idle_before is not None,
+    )
     with _progress(sys.stderr) as progress:
         return collect_history(request, sink, progress)
 

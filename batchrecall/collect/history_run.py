@@ -52,6 +52,8 @@ class HistoryRequest:
     config: Config
     now_ms: int
     operator: str | None = None
+    idle: bool = False
+    """A retention run: the accounts' (query.senders) conversations idle before until_ms."""
     transport: httpx.AsyncBaseTransport | None = None
     clock: Clock | None = None
 
@@ -82,6 +84,10 @@ async def _collect(request: HistoryRequest, sink: RowSink, progress: Progress | 
                 from batchrecall.vendors.yunxin import YunxinAdapter
 
                 history = YunxinHistory(YunxinAdapter(settings, client), lane)
+                if request.idle:
+                    from batchrecall.collect.retention import collect_idle_yunxin
+
+                    return await collect_idle_yunxin(query, history, sink, progress=progress)
                 return await collect_yunxin(
                     query,
                     history,
