@@ -137,7 +137,7 @@ def test_hours_not_ready_are_named_not_fatal(tmp_path: Path, capsys: Any) -> Non
         code, out = collect(tmp_path, "--sender", "spammer-7", "--since", "3h")
     printed = capsys.readouterr().out
     assert code == 1
-    assert "not available yet" in printed
+    assert "no export file" in printed
     assert "expired or unstored" in printed
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -265,11 +266,14 @@ def _config(args: argparse.Namespace) -> Any:
 def _from_history(args: argparse.Namespace, query: Any, config: Any, writer: Any, now: int) -> Any:
     from batchrecall.collect.history_run import HistoryRequest, collect_history
     from batchrecall.collect.sources import Collected, RowSink
+    from batchrecall.logs import configure_logging
     from batchrecall.models import LaneKey
 
-    config.lane(
-        LaneKey(vendor=query.vendor, app=query.app)
-    )  # a missing section: exit 2 before any call
+    # A missing section is exit 2 before any call.
+    config.lane(LaneKey(vendor=query.vendor, app=query.app))
+    # Logs go to stderr, JSON off a terminal; on one the progress line shows life instead.
+    terminal = sys.stderr.isatty()
+    configure_logging(stream=sys.stderr, level=logging.WARNING if terminal else logging.INFO)
     sink = RowSink(query, writer, Collected())
     request = HistoryRequest(
         query=query,
@@ -301,7 +305,7 @@ def _print_summary(outcome: Any, stream: TextIO) -> None:
 
     scan, found = outcome.scan, outcome.found
     print(
-        f"Scanned {scan.records:,} records in {len(outcome.sources)} {outcome.unit_name}: "
+        f"Scanned {scan.records:,} records ({outcome.unit_name} read: {len(outcome.sources):,}): "
         f"{found.items:,} items, {found.duplicates:,} recorded twice, "
         f"{scan.malformed:,} malformed",
         file=stream,
@@ -309,7 +313,7 @@ def _print_summary(outcome: Any, stream: TextIO) -> None:
     if found.skipped:
         print(f"  {found.skipped:,} matches the op cannot take were left out", file=stream)
     for missing in outcome.missing:
-        print(f"  not available yet: {missing}", file=stream)
+        print(f"  no export file: {missing}", file=stream)
     for note in outcome.notes:
         print(f"  note: {note}", file=stream)
     for named in scan.malformed_named:
