@@ -308,3 +308,17 @@ def test_bad_options_exit_2(tmp_path: Path, capsys: Any, args: list[str], words:
         code = int(str(exited.code))
     assert code == 2
     assert words in capsys.readouterr().err
+
+
+def test_max_items_and_dry_run(tmp_path: Path, capsys: Any) -> None:
+    emulators = seeded(time.time())
+    with served(emulators, tmp_path / "c.toml"):
+        code, out = collect(tmp_path, "--sender", "spammer-7", "--since", "6h", "--max-items", "2")
+        assert code == 0
+        assert len(rows(out)) == 2
+        assert "Stopped at --max-items 2" in capsys.readouterr().out
+        out.unlink()
+        code, out = collect(tmp_path, "--sender", "spammer-7", "--since", "6h", "--dry-run")
+    assert code == 0
+    assert not out.exists()
+    assert "3 items" in capsys.readouterr().out
