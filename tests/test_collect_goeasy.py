@@ -107,3 +107,17 @@ def test_bad_conversations_exit_2(tmp_path: Path, capsys: Any, args: list[str], 
     code, _ = collect(tmp_path, "--sender", "spammer-7", "--since", "2h", *args)
     assert code == 2
     assert words in capsys.readouterr().err
+
+
+def test_csv_job_file_keeps_every_field(tmp_path: Path) -> None:
+    now_ms = int(time.time() * 1000)
+    emulators = seeded(now_ms)
+    out = tmp_path / "spam.csv"
+    with served(emulators, tmp_path / "c.toml"):
+        code = main(["collect", "goeasy", "--config", str(tmp_path / "c.toml"), "--out", str(out),
+                     "--sender", "spammer-7", "--since", "2h",
+                     "--conversation", "group:g1"])  # fmt: skip
+    assert code == 0
+    read = list(read_job(out))
+    assert all(isinstance(item, Item) for item in read)
+    assert len(read) == 35  # one item a timestamp

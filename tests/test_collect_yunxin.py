@@ -322,3 +322,16 @@ def test_max_items_and_dry_run(tmp_path: Path, capsys: Any) -> None:
     assert code == 0
     assert not out.exists()
     assert "3 items" in capsys.readouterr().out
+
+
+def test_csv_job_file_keeps_every_field(tmp_path: Path) -> None:
+    emulators = seeded(time.time())
+    out = tmp_path / "spam.csv"
+    with served(emulators, tmp_path / "c.toml"):
+        code = main(["collect", "yunxin", "--config", str(tmp_path / "c.toml"), "--out", str(out),
+                     "--sender", "spammer-7", "--since", "6h"])  # fmt: skip
+    assert code == 0
+    items = [item for item in read_job(out) if isinstance(item, Item)]
+    assert sorted(item.target for item in items) == ["1001", "1002", "1003"]
+    team = next(item for item in items if item.target == "1003")
+    assert team.params["check_team_member_valid"] is False

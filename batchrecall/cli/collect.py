@@ -96,7 +96,7 @@ def add_collect_parser(sub: Any) -> None:
 
 def cmd_collect(args: argparse.Namespace, *, now_ms: int | None = None) -> int:
     from batchrecall.collect.from_exports import collect_exports
-    from batchrecall.collect.job_output import JobFileWriter
+    from batchrecall.collect.job_output import CSV_COLUMNS, JobFileWriter
     from batchrecall.collect.manifest import existing_job_is_ours, write_collect_manifest
     from batchrecall.collect.query import Query
     from batchrecall.collect.times import parse_moment, utc_text
@@ -148,7 +148,7 @@ def cmd_collect(args: argparse.Namespace, *, now_ms: int | None = None) -> int:
             f"collect: {out} exists and was not written by collect; choose another --out"
         )
     config = None if args.export else _config(args)
-    writer = None if args.dry_run else JobFileWriter(out)
+    writer = None if args.dry_run else JobFileWriter(out, CSV_COLUMNS[vendor])
     try:
         if args.export:
             outcome = collect_exports([Path(p) for p in args.export], query, writer)
