@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -78,6 +79,10 @@ class LaneSettings:
     """Easemob lanes: "easemob" (the token endpoint) or "agora" (app tokens built locally)."""
     token_lifetime_s: int = DEFAULT_TOKEN_LIFETIME_S
     """Agora app tokens: the lifetime of each token built (at most 24 hours)."""
+    history_rate: float | None = None
+    """`collect`'s history calls a second (None: the endpoint's documented rate)."""
+    export_utc_offset: str = "+08:00"
+    """Easemob: the time zone of the history export's hour (`collect`)."""
 
     def secret(self, name: str) -> str:
         return self.secrets[name].reveal()
@@ -124,7 +129,8 @@ _AGORA_KEYS = (("org_name", "app_name", "app_id"), ("app_certificate",))
 _AUTHS = ("easemob", "agora")
 # Agora Chat app tokens live at most 24 hours (vendors.md §1.12).
 _MAX_TOKEN_LIFETIME_S = 24 * 3600
-_LANE_COMMON = {"base_url", "rate"}
+_LANE_COMMON = {"base_url", "rate", "history_rate"}
+_UTC_OFFSET = re.compile(r"[+-][0-9]{2}:[0-9]{2}|Z")
 _RUN_TYPES: Mapping[str, type] = {
     "concurrency": int,
     "max_attempts": int,
@@ -265,7 +271,8 @@ def _parse_lane(key: LaneKey, body: Any, environ: Mapping[str, str]) -> LaneSett
             plain_keys, secret_keys = _AGORA_KEYS
     allowed = _LANE_COMMON | set(plain_keys) | set(secret_keys)
     if key.vendor is Vendor.EASEMOB:
-        allowed |= {"batch_recall", "auth"} | ({"token_lifetime_s"} if auth == "agora" else set())
+        allowed |= {"batch_recall", "auth", "export_utc_offset"}
+        allowed |= {"token_lifetime_s"} if auth == "agora" else set()
     for k in body:
         if k not in allowed:
             raise ConfigError(f"{name}.{k}", _unknown_key(key.vendor, auth, k))
@@ -275,6 +282,14 @@ def _parse_lane(key: LaneKey, body: Any, environ: Mapping[str, str]) -> LaneSett
     rate = float(_number(f"{name}.rate", body.get("rate", DEFAULT_RATES[key.vendor]), float))
     if rate <= 0:
         raise ConfigError(f"{name}.rate", "must be positive")
+    history_rate = None
+    if "history_rate" in body:
+        history_rate = float(_number(f"{name}.history_rate", body["history_rate"], float))
+        if history_rate <= 0:
+            raise ConfigError(f"{name}.history_rate", "must be positive (calls a second)")
+    offset = body.get("export_utc_offset", "+08:00")
+    if not isinstance(offset, str) or not _UTC_OFFSET.fullmatch(offset) or offset[1:3] > "23":
+        raise ConfigError(f"{name}.export_utc_offset", "must be an offset such as +08:00 or Z")
     credentials = {k: _plain(f"{name}.{k}", body.get(k)) for k in plain_keys}
     secrets = {k: _secret(f"{name}.{k}", body.get(k), environ) for k in secret_keys}
     batch_recall = body.get("batch_recall", True)
@@ -299,6 +314,8 @@ def _parse_lane(key: LaneKey, body: Any, environ: Mapping[str, str]) -> LaneSett
         batch_recall=batch_recall,
         auth=auth,
         token_lifetime_s=lifetime,
+        history_rate=history_rate,
+        export_utc_offset=offset,
     )
 
 

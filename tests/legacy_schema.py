@@ -336,7 +336,15 @@ def items_from_row(
     try:
         vendor, op, app, ref = _common(row)
         sent_at = row.get("sent_at")
-        sent_at = None if sent_at is None else _as_timestamp("sent_at", sent_at)
+        if from_csv and isinstance(sent_at, str) and sent_at.isascii() and sent_at.isdigit():
+            sent_at = int(sent_at)
+        if sent_at is not None and (
+            isinstance(sent_at, bool) or not isinstance(sent_at, int) or not 0 < sent_at < 10**16
+        ):
+            raise RowError(
+                f"field 'sent_at' must be a time in ms since the epoch, a positive integer "
+                f"(got {show(sent_at)})"
+            )
         targets = _SCHEMAS[vendor, op].build(row)
     except RowError as exc:
         return invalid_row(

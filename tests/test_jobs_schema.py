@@ -806,7 +806,7 @@ def test_sent_at_is_informational(tmp_path: Path) -> None:
     assert "sent_at" not in easemob.params
 
 
-@pytest.mark.parametrize("value", [1.5, -3, 0, True, "soon", "12x", 2**63])
+@pytest.mark.parametrize("value", [1.5, -3, 0, True, "soon", "12x", "5", 10**16])
 def test_a_bad_sent_at_is_an_invalid_row(tmp_path: Path, value: object) -> None:
     row = {"vendor": "yunxin", "op": "clear_history", "conversation_id": "a|1|b", "sent_at": value}
     path = tmp_path / "job.jsonl"

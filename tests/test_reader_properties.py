@@ -117,7 +117,7 @@ def job_rows(draw: st.DrawFn) -> Row:
         }  # fmt: skip
     row["app"] = draw(_optional(st.sampled_from(["default", "eu-1", "A_b"])))
     row["ref"] = draw(_optional(_text))
-    row["sent_at"] = draw(_optional(st.integers(1, 2**63 - 1)))
+    row["sent_at"] = draw(_optional(st.integers(1, 10**16 - 1)))
     return {name: value for name, value in row.items() if value is not None}
 
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -16,10 +19,14 @@ _EPILOG = """\
 examples:
   batchrecall collect easemob --export 2026120309.gz 2026120310.gz --sender spammer-7 \\
       --since 2026-12-03T09:40+08:00 --out jobs/spam.jsonl
+  batchrecall collect yunxin --sender spammer-7 --since 6h --config batchrecall.toml
   batchrecall plan jobs/spam.jsonl
 
-exit codes: 0 rows written, 1 nothing matched (no file written), 2 bad options or an export
-that could not be read (the rows found before it are written)
+rehearsal: batchrecall emulate --seed JOB --write-config P, then collect ... --config P
+
+exit codes: 0 rows written, 1 nothing matched or a sender the vendor does not know (no file
+written), 2 bad options, or an export or history call that failed (the rows found before it are
+written)
 """
 _TOP = 10
 
@@ -40,14 +47,16 @@ def add_collect_parser(sub: Any) -> None:
     )  # fmt: skip
     collect.add_argument("--senders-file", metavar="P", help="one user id a line")
     collect.add_argument(
-        "--since", required=True, metavar="T",
+        "--since", metavar="T",
         help="from this time: ISO 8601 with its offset (2026-12-03T09:40+08:00) or a span back "
         "from now (90m, 2h, 3d)",
     )  # fmt: skip
     collect.add_argument("--until", metavar="T", help="up to this time (default: now)")
     collect.add_argument(
         "--conversation", action="append", default=[], metavar="ID", nargs="+",
-        help="only these conversations (Easemob: the receiver, group or chat room id)",
+        help="only these conversations (Easemob: the receiver, group or chat room id; "
+        "Yunxin: owner|type|other, read from each one's history; GoEasy: group:ID or "
+        "USER_A:USER_B)",
     )  # fmt: skip
     collect.add_argument("--chat-type", choices=("chat", "groupchat", "chatroom"))
     collect.add_argument("--contains", metavar="TEXT", help="only text messages holding TEXT")
@@ -63,11 +72,31 @@ def add_collect_parser(sub: Any) -> None:
     )  # fmt: skip
     collect.add_argument("--max-items", type=int, metavar="N", help="stop after N items")
     collect.add_argument("--dry-run", action="store_true", help="count; write nothing")
+    collect.add_argument(
+        "--idle-before", metavar="T",
+        help="retention: delete_conversation rows for the --account conversations whose last "
+        "message is older than T (Yunxin)",
+    )  # fmt: skip
+    collect.add_argument(
+        "--account", action="append", default=[], metavar="USER", nargs="+",
+        help="with --idle-before: whose conversations (repeatable)",
+    )  # fmt: skip
+    collect.add_argument("--config", metavar="P", help="the config with the vendor's lane")
+    collect.add_argument(
+        "--operator", metavar="USER",
+        help="Yunxin: search this account's conversations for up to 5 senders a call "
+        "(default: each sender searches its own)",
+    )  # fmt: skip
+    collect.add_argument(
+        "--emulate", action="store_true",
+        help="not for collect: rehearse with `batchrecall emulate --seed JOB --write-config P` "
+        "and --config P",
+    )  # fmt: skip
 
 
 def cmd_collect(args: argparse.Namespace, *, now_ms: int | None = None) -> int:
     from batchrecall.collect.from_exports import collect_exports
-    from batchrecall.collect.job_output import JobFileWriter
+    from batchrecall.collect.job_output import CSV_COLUMNS, JobFileWriter
     from batchrecall.collect.manifest import existing_job_is_ours, write_collect_manifest
     from batchrecall.collect.query import Query
     from batchrecall.collect.times import parse_moment, utc_text
@@ -76,21 +105,30 @@ def cmd_collect(args: argparse.Namespace, *, now_ms: int | None = None) -> int:
     vendor, _, app = args.target.partition(".")
     if vendor not in tuple(Vendor):
         raise UsageError(f"collect: unknown vendor {vendor!r}; use one of {', '.join(Vendor)}")
-    senders = _senders(args)
-    since = parse_moment(args.since, now_ms=now, option="--since")
-    until = parse_moment(args.until, now_ms=now, option="--until") if args.until else None
-    if until is not None and until <= since:
-        raise UsageError("collect: --until must be later than --since")
     if args.max_items is not None and args.max_items < 1:
         raise UsageError("collect: --max-items must be at least 1")
-    if vendor != Vendor.EASEMOB or not args.export:
-        raise UsageError(
-            "collect: this version reads Easemob export files (--export FILE...); download "
-            "the hours' files from the console or GET /{org}/{app}/chatmessages/{yyyyMMddHH}"
-        )
-    if args.op != "recall":
-        raise UsageError("collect: Easemob's messages are taken back with --op recall")
     stamp = utc_text(now)[:19].replace("-", "").replace(":", "")
+    idle = args.idle_before is not None
+    if idle:
+        accounts = _check_idle(args, vendor)
+        senders, since = accounts, 0
+        until: int | None = parse_moment(args.idle_before, now_ms=now, option="--idle-before")
+        op = "delete_conversation"
+    else:
+        if args.account:
+            raise UsageError("collect: --account goes with --idle-before (a retention run)")
+        if not args.since:
+            raise UsageError(
+                "collect: --since is required (or --idle-before T --account USER... for a "
+                "retention run)"
+            )
+        senders = _senders(args)
+        since = parse_moment(args.since, now_ms=now, option="--since")
+        until = parse_moment(args.until, now_ms=now, option="--until") if args.until else None
+        if until is not None and until <= since:
+            raise UsageError("collect: --until must be later than --since")
+        _check_source(args, vendor)
+        op = args.op
     query = Query(
         vendor=Vendor(vendor),
         app=app or "default",
@@ -98,7 +136,7 @@ def cmd_collect(args: argparse.Namespace, *, now_ms: int | None = None) -> int:
         since_ms=since,
         until_ms=until,
         ref=args.ref or f"collect-{stamp}Z",
-        op=args.op,
+        op=op,
         conversations=tuple(c for group in args.conversation for c in group),
         chat_type=args.chat_type,
         contains=args.contains,
@@ -109,15 +147,30 @@ def cmd_collect(args: argparse.Namespace, *, now_ms: int | None = None) -> int:
         raise UsageError(
             f"collect: {out} exists and was not written by collect; choose another --out"
         )
-    writer = None if args.dry_run else JobFileWriter(out)
+    config = None if args.export else _config(args)
+    writer = None if args.dry_run else JobFileWriter(out, CSV_COLUMNS[vendor])
     try:
-        outcome = collect_exports([Path(p) for p in args.export], query, writer)
+        if args.export:
+            outcome = collect_exports([Path(p) for p in args.export], query, writer)
+        else:
+            assert config is not None
+            outcome = _from_history(args, query, config, writer, now)
     except BaseException:
         if writer is not None:
             writer.abort()
         raise
     found = outcome.found
     manifest = None
+    if outcome.unknown_senders:
+        if writer is not None:
+            writer.abort()
+        _print_summary(outcome, sys.stdout)
+        print(
+            f"batchrecall: the vendor does not know sender(s) {', '.join(outcome.unknown_senders)}"
+            "; check the ids: no job file was written",
+            file=sys.stderr,
+        )
+        return ExitCode.INCOMPLETE
     if writer is not None and found.items:
         writer.commit()  # before anything is printed: a closed pipe must not lose the file
         manifest = write_collect_manifest(out, query, outcome, writer, argv=args.words)
@@ -141,6 +194,98 @@ def cmd_collect(args: argparse.Namespace, *, now_ms: int | None = None) -> int:
     return ExitCode.OK
 
 
+def _check_idle(args: argparse.Namespace, vendor: str) -> tuple[str, ...]:
+    """A retention run's accounts, once its options fit (SPEC §8)."""
+    if vendor == Vendor.EASEMOB:
+        raise UsageError(
+            "collect: --idle-before is not supported for Easemob: its conversation list "
+            "(GET /{org}/{app}/user/{username}/user_channels) appears only in the rate table, "
+            "the documents give neither its parameters nor its answer"
+        )
+    if vendor == Vendor.GOEASY:
+        raise UsageError("collect: --idle-before is not supported for GoEasy: it has no REST "
+                         "conversation list")  # fmt: skip
+    given = [name for name, value in (
+        ("--sender", args.sender), ("--senders-file", args.senders_file),
+        ("--since", args.since), ("--until", args.until), ("--conversation", args.conversation),
+        ("--export", args.export), ("--contains", args.contains),
+        ("--chat-type", args.chat_type), ("--operator", args.operator),
+        ("--emulate", args.emulate)) if value]  # fmt: skip
+    if given:
+        raise UsageError(f"collect: --idle-before does not take {', '.join(given)}")
+    accounts = tuple(dict.fromkeys(a for group in args.account for a in group if a))
+    if not accounts:
+        raise UsageError("collect: --idle-before needs --account USER... (whose conversations)")
+    return accounts
+
+
+def _check_source(args: argparse.Namespace, vendor: str) -> None:
+    """The options each source takes (SPEC §8); UsageError naming the one that does not fit."""
+    if args.emulate:
+        raise UsageError(
+            "collect: --emulate has no messages to find; rehearse with `batchrecall emulate "
+            "--seed JOB --write-config P` and `collect ... --config P`"
+        )
+    if args.export and vendor != Vendor.EASEMOB:
+        raise UsageError("collect: --export reads Easemob history exports only")
+    if vendor in (Vendor.EASEMOB, Vendor.GOEASY) and args.op != "recall":
+        raise UsageError(f"collect: {vendor}'s messages are taken back with --op recall")
+    if vendor != Vendor.EASEMOB and args.chat_type:
+        raise UsageError("collect: --chat-type is Easemob's (chat, groupchat, chatroom)")
+    if args.operator is not None and (vendor != Vendor.YUNXIN or args.conversation):
+        raise UsageError("collect: --operator is for a Yunxin search (without --conversation)")
+    conversations = [c for group in args.conversation for c in group]
+    if vendor == Vendor.GOEASY:
+        from batchrecall.collect.from_goeasy import conversation_fields
+
+        if not conversations:
+            raise UsageError(
+                "collect: GoEasy has no search by sender; name the conversations to read "
+                "(--conversation group:ID or USER_A:USER_B)"
+            )
+        for conversation in conversations:
+            if conversation_fields(conversation) is None:
+                raise UsageError(
+                    f"collect: --conversation {conversation!r}: a GoEasy conversation is "
+                    "group:ID or USER_A:USER_B"
+                )
+    if vendor == Vendor.YUNXIN:
+        from batchrecall.collect.from_yunxin import conversation_problem
+
+        for conversation in conversations:
+            if problem := conversation_problem(conversation):
+                raise UsageError(f"collect: {problem}")
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from batchrecall.config import load_config, resolve_config_path
+
+    return load_config(resolve_config_path(args.config))
+
+
+def _from_history(args: argparse.Namespace, query: Any, config: Any, writer: Any, now: int) -> Any:
+    from batchrecall.collect.history_run import HistoryRequest, collect_history
+    from batchrecall.collect.sources import Collected, RowSink
+    from batchrecall.logs import configure_logging
+    from batchrecall.models import LaneKey
+
+    # A missing section is exit 2 before any call.
+    config.lane(LaneKey(vendor=query.vendor, app=query.app))
+    # Logs go to stderr, JSON off a terminal; on one the progress line shows life instead.
+    terminal = sys.stderr.isatty()
+    configure_logging(stream=sys.stderr, level=logging.WARNING if terminal else logging.INFO)
+    sink = RowSink(query, writer, Collected())
+    request = HistoryRequest(
+        query=query,
+        config=config,
+        now_ms=now,
+        operator=args.operator,
+        idle=args.idle_before is not None,
+    )
+    with _progress(sys.stderr) as progress:
+        return collect_history(request, sink, progress)
+
+
 def _senders(args: argparse.Namespace) -> tuple[str, ...]:
     senders = [s for group in args.sender for s in group]
     if args.senders_file:
@@ -160,11 +305,17 @@ def _print_summary(outcome: Any, stream: TextIO) -> None:
 
     scan, found = outcome.scan, outcome.found
     print(
-        f"Scanned {scan.records:,} records in {len(outcome.sources)} export file(s): "
+        f"Scanned {scan.records:,} records ({outcome.unit_name} read: {len(outcome.sources):,}): "
         f"{found.items:,} items, {found.duplicates:,} recorded twice, "
         f"{scan.malformed:,} malformed",
         file=stream,
     )
+    if found.skipped:
+        print(f"  {found.skipped:,} matches the op cannot take were left out", file=stream)
+    for missing in outcome.missing:
+        print(f"  no export file: {missing}", file=stream)
+    for note in outcome.notes:
+        print(f"  note: {note}", file=stream)
     for named in scan.malformed_named:
         print(f"  malformed: {named}", file=stream)
     if outcome.stopped_at_max:
@@ -183,3 +334,37 @@ def _top(counts: Any) -> str:
     rest = len(counts) - len(items)
     text = ", ".join(f"{name} {n:,}" for name, n in items)
     return text + (f" (and {rest:,} more)" if rest > 0 else "")
+
+
+@contextlib.contextmanager
+def _progress(stream: TextIO) -> Iterator[Callable[[Any], None]]:
+    """A progress line on a terminal (units done, records read, matches); a log event a unit
+    elsewhere."""
+    import structlog
+
+    log = structlog.get_logger("batchrecall")
+    terminal = stream.isatty()
+
+    def report(collected: Any) -> None:
+        counts = {
+            "done": collected.units_done,
+            "total": collected.units_total,
+            "records": collected.scan.records,
+            "matches": collected.found.items,
+        }
+        if terminal:
+            print(
+                f"\r{collected.unit_name}: {counts['done']:,}/{counts['total']:,} · records "
+                f"{counts['records']:,} · matches {counts['matches']:,}",
+                end="",
+                file=stream,
+                flush=True,
+            )
+        else:
+            log.info("batchrecall.collect_progress", unit=collected.unit_name, **counts)
+
+    try:
+        yield report
+    finally:
+        if terminal:
+            print(file=stream)

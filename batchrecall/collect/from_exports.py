@@ -4,64 +4,55 @@ the query's messages, each message once (the vendor may record one twice)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
 
 from batchrecall.collect.easemob_records import recall_row
-from batchrecall.collect.export_file import ExportError, ExportScan, scan_export
-from batchrecall.collect.job_output import Found, JobFileWriter
+from batchrecall.collect.export_file import ExportError, scan_export
+from batchrecall.collect.job_output import JobFileWriter
 from batchrecall.collect.query import Query
+from batchrecall.collect.sources import Collected, RowSink
 
-__all__ = ["ExportsOutcome", "collect_exports"]
+__all__ = ["ExportsOutcome", "collect_exports", "read_export"]
 
-
-@dataclass
-class ExportsOutcome:
-    scan: ExportScan = field(default_factory=ExportScan)
-    found: Found = field(default_factory=Found)
-    sources: list[dict[str, object]] = field(default_factory=list)
-    error: str = ""
-    """The export that could not be read on; what came before it was kept."""
-    stopped_at_max: bool = False
+ExportsOutcome = Collected  # the outcome of any collect source
 
 
 def collect_exports(
     files: Sequence[Path], query: Query, writer: JobFileWriter | None
 ) -> ExportsOutcome:
     """Scan the files in order into `writer` (None: count only, `--dry-run`)."""
-    outcome = ExportsOutcome()
-    needles = _needles(query.senders)
-    seen: set[str] = set()
+    sink = RowSink(query, writer, Collected())
     for path in files:
-        before = outcome.scan.records
-        try:
-            for where, record in scan_export(path, needles=needles, scan=outcome.scan):
-                row = recall_row(where, record, query, outcome.scan)
-                if row is None:
-                    continue
-                if row["msg_id"] in seen:
-                    outcome.found.duplicates += 1
-                    continue
-                seen.add(row["msg_id"])
-                if writer is not None:
-                    writer.write(row)
-                outcome.found.add(
-                    sender=row["from"], conversation=row["to"], sent_ms=row["sent_at"]
-                )
-                if query.max_items is not None and outcome.found.items >= query.max_items:
-                    outcome.stopped_at_max = True
-                    break
-        except ExportError as exc:
-            outcome.error = str(exc)
-        outcome.sources.append(
-            {"export": str(path), "records": outcome.scan.records - before}
-            | ({"error": outcome.error} if outcome.error else {})
-        )
-        if outcome.error or outcome.stopped_at_max:
+        if not read_export(path, sink, source={"export": str(path)}):
             break
-    return outcome
+    return sink.collected
+
+
+def read_export(path: Path, sink: RowSink, *, source: dict[str, object]) -> bool:
+    """One export file's matching messages into `sink`, its source entry appended; False when
+    the collect stops here (the file could not be read on, or --max-items was reached)."""
+    collected = sink.collected
+    query = sink.query
+    needles = _needles(query.senders)
+    before = collected.scan.records
+    try:
+        for where, record in scan_export(path, needles=needles, scan=collected.scan):
+            row = recall_row(where, record, query, collected.scan)
+            if row is None:
+                continue
+            if not sink.add((row["msg_id"],), row, sender=row["from"], conversation=row["to"]):
+                break
+    except ExportError as exc:
+        collected.error = str(exc)
+    collected.sources.append(
+        source
+        | {"records": collected.scan.records - before}
+        | ({"error": collected.error} if collected.error else {})
+    )
+    collected.units_done += 1
+    return not (collected.error or collected.stopped_at_max)
 
 
 def _needles(senders: Sequence[str]) -> tuple[bytes, ...]:

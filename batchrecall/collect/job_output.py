@@ -17,9 +17,17 @@ import orjson
 
 from batchrecall.collect.times import utc_text
 
-__all__ = ["Found", "JobFileWriter"]
+__all__ = ["CSV_COLUMNS", "Found", "JobFileWriter"]
 
 _CSV_COLUMNS = ("vendor", "op", "app", "msg_id", "to", "chat_type", "from", "ref", "sent_at")
+# The columns of a CSV job file by vendor: every field collect writes for it.
+CSV_COLUMNS: dict[str, tuple[str, ...]] = {
+    "easemob": _CSV_COLUMNS,
+    "goeasy": ("vendor", "op", "app", "groupId", "userAId", "userBId", "messages", "ref",
+               "sent_at"),
+    "yunxin": ("vendor", "op", "app", "conversation_id", "message_server_id",
+               "check_team_member_valid", "ref", "sent_at"),
+}  # fmt: skip
 
 
 @dataclass
@@ -28,6 +36,8 @@ class Found:
 
     items: int = 0
     duplicates: int = 0
+    skipped: int = 0
+    """Matches the op cannot take (a super team's message for delete_message)."""
     senders: Counter[str] = field(default_factory=Counter)
     conversations: Counter[str] = field(default_factory=Counter)
     hours: Counter[str] = field(default_factory=Counter)
@@ -46,6 +56,7 @@ class Found:
         return {
             "items": self.items,
             "duplicates": self.duplicates,
+            "skipped": self.skipped,
             "per_sender": dict(self.senders.most_common()),
             "per_conversation": dict(self.conversations.most_common()),
             "per_hour": dict(sorted(self.hours.items())),
@@ -58,9 +69,10 @@ class JobFileWriter:
     """Rows into a temporary file beside `out`; `commit` moves it into place (fsync'd), so a
     failed or empty collect leaves no job file behind."""
 
-    def __init__(self, out: Path) -> None:
+    def __init__(self, out: Path, columns: tuple[str, ...] = _CSV_COLUMNS) -> None:
         self.out = out
         self._csv = out.suffix.lower() == ".csv"
+        self._columns = columns
         out.parent.mkdir(parents=True, exist_ok=True)
         handle, name = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
         self._temporary = Path(name)
@@ -68,11 +80,11 @@ class JobFileWriter:
         self._digest = hashlib.sha256()
         self.rows = 0
         if self._csv:
-            self._write_csv(list(_CSV_COLUMNS))
+            self._write_csv(list(self._columns))
 
     def write(self, row: dict[str, Any]) -> None:
         if self._csv:
-            self._write_csv([_cell(row.get(column)) for column in _CSV_COLUMNS])
+            self._write_csv([_cell(row.get(column)) for column in self._columns])
         else:
             self._write(orjson.dumps(row) + b"\n")
         self.rows += 1
@@ -102,4 +114,11 @@ class JobFileWriter:
 
 
 def _cell(value: Any) -> str:
-    return "" if value is None else str(value)
+    """A CSV cell as the job reader takes it: booleans true/false, a list as its JSON text."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return orjson.dumps(value).decode()
+    return str(value)

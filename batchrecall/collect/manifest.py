@@ -5,16 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import orjson
 
 from batchrecall.collect.job_output import JobFileWriter
 from batchrecall.collect.query import Query
+from batchrecall.collect.sources import Collected
 from batchrecall.results.manifest import manifest_path, tool_version, utc_iso, write_atomically
-
-if TYPE_CHECKING:
-    from batchrecall.collect.from_exports import ExportsOutcome
 
 __all__ = ["existing_job_is_ours", "write_collect_manifest"]
 
@@ -22,7 +19,7 @@ _KIND = "batchrecall collect"
 
 
 def write_collect_manifest(
-    out: Path, query: Query, outcome: ExportsOutcome, writer: JobFileWriter, *, argv: Sequence[str]
+    out: Path, query: Query, outcome: Collected, writer: JobFileWriter, *, argv: Sequence[str]
 ) -> Path:
     path = manifest_path(out)
     data = {
@@ -32,6 +29,9 @@ def write_collect_manifest(
         "command": ["batchrecall", *argv],
         "query": query.describe(),
         "sources": outcome.sources,
+        "missing": outcome.missing,
+        "unknown_senders": outcome.unknown_senders,
+        "notes": outcome.notes,
         "error": outcome.error or None,
         "stopped_at_max_items": outcome.stopped_at_max,
         "scan": {

@@ -113,7 +113,32 @@ class EasemobEmulator(VendorEmulator):
             self._route(
                 f"{base}/users/{{username}}/user_channel", "DELETE", self._user_channel, _channel
             ),
+            self._route(f"{base}/chatmessages/{{time}}", "GET", self._export, lambda _: ()),
+            self._route(f"{base}/_export/{{time}}.gz", "GET", self._download, lambda _: ()),
         ]
+
+    def _export(self, incoming: Incoming) -> Answer:
+        """The hour's export link (message_historical.md), or why there is none."""
+        self._check_app(incoming)
+        self._authorize(incoming)
+        if not self.state.admit_export():
+            raise self._reject(429, "reach_limit", self._say(_REACH_LIMIT))
+        hour = incoming.path_params["time"]
+        now = self.clock()
+        refusal = self.state.export.refusal(hour, now)
+        if refusal is not None:
+            raise self._reject(*refusal)
+        base = incoming.url.split("/chatmessages/", 1)[0]
+        url = f"{base}/_export/{hour}.gz?{self.state.export.link_query(hour, now)}"
+        return self._success(incoming, "/chatmessages", "get", [{"url": url}])
+
+    def _download(self, incoming: Incoming) -> Answer:
+        """The file behind a link: no app token (the storage's signed link only)."""
+        hour = incoming.path_params["time"]
+        content = self.state.export.file(hour, dict(incoming.query), self.clock())
+        if content is None:
+            return Answer(status=403, body="AccessDenied: the link is invalid or expired")
+        return Answer(status=200, body=content)
 
     # Route handlers.
 

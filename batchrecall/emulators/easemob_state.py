@@ -10,6 +10,7 @@ from typing import Literal
 from batchrecall.emulators.agora_token import PREFIX as AGORA_TOKEN_PREFIX
 from batchrecall.emulators.agora_token import check_chat_app_token
 from batchrecall.emulators.common import Clock, EmulatorSettings, SlidingWindow
+from batchrecall.emulators.easemob_export import EXPORT_CALLS_PER_MINUTE, ExportLog
 
 DEFAULT_ORG = "demo-org"
 DEFAULT_APP = "demo-app"
@@ -93,6 +94,9 @@ class EasemobState:
         self.agora_app_id: str | None = None
         self.agora_app_certificate: str | None = None
         """Set both to take Agora Chat app tokens (AccessToken2) built from them."""
+        self.export = ExportLog()
+        """The hourly history export: the messages as sent (a recall does not change it)."""
+        self._export_window = SlidingWindow(EXPORT_CALLS_PER_MINUTE, 60.0)
         self._messages: dict[str, _Message] = {}
         self._users: set[str] = set()
         self._conversations: set[tuple[str, str, str]] = set()
@@ -126,6 +130,7 @@ class EasemobState:
         """Stores a message sent at `sent_at` (epoch seconds; default now)."""
         when = self.clock() if sent_at is None else sent_at
         self._messages[msg_id] = _Message(sender=sender, to=to, chat_type=chat_type, sent_at=when)
+        self.export.record(msg_id, sender=sender, to=to, chat_type=chat_type, sent_at=when)
         self._users.add(sender)
         if chat_type == "chat":
             self._users.add(to)
@@ -208,6 +213,10 @@ class EasemobState:
         if window is None:
             window = self._api_windows[api] = SlidingWindow.per_second(self._rate)
         return window.admit(self.clock())
+
+    def admit_export(self) -> bool:
+        """Counts one export call: at most 10 a minute per app key."""
+        return self._export_window.admit(self.clock())
 
     def admit_user_channel(self, username: str) -> bool:
         """Counts a conversation delete against the user's 5-a-minute limit."""

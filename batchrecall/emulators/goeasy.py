@@ -30,6 +30,8 @@ from batchrecall.emulators.wire import (
 )
 
 RECALL_LIMIT = 20  # seed 001: "每次最多撤回20条消息"
+HISTORY_LIMIT = 30  # research/history-apis §2.1: limit default 10, at most 30 (v2)
+HISTORY_DEFAULT_LIMIT = 10
 
 
 class GoEasyEmulator(VendorEmulator):
@@ -52,7 +54,29 @@ class GoEasyEmulator(VendorEmulator):
         super().__init__(settings, clock)
 
     def _routes(self) -> list[Route]:
-        return [self._route("/v2/im/history/recall", "POST", self._recall, _timestamp_items)]
+        return [
+            self._route("/v2/im/history/recall", "POST", self._recall, _timestamp_items),
+            self._route("/v2/im/history", "GET", self._history, _no_items),
+        ]
+
+    def _history(self, incoming: Incoming) -> Answer:
+        """A conversation's messages before `lasttimestamp` (default now), newest first
+        (research/history-apis §2.1; the answer `{"code":200,"content":[...]}`)."""
+        query = incoming.query
+        if not self.state.accepts(query.get("appkey")):
+            raise _reject(401, "Unauthorized")
+        if not self.state.admit():
+            raise _reject(429, "Too many requests")
+        conversation = _conversation({k: v for k, v in query.items() if k != "appkey"})
+        limit_text = query.get("limit", str(HISTORY_DEFAULT_LIMIT))
+        if not limit_text.isdigit() or not 1 <= int(limit_text) <= HISTORY_LIMIT:
+            raise _reject(400, f"limit must be 1 to {HISTORY_LIMIT}")
+        before_text = query.get("lasttimestamp", "")
+        now_ms = int(self.clock() * 1000) + 1
+        before = int(before_text) if before_text.isdigit() else now_ms
+        content = self.state.history(conversation, before, int(limit_text))
+        body = {"code": 200, "content": content}
+        return Answer(status=200, body=body, code=200)
 
     def _recall(self, incoming: Incoming) -> Answer:
         body = incoming.body
@@ -142,3 +166,7 @@ def _timestamp_items(incoming: Incoming) -> tuple[str, ...]:
     if not isinstance(messages, list):
         return ()
     return tuple(str(value) for value in messages if _is_timestamp(value))
+
+
+def _no_items(incoming: Incoming) -> tuple[str, ...]:
+    return ()

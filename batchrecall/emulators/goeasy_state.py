@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from batchrecall.emulators.common import Clock, EmulatorSettings, SlidingWindow
 
@@ -30,6 +31,7 @@ def conversation_key(
 @dataclass(slots=True, kw_only=True)
 class _Message:
     sent_at: float
+    sender: str = ""
     recalled: bool = False
 
 
@@ -51,12 +53,39 @@ class GoEasyState:
         user_b: str | None = None,
         group_id: str | None = None,
         sent_at: float | None = None,
+        sender: str = "",
     ) -> None:
         """Stores a message; it was sent at its timestamp unless `sent_at` (epoch s) says else
-        (seeding a job's old timestamps as recent)."""
+        (seeding a job's old timestamps as recent), by `sender` (default: user_a, or a
+        group's `member`)."""
         key = conversation_key(user_a=user_a, user_b=user_b, group_id=group_id)
         when = timestamp / 1000 if sent_at is None else sent_at
-        self._messages[(key, timestamp)] = _Message(sent_at=when)
+        who = sender or user_a or "member"
+        self._messages[(key, timestamp)] = _Message(sent_at=when, sender=who)
+
+    def history(
+        self, conversation: ConversationKey, before_ms: int, limit: int
+    ) -> list[dict[str, Any]]:
+        """The conversation's messages with a timestamp before `before_ms`, newest first, at most
+        `limit`; a recalled one is flagged `recalled` (GoEasy's history keeps it)."""
+        stamps = sorted(
+            (stamp for key, stamp in self._messages if key == conversation and stamp < before_ms),
+            reverse=True,
+        )[:limit]
+        answer = []
+        for stamp in stamps:
+            message = self._messages[(conversation, stamp)]
+            entry: dict[str, Any] = {
+                "type": "text",
+                "messageId": f"{stamp:032x}"[-32:],
+                "timestamp": stamp,
+                "senderId": message.sender,
+                "payload": {"text": ""},
+            }
+            if message.recalled:
+                entry["recalled"] = True
+            answer.append(entry)
+        return answer
 
     def is_recalled(
         self,

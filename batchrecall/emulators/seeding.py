@@ -75,12 +75,15 @@ def seed_item(emulators: EmulatorSet, item: Item, scenario: Scenario) -> bool:
                 sent_at=sent_at,
             )
     elif item.vendor is Vendor.GOEASY:
+        recaller = params.get("recaller") or {}
         emulators.goeasy.state.add_message(
             int(params["timestamp"]),
             user_a=params.get("userAId"),
             user_b=params.get("userBId"),
             group_id=params.get("groupId"),
             sent_at=sent_at,
+            # The sender: the recaller's id when the row names one, else userAId.
+            sender=str(recaller.get("id") or params.get("userAId") or "seed-sender"),
         )
     elif item.op in (Op.RECALL, Op.DELETE_MESSAGE):
         emulators.yunxin.state.add_message(

@@ -175,6 +175,9 @@ def _render(answer: Answer, response_class: type[Response]) -> Response:
     if isinstance(answer.body, str):
         content = answer.body.encode()
         media_type = "text/plain; charset=utf-8"
+    elif isinstance(answer.body, bytes):  # a file (an Easemob export)
+        content = answer.body
+        media_type = "application/octet-stream"
     else:
         content = orjson.dumps(answer.body)
         media_type = "application/json"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import unquote
 
 from starlette.routing import Route
@@ -56,7 +56,36 @@ _REMOVE_PARAMS = (
     "attach",
     "check_team_member_valid",
 )
+T = TypeVar("T")
 LIST_LIMIT = 100  # conversation list: at most 100 a page (SDK, research/history-apis.md)
+PAGE_LIMIT = 100  # history and search: limit at most 100 (research/history-apis.md §4.1, §4.2)
+SEARCH_SENDERS = 5  # search_messages: sender_account_ids at most 5 (§4.2)
+# research/history-apis.md §4.2 (DOC + SDK SearchMessagesRequestV2).
+_SEARCH_PARAMS = (
+    "operator_id",
+    "conversation_id",
+    "sender_account_ids",
+    "message_types",
+    "message_sub_types",
+    "start_time",
+    "time_period",
+    "keyword_list",
+    "keyword_match_type",
+    "page_token",
+    "limit",
+    "direction",
+)
+# §4.1 (DOC v2 page + SDK QueryMessagesByPageRequestV2).
+_HISTORY_PARAMS = (
+    "begin_time",
+    "end_time",
+    "page_token",
+    "limit",
+    "descending",
+    "message_type",
+    "check_team_valid",
+    "include_no_sense_msg",
+)
 
 
 class YunxinEmulator(VendorEmulator):
@@ -81,6 +110,16 @@ class YunxinEmulator(VendorEmulator):
         one = f"{base}/{{conversation_id}}"
         return [
             self._route("/im/v2.1/conversations", "GET", self._list_conversations, _no_items),
+            self._route(
+                "/im/v2.1/messages/actions/search_messages", "GET", self._search, _no_items
+            ),
+            self._route(
+                "/im/v2.1/conversations/{conversation_id}/messages",
+                "GET",
+                self._history_v21,
+                _conversation,
+            ),
+            self._route(f"{one}/messages", "GET", self._history, _conversation),
             # First, so that it is never read as a conversation id.
             self._route(f"{base}/actions/conversation_ids", "DELETE", self._delete_many, _ids),
             self._route(f"{one}/messages/{{message_server_id}}", "DELETE", self._remove, _msg_id),
@@ -179,14 +218,70 @@ class YunxinEmulator(VendorEmulator):
         if not is_digits(limit) or not 1 <= int(limit) <= LIST_LIMIT:
             raise _reject(BAD_PARAMETER, f"limit invalid: 1 to {LIST_LIMIT} expected")
         owned = self.state.conversations_of(account)
-        start = int(query["page_token"]) if is_digits(query.get("page_token", "")) else 0
-        page = owned[start : start + int(limit)]
-        more = start + len(page) < len(owned)
-        data = {
-            "items": [{"conversation_id": cid} for cid in page],
-            "has_more": more,
-            "next_token": str(start + len(page)) if more else "",
-        }
+        page, data = _paged(owned, query.get("page_token", ""), int(limit))
+        data["items"] = [self._conversation_item(cid) for cid in page]
+        return _answer(OK, data=data)
+
+    def _conversation_item(self, conversation_id: str) -> dict[str, Any]:
+        """A conversation as the list answers it (SDK GetConversationResponseV2): its last
+        message and update time when it has a message left."""
+        item: dict[str, Any] = {"conversation_id": conversation_id}
+        last = self.state.last_message(conversation_id)
+        if last is not None:
+            item["last_message"] = last
+            item["update_time"] = last["create_time"]
+        return item
+
+    def _search(self, incoming: Incoming) -> Answer:
+        """检索历史消息: the senders' messages in the operator's conversations, sent in
+        [start_time, start_time + time_period), newest first, a page at a time."""
+        self._gate(incoming)
+        query = incoming.query
+        self._known_params(query, _SEARCH_PARAMS)
+        operator = query.get("operator_id", "")
+        if not operator:
+            raise _reject(BAD_PARAMETER, "operator_id missing")
+        senders = [s for s in query.get("sender_account_ids", "").split(",") if s]
+        if len(senders) > SEARCH_SENDERS:
+            raise _reject(BAD_PARAMETER, f"sender_account_ids: at most {SEARCH_SENDERS}")
+        start, period = query.get("start_time", ""), query.get("time_period", "")
+        if not is_digits(start) or not is_digits(period) or int(period) == 0:
+            raise _reject(BAD_PARAMETER, "start_time and time_period: ms expected")
+        limit = _limit(query)
+        if "conversation_id" in query:
+            _conversation_type(query["conversation_id"])
+        if not self.state.knows_account(operator):
+            return _answer(NOT_FOUND, "account not found")
+        found = self.state.search(operator, set(senders), int(start), int(start) + int(period))
+        if "conversation_id" in query:
+            wanted = {
+                m.conversation_id for m in self.state.history(query["conversation_id"], 0, 2**62)
+            }
+            found = [m for m in found if m.conversation_id in wanted]
+        page, data = _paged(found, query.get("page_token", ""), limit)
+        data["items"] = [m.item() for m in page]
+        data["count"] = len(found)
+        return _answer(OK, data=data)
+
+    def _history_v21(self, incoming: Incoming) -> Answer:
+        if not self.state.history_v21:
+            return Answer(status=404, body="Not Found")
+        return self._history(incoming)
+
+    def _history(self, incoming: Incoming) -> Answer:
+        """分页查询历史消息: a conversation's messages in [begin_time, end_time]."""
+        self._gate(incoming)
+        conversation_id = incoming.path_params["conversation_id"]
+        _conversation_type(conversation_id)
+        query = incoming.query
+        self._known_params(query, _HISTORY_PARAMS)
+        begin, end = query.get("begin_time", ""), query.get("end_time", "")
+        if not is_digits(begin) or not is_digits(end) or int(begin) >= int(end):
+            raise _reject(BAD_PARAMETER, "bad time")
+        limit = _limit(query)
+        found = self.state.history(conversation_id, int(begin), int(end))
+        page, data = _paged(found, query.get("page_token", ""), limit)
+        data["items"] = [m.item() for m in page]
         return _answer(OK, data=data)
 
     # Checks shared by the routes.
@@ -236,6 +331,21 @@ def _answer(
     if code == OK:
         body["data"] = data or {}
     return Answer(status=200, body=body, code=code, headers=headers or {})
+
+
+def _limit(query: Mapping[str, str]) -> int:
+    limit = query.get("limit", "")
+    if not is_digits(limit) or not 1 <= int(limit) <= PAGE_LIMIT:
+        raise _reject(BAD_PARAMETER, f"limit invalid: 1 to {PAGE_LIMIT} expected")
+    return int(limit)
+
+
+def _paged(entries: list[T], token: str, limit: int) -> tuple[list[T], dict[str, Any]]:
+    """One page from the offset `token` names (the first when empty), and its paging data."""
+    start = int(token) if is_digits(token) else 0
+    page = entries[start : start + limit]
+    more = start + len(page) < len(entries)
+    return page, {"has_more": more, "next_token": str(start + len(page)) if more else ""}
 
 
 def _reject(code: int, msg: str) -> Reject:

@@ -6,6 +6,7 @@ import hashlib
 import heapq
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from batchrecall.emulators.common import Clock, EmulatorSettings, SlidingWindow
 
@@ -44,7 +45,25 @@ def parse_conversation_id(conversation_id: str) -> tuple[str, int, str] | None:
 @dataclass(slots=True, kw_only=True)
 class _Message:
     sent_at: float
+    conversation_id: str = ""
+    server_id: str = ""
     removed_by: int | None = None
+
+    def item(self) -> dict[str, Any]:
+        """The message as the history endpoints answer it (SDK QueryMessagesByPageResponseV2):
+        its sender is the conversation id's first part."""
+        sender, kind, other = self.conversation_id.split("|")
+        item: dict[str, Any] = {
+            "message_server_id": int(self.server_id),
+            "message_client_id": f"client-{self.server_id}",
+            "conversation_type": int(kind),
+            "sender_id": sender,
+            "message_type": 0,
+            "create_time": int(self.sent_at * 1000),
+            "text": "",
+        }
+        item["receiver_id" if kind == "1" else "team_id"] = other
+        return item
 
 
 @dataclass(slots=True)
@@ -84,6 +103,8 @@ class YunxinState:
         self.strict_params = True
         """True: a query parameter the endpoint does not document is refused with 414, as seed
         003 does for a value it does not know ("传其他值均判定为非法参数"); False: ignored."""
+        self.history_v21 = True
+        """False: the v2.1 history path answers HTTP 404 (a server with only the v2 path)."""
         self._left_teams: set[tuple[str, str]] = set()
         self._nonces: set[tuple[str, str]] = set()
         self._nonce_expiry: list[tuple[float, tuple[str, str]]] = []
@@ -100,9 +121,60 @@ class YunxinState:
         """Stores a message of the conversation `sender|type|receiver`, sent at `sent_at`."""
         self.add_conversation(conversation_id)
         when = self.clock() if sent_at is None else sent_at
-        message = _Message(sent_at=when)
+        message = _Message(
+            sent_at=when, conversation_id=conversation_id, server_id=str(message_server_id)
+        )
         self._messages[(conversation_id, str(message_server_id))] = message
         self._by_conversation.setdefault(conversation_id, []).append(message)
+
+    def history(self, conversation_id: str, begin_ms: int, end_ms: int) -> list[_Message]:
+        """A conversation's messages sent in [begin, end], oldest first: a one-to-one
+        conversation's both ways, a team's everyone's. Removed ones are left out (Yunxin returns
+        no two-way recalled message, and one-way ones only with include_no_sense_msg)."""
+        parsed = parse_conversation_id(conversation_id)
+        if parsed is None:
+            return []
+        owner, kind, other = parsed
+        if kind == P2P:
+            wanted = {f"{owner}|1|{other}", f"{other}|1|{owner}"}
+            found = [m for cid in wanted for m in self._by_conversation.get(cid, [])]
+        else:
+            found = [
+                m
+                for cid, messages in self._by_conversation.items()
+                if cid.split("|")[1:] == [str(kind), other]
+                for m in messages
+            ]
+        return _visible(found, begin_ms, end_ms)
+
+    def search(
+        self, operator: str, senders: set[str], start_ms: int, end_ms: int
+    ) -> list[_Message]:
+        """The senders' messages in [start, end) in the operator's conversations: one-to-one
+        ones the operator is a party to, and teams the operator has a conversation in or sent
+        to; newest first (direction 0)."""
+        teams = {
+            cid.split("|")[2]
+            for cid in (*self._conversations, *self._by_conversation)
+            if cid.split("|")[0] == operator and cid.split("|")[1] != str(P2P)
+        }
+        found = []
+        for cid, messages in self._by_conversation.items():
+            sender, kind, other = cid.split("|")
+            if sender not in senders:
+                continue
+            mine = operator in (sender, other) if kind == str(P2P) else other in teams
+            if mine:
+                found.extend(messages)
+        visible = _visible(found, start_ms, end_ms - 1)
+        return visible[::-1]
+
+    def knows_account(self, account: str) -> bool:
+        """Whether the account appears in any conversation or message."""
+        return any(
+            account in (cid.split("|")[0], cid.split("|")[2])
+            for cid in (*self._conversations, *self._by_conversation)
+        )
 
     def leave_team(self, team_id: str, account: str) -> None:
         """`account` is no longer a member of the team (a spammer removed from it)."""
@@ -222,6 +294,11 @@ class YunxinState:
         conversation.cleared |= {1: {"roaming"}, 2: {"history"}, 3: {"roaming", "history"}}[kind]
         return True
 
+    def last_message(self, conversation_id: str) -> dict[str, Any] | None:
+        """The conversation's last message (as the history answers it), if one is left."""
+        messages = self.history(conversation_id, 0, 2**62)
+        return messages[-1].item() if messages else None
+
     def delete_conversation(self, conversation_id: str, *, clear_message: bool) -> bool:
         """Deletes the conversation, and its messages with `clear_message` (inferred: they are
         gone for a later recall too); False for an unknown conversation."""
@@ -232,3 +309,11 @@ class YunxinState:
                 if message.removed_by is None:
                     message.removed_by = DELETE
         return True
+
+
+def _visible(messages: list[_Message], begin_ms: int, end_ms: int) -> list[_Message]:
+    """Not removed, sent in [begin, end] (ms), oldest first (by send time, then server id)."""
+    kept = [
+        m for m in messages if m.removed_by is None and begin_ms <= int(m.sent_at * 1000) <= end_ms
+    ]
+    return sorted(kept, key=lambda m: (int(m.sent_at * 1000), int(m.server_id)))

@@ -183,11 +183,6 @@ class RowFields:
         allowed = ", ".join(str(option) for option in options)
         raise RowError(f"field {show(name)} must be one of {allowed} (got {show(value)})")
 
-    def optional_timestamp(self, name: str) -> int | None:
-        """A time in ms since the epoch, as a JSON integer or digits; None where absent."""
-        value = self.get(name)
-        return None if value is None else _as_timestamp(name, value)
-
     def timestamps(self, name: str) -> list[int]:
         """GoEasy `messages`: one timestamp (ms) or a list of 1 to 10,000 of them."""
         value = self._required(name)

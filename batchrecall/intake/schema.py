@@ -20,6 +20,7 @@ from batchrecall.models import InvalidRow, Item, Op, Vendor
 # sent: never sent to a vendor, not part of the identity; plan and run count the items it shows
 # to be past their lane's recall window.
 _COMMON_FIELDS = ("vendor", "op", "app", "ref", "sent_at")
+MAX_SENT_AT = 10**16
 MAX_DESCRIPTION = 128
 # Yunxin (seed 003): recall type 1 (one-way) and type 3 (delete) take one-to-one and advanced
 # team messages only; a super team's (conversation type 3) only a two-way recall.
@@ -34,7 +35,7 @@ def items_from_row(
     row = RowFields(fields, from_csv=from_csv)
     try:
         vendor, op, app, ref = _common(row)
-        sent_at = row.optional_timestamp("sent_at")
+        sent_at = _sent_at(row, from_csv=from_csv)
         targets = _SCHEMAS[vendor, op].build(row)
     except RowError as exc:
         return invalid_row(
@@ -140,6 +141,21 @@ def _common(row: RowFields) -> tuple[Vendor, Op, str, str]:
     elif not APP_NAME.fullmatch(app):
         raise RowError(f"field 'app' must be letters, digits, '_' or '-' (got {show(app)})")
     return vendor, op, app, row.ref()
+
+
+def _sent_at(row: RowFields, *, from_csv: bool) -> int | None:
+    """`sent_at`: ms since the epoch, a JSON integer (digits in CSV), before the year 2286."""
+    value = row.get("sent_at")
+    if value is None:
+        return None
+    if from_csv and isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < MAX_SENT_AT:
+        raise RowError(
+            f"field 'sent_at' must be a time in ms since the epoch, a positive integer "
+            f"(got {show(value)})"
+        )
+    return value
 
 
 def _easemob_recall(row: RowFields) -> list[_Target]:

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from batchrecall.intake.fields import APP_CHARS, MAX_TEXT, URL_UNSAFE_CHARS
-from batchrecall.intake.schema import MAX_DESCRIPTION
+from batchrecall.intake.schema import MAX_DESCRIPTION, MAX_SENT_AT
 from batchrecall.models import Item, Op, Vendor, keyed_item, make_item_key
 
 __all__ = ["typed_items"]
@@ -37,7 +37,7 @@ _ConversationId = Annotated[
 ]
 _Description = Annotated[str, msgspec.Meta(max_length=MAX_DESCRIPTION)]
 # A JSON integer only: a `sent_at` written as digits takes the careful path.
-_SentAt = Annotated[int, msgspec.Meta(gt=0, le=2**63 - 1)]
+_SentAt = Annotated[int, msgspec.Meta(gt=0, lt=MAX_SENT_AT)]
 # A JSON integer `ref` is kept as its digits; one past 64 bits takes the careful path.
 _MAX_REF_INT = 2**64
 # A conversation id whose only character an item key quotes is '|' (as %7C).

@@ -95,6 +95,17 @@ class EasemobAdapter(Adapter):
     async def prepare(self) -> None:
         await self._tokens.current()
 
+    async def bearer(self) -> tuple[dict[str, str], int]:
+        """The headers of an app-token request (`collect`'s history calls) and the token's
+        generation, for `refresh_auth` after a 401."""
+        token, generation = await self._tokens.current()
+        return {"Accept": "application/json", "Authorization": f"Bearer {token}"}, generation
+
+    @property
+    def app_path(self) -> str:
+        """`/{org}/{app}`, each part URL-encoded."""
+        return self._prefix
+
     async def refresh_auth(self, token_generation: int) -> None:
         await self._tokens.drop(token_generation)
 
