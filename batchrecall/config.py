@@ -83,6 +83,9 @@ class LaneSettings:
     """`collect`'s history calls a second (None: the endpoint's documented rate)."""
     export_utc_offset: str = "+08:00"
     """Easemob: the time zone of the history export's hour (`collect`)."""
+    recall_window_s: float | None = None
+    """The app's recall window as its console sets it (None: the vendor's default); plan and
+    run count the items whose `sent_at` is past it."""
 
     def secret(self, name: str) -> str:
         return self.secrets[name].reveal()
@@ -129,7 +132,7 @@ _AGORA_KEYS = (("org_name", "app_name", "app_id"), ("app_certificate",))
 _AUTHS = ("easemob", "agora")
 # Agora Chat app tokens live at most 24 hours (vendors.md §1.12).
 _MAX_TOKEN_LIFETIME_S = 24 * 3600
-_LANE_COMMON = {"base_url", "rate", "history_rate"}
+_LANE_COMMON = {"base_url", "rate", "history_rate", "recall_window_s"}
 _UTC_OFFSET = re.compile(r"[+-][0-9]{2}:[0-9]{2}|Z")
 _RUN_TYPES: Mapping[str, type] = {
     "concurrency": int,
@@ -287,6 +290,11 @@ def _parse_lane(key: LaneKey, body: Any, environ: Mapping[str, str]) -> LaneSett
         history_rate = float(_number(f"{name}.history_rate", body["history_rate"], float))
         if history_rate <= 0:
             raise ConfigError(f"{name}.history_rate", "must be positive (calls a second)")
+    recall_window_s = None
+    if "recall_window_s" in body:
+        recall_window_s = float(_number(f"{name}.recall_window_s", body["recall_window_s"], float))
+        if recall_window_s <= 0:
+            raise ConfigError(f"{name}.recall_window_s", "must be positive (seconds)")
     offset = body.get("export_utc_offset", "+08:00")
     if not isinstance(offset, str) or not _UTC_OFFSET.fullmatch(offset) or offset[1:3] > "23":
         raise ConfigError(f"{name}.export_utc_offset", "must be an offset such as +08:00 or Z")
@@ -316,6 +324,7 @@ def _parse_lane(key: LaneKey, body: Any, environ: Mapping[str, str]) -> LaneSett
         token_lifetime_s=lifetime,
         history_rate=history_rate,
         export_utc_offset=offset,
+        recall_window_s=recall_window_s,
     )
 
 

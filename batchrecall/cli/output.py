@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from batchrecall.intake.plan import Plan
-from batchrecall.models import Status
+from batchrecall.models import Status, Vendor
 from batchrecall.redact import redact
 from batchrecall.results.summary import Summary, count_phrase
 
@@ -59,6 +59,8 @@ def print_plan(plan: Plan, *, out: Path | None, stream: TextIO, emulated: bool) 
         for op, count in sorted(lane.items.items()):
             calls = lane.calls[op]
             _say(stream, f"    {op:<20} {plural(count, 'item')} in {plural(calls, 'call')}")
+        if lane.past_window:
+            _say(stream, _past_window(key.vendor, lane.past_window))
     if plan.invalid_count:
         _say(stream, f"  invalid rows: {plan.invalid_count:,} (written as 'invalid', never sent)")
         for row in plan.invalid[:10]:
@@ -90,6 +92,17 @@ def print_plan(plan: Plan, *, out: Path | None, stream: TextIO, emulated: bool) 
     _say(stream, f"  total: {counted} {sending}, {estimate}")
     if out is not None:
         _say(stream, f"  results: {out}")
+
+
+def _past_window(vendor: Vendor, count: int) -> str:
+    """What the operator is told of items the rows' `sent_at` shows to be too old to recall."""
+    fix = "raise the app's recall window in the vendor's console and recall_window_s in the config"
+    if vendor is Vendor.EASEMOB:
+        fix += ", or recall with force: true (the receiver's copy)"
+    return (
+        f"    warning: {plural(count, 'item')} sent longer ago than the lane's recall window "
+        f"(their sent_at): they will fail as recall-window-exceeded; {fix}"
+    )
 
 
 def _counts(counter: Mapping[str, int], *, skip: str = "") -> str:

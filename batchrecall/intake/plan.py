@@ -32,6 +32,8 @@ class LanePlan:
     rate: float = 0.0
     duplicates: int = 0
     """Repeats of this lane's items that get a `skipped` / `duplicate` row in this run."""
+    past_window: int = 0
+    """Items to send whose `sent_at` is past their recall window: the vendor will refuse them."""
 
     @property
     def total_items(self) -> int:
@@ -119,6 +121,7 @@ def build_plan(
     keep: Callable[[Item | InvalidRow], bool] | None = None,
     partition: Partition | None = None,
     observe: Callable[[Item], None] | None = None,
+    past_window: Callable[[Item], bool] | None = None,
 ) -> Plan:
     """Read the jobs once and plan them as the run would, without sending anything.
 
@@ -126,7 +129,8 @@ def build_plan(
     second, `settled` the status an earlier run settled an item with (`--resume`; None if it
     did not), `keep` whether a row is this run's at all (a shard's share of the job). With a
     `partition`, the pass also leaves there what the run needs instead of reading the job
-    again; `observe` sees every valid item of the files, whatever the run does with it.
+    again; `observe` sees every valid item of the files, whatever the run does with it;
+    `past_window` says whether an item's `sent_at` is past its recall window.
     """
     plan = Plan()
     planner = Planner(limit=limit, run_id="plan")
@@ -169,7 +173,10 @@ def build_plan(
                     if partition is not None:
                         partition.kept(earlier, repeat=False)
                 else:
-                    _lane_plan(plan, row, rate).items[row.op] += 1
+                    lane_plan = _lane_plan(plan, row, rate)
+                    lane_plan.items[row.op] += 1
+                    if past_window is not None and row.sent_at is not None and past_window(row):
+                        lane_plan.past_window += 1
                     for call in planner.add(row):
                         _count_call(plan, call.lane, call.op, call.items)
                     if partition is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -71,6 +72,7 @@ def plan_job(
     keep: Callable[[Item | InvalidRow], bool] | None = None,
     partition: Partition | None = None,
     observe: Callable[[Item], None] | None = None,
+    now: float | None = None,
 ) -> Plan:
     """The plan of a run of these jobs under this config (default rates and limits if none).
 
@@ -85,6 +87,14 @@ def plan_job(
     def rate(key: LaneKey) -> float:
         return config.lane(key).rate if config else DEFAULT_RATES[key.vendor]
 
+    planned_at_ms = (time.time() if now is None else now) * 1000
+
+    def past_window(item: Item) -> bool:
+        settings = config.lane(item.lane) if config else None
+        window = ADAPTERS[item.vendor].recall_window_s(item, settings)
+        sent = item.sent_at
+        return window is not None and sent is not None and planned_at_ms - sent > window * 1000
+
     return build_plan(
         jobs,
         limit=limit,
@@ -93,6 +103,7 @@ def plan_job(
         keep=keep,
         partition=partition,
         observe=observe,
+        past_window=past_window,
     )
 
 

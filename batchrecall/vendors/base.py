@@ -19,7 +19,7 @@ from batchrecall.errors import (
     TransientCallError,
     UnconfirmedCallError,
 )
-from batchrecall.models import Call, ItemOutcome, Op, Vendor
+from batchrecall.models import Call, Item, ItemOutcome, Op, Vendor
 from batchrecall.redact import register_secret
 
 NO_ITEMS_EXTENSION = "batchrecall_no_items"
@@ -54,6 +54,12 @@ class Adapter(ABC):
 
     def max_items(self, op: Op) -> int:
         return self.planned_items(op, self.settings)
+
+    @classmethod
+    def recall_window_s(cls, item: Item, settings: LaneSettings | None) -> float | None:
+        """How long after it was sent this item can still be done (None: no window): the
+        lane's `recall_window_s` where the config sets one, else the vendor's default."""
+        return None
 
     def pacing_key(self, call: Call) -> str | None:
         """A key whose own rate limit applies to this call, beyond the lane's (None: none)."""

@@ -34,6 +34,8 @@ from batchrecall.vendors.easemob_answers import (
 )
 from batchrecall.vendors.easemob_tokens import AppTokens
 
+# vendors.md §1.7: two minutes unless the console sets another window (up to 7 days).
+_DEFAULT_RECALL_WINDOW_S = 120.0
 _JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 
 
@@ -65,6 +67,13 @@ class EasemobAdapter(Adapter):
         if op is Op.RECALL and settings is not None and not settings.batch_recall:
             return 1
         return cls.ops[op]
+
+    @classmethod
+    def recall_window_s(cls, item: Item, settings: LaneSettings | None) -> float | None:
+        if item.op is not Op.RECALL:
+            return None
+        configured = settings.recall_window_s if settings is not None else None
+        return _DEFAULT_RECALL_WINDOW_S if configured is None else configured
 
     def max_items(self, op: Op) -> int:
         # After a batch_recall 404/405 the lane recalls one message a call, whatever it planned.
