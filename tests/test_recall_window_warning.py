@@ -33,8 +33,10 @@ def _easemob(n: int, age_ms: int | None, **extra: Any) -> dict[str, Any]:
 
 
 def _yunxin(n: int, age_ms: int, **extra: Any) -> dict[str, Any]:
-    return {"vendor": "yunxin", "op": "recall", "conversation_id": "s|1|u",
-            "message_server_id": str(900 + n), "sent_at": int(NOW_S * 1000) - age_ms} | extra  # fmt: skip
+    sent_at = int(NOW_S * 1000) - age_ms
+    row = {"vendor": "yunxin", "op": "recall", "conversation_id": "s|1|u",
+           "message_server_id": str(900 + n), "sent_at": sent_at}  # fmt: skip
+    return row | extra
 
 
 def test_items_past_the_vendors_default_window_are_counted_per_lane(tmp_path: Path) -> None:
@@ -55,7 +57,7 @@ def test_items_past_the_vendors_default_window_are_counted_per_lane(tmp_path: Pa
                 "conversation_id": "s|1|u",
                 "sent_at": 1,
             },  # no window
-        ],  # fmt: skip
+        ],
     )
     plan = plan_job(jobs, config=None, now=NOW_S)
     easemob = plan.lanes[LaneKey(vendor=Vendor.EASEMOB, app="default")]
