@@ -14,11 +14,19 @@ install: $(VENV)/.installed
 
 # The demo job fails some items on purpose (exit code 1); any other code is a real error.
 # --emulate-scenario makes some of its messages too old, absent or sent to someone else.
+# Then collect finds a sender's messages in a sample export; they are too old to recall, as
+# the plan warns (the export is from 2025).
 demo: install
 	@$(BIN)/batchrecall run samples/demo.jsonl --emulate --emulate-scenario samples/demo.scenario.json \
 		--yes --overwrite; code=$$?; [ $$code -le 1 ] || exit $$code
 	@echo
 	@echo "Summarise it again: $(BIN)/batchrecall report samples/demo.results.jsonl"
+	@echo
+	@echo "Find what to take back: spammer-7's messages in a downloaded Easemob history export"
+	@$(BIN)/batchrecall collect easemob --export samples/demo.export.jsonl --sender spammer-7 \
+		--since 2025-12-03T09:00Z --until 2025-12-03T10:00Z --ref INC-7 \
+		--out samples/demo.collected.jsonl; code=$$?; [ $$code -le 1 ] || exit $$code
+	@$(BIN)/batchrecall plan samples/demo.collected.jsonl
 
 test: install
 	$(BIN)/pytest
