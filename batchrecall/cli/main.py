@@ -16,16 +16,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
-import anyio
 import structlog
-from rich.console import Console
 
 from batchrecall.cli import output
 from batchrecall.cli.arguments import build_parser
-from batchrecall.cli.progress import TerminalProgress
-from batchrecall.cli.progress_log import LogProgress
 from batchrecall.cli.sharding import shard_reader, shard_results_path, shards_of_results
-from batchrecall.cli.tracking import RunTracker
 from batchrecall.config import (
     Config,
     check_run_settings,
@@ -53,7 +48,6 @@ from batchrecall.results.store import (
     sniff_format,
 )
 from batchrecall.results.summary import ExitCode, count_phrase
-from batchrecall.run.runner import RunRequest, new_run_id, plan_job, run_request
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -110,6 +104,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, log_stream: TextIO | None) -> int:
+    # The HTTP stack and the display load here: validate, plan and collect do without them.
+    import anyio
+    from rich.console import Console
+
+    from batchrecall.cli.progress import TerminalProgress
+    from batchrecall.cli.progress_log import LogProgress
+    from batchrecall.cli.tracking import RunTracker
+    from batchrecall.run.runner import RunRequest, new_run_id, plan_job, run_request
+
     console = Console(stderr=True)
     show_display = not args.no_progress and console.is_terminal
     # A live display owns the terminal: stderr then gets only what needs attention. Otherwise
@@ -418,6 +421,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     path = resolve_config_path(args.config)
     if args.config or os.environ.get("BATCHRECALL_CONFIG") or path.exists():
         config = load_config(path)
+    from batchrecall.run.runner import plan_job
+
     plan = plan_job(jobs, config=config, keep=args.shard.contains if args.shard else None)
     if config is None:
         print("(no config file: default rates assumed)")
