@@ -127,25 +127,32 @@ def _lines(
     line_number = 0
     for block in blocks:
         text = carry + block
-        cut = text.rfind(b"\n") + 1
+        cut = text.rfind(_NEWLINE) + 1
         carry = text[cut:]
-        yield from _block_lines(path, text[:cut], line_number, needles, scan)
-        line_number += text.count(b"\n", 0, cut)
+        newlines = text.count(_NEWLINE, 0, cut)
+        scan.records += newlines
+        yield from _block_lines(path, text, cut, line_number, needles, scan)
+        line_number += newlines
     if carry.strip():
-        yield from _block_lines(path, carry + b"\n", line_number, needles, scan)
+        scan.records += 1
+        yield from _block_lines(path, carry + _NEWLINE, len(carry) + 1, line_number, needles, scan)
 
 
 def _block_lines(
-    path: Path, text: bytes, first_line: int, needles: tuple[bytes, ...], scan: ExportScan
+    path: Path,
+    text: bytes,
+    end: int,
+    first_line: int,
+    needles: tuple[bytes, ...],
+    scan: ExportScan,
 ) -> Iterator[Found]:
-    """Whole lines of one block: counted, and parsed where a needle is."""
-    scan.records += text.count(_NEWLINE) - text.count(b"\n\n") - text.startswith(_NEWLINE)
+    """The whole lines of `text[:end]` (counted by the caller), parsed where a needle is."""
     if needles:
         starts = sorted(
-            {_line_start(text, at) for needle in needles for at in _finds(text, needle)}
+            {_line_start(text, at) for needle in needles for at in _finds(text, needle, end)}
         )
     else:
-        starts = [0, *(at + 1 for at in _finds(text, _NEWLINE) if at + 1 < len(text))]
+        starts = [0, *(at + 1 for at in _finds(text, _NEWLINE, end) if at + 1 < end)]
     line_number, counted_to = first_line + 1, 0
     for start in starts:
         line_number += text.count(_NEWLINE, counted_to, start)
@@ -166,11 +173,11 @@ def _block_lines(
         yield where, record
 
 
-def _finds(text: bytes, needle: bytes) -> Iterator[int]:
-    at = text.find(needle)
+def _finds(text: bytes, needle: bytes, end: int) -> Iterator[int]:
+    at = text.find(needle, 0, end)
     while at >= 0:
         yield at
-        at = text.find(needle, at + len(needle))
+        at = text.find(needle, at + len(needle), end)
 
 
 def _line_start(text: bytes, at: int) -> int:
