@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 from urllib.parse import quote
 
 import httpx
@@ -54,6 +54,8 @@ class EasemobAdapter(Adapter):
     ) -> None:
         super().__init__(settings, client)
         self._wall_clock = wall_clock
+        self._user_refusals: dict[str, int] = {}
+        """Usernames whose deletes got 429 since their last answered one, and how often."""
         self._prefix = "/{}/{}".format(
             quote(settings.credentials["org_name"], safe=""),
             quote(settings.credentials["app_name"], safe=""),
@@ -61,6 +63,31 @@ class EasemobAdapter(Adapter):
         self._batch = settings.batch_recall
         issue = self._agora_token if settings.auth == "agora" else self._fetch_token
         self._tokens = AppTokens(issue, clock=clock)
+
+    def _user_refused(self, username: str, response: httpx.Response, answer: Any) -> NoReturn:
+        """A conversation delete's 429. Easemob answers its app key's limit and a user's own
+        window (5 calls a minute, counted with the user's client calls) alike. The first
+        refusal is taken as the app's limit (SPEC §4: the whole lane pauses and slows); the
+        same user refused again after that is their own window, and only their deletes wait
+        (Retry-After, else a minute)."""
+        refusals = self._user_refusals.get(username, 0) + 1
+        self._user_refusals[username] = refusals
+        wait = retry_after(response, now=self._wall_clock())
+        if refusals == 1:
+            raise ThrottledError(
+                ErrorCode.RATE_LIMITED,
+                description(answer),
+                retry_after=wait,
+                http_status=429,
+                vendor_code="reach_limit",
+            )
+        raise TransientCallError(
+            ErrorCode.RATE_LIMITED,
+            description(answer),
+            retry_after=USER_PACING_PERIOD_S if wait is None else wait,
+            http_status=429,
+            vendor_code="reach_limit",
+        )
 
     @classmethod
     def planned_items(cls, op: Op, settings: LaneSettings | None) -> int:
@@ -261,16 +288,8 @@ class EasemobAdapter(Adapter):
         if response.status_code == 404 and answer.get("error") == "service_resource_not_found":
             return [refusal_outcome(Status.NOT_FOUND, ErrorCode.NOT_FOUND, response, answer)]
         if response.status_code == 429 and answer.get("error") == "reach_limit":
-            # Taken as the user's own window (5 calls a minute per user, counted with the
-            # user's client calls): only this user's deletes wait, not the lane.
-            wait = retry_after(response, now=self._wall_clock()) or 0.0
-            raise TransientCallError(
-                ErrorCode.RATE_LIMITED,
-                description(answer),
-                http_status=429,
-                vendor_code="reach_limit",
-                retry_after=max(wait, USER_PACING_PERIOD_S),
-            )
+            self._user_refused(username, response, answer)
+        self._user_refusals.pop(username, None)
         if response.status_code != 200:
             raise_for_status(response, answer, generation, self._wall_clock())
         data = answer.get("data")

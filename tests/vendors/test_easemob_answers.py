@@ -14,7 +14,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.types import Receive, Scope, Send
 
-from batchrecall.emulators.common import LoggedRequest
+from batchrecall.emulators.common import EmulatorSettings, LoggedRequest
 from batchrecall.results.summary import ExitCode
 from tests.harness import FAST_RUN, Harness
 from tests.vendors.test_easemob import (
@@ -233,8 +233,9 @@ async def test_a_404_without_an_easemob_body_every_time_is_left_to_resume(
 
 
 async def test_a_users_429_holds_that_users_deletes_only(harness: Harness) -> None:
-    """The user's client used up its 5 calls a minute: only that user's delete waits (a minute),
-    the lane is neither paused nor slowed, other users' deletes go meanwhile."""
+    """The user's client used up its 5 calls a minute. The first 429 is taken as the app's
+    limit (the lane pauses once, SPEC §4); the same user refused again is their own window:
+    only that user's delete waits (a minute), other users' deletes go meanwhile."""
     rows = [delete_row("busy", "peer"), *(delete_row(f"user{i}", "peer") for i in range(6))]
     harness.write_job(rows)
     harness.seed()
@@ -243,14 +244,28 @@ async def test_a_users_429_holds_that_users_deletes_only(harness: Harness) -> No
         assert state.admit_user_channel("busy")  # the user's own client calls, just now
     outcome = await harness.run()
     assert set(outcome.statuses().values()) == {"ok"}
-    assert outcome.summary.throttles.get("easemob.default", 0) == 0, "the lane never paused"
+    assert outcome.summary.throttles.get("easemob.default", 0) == 1, "one pause, not more"
     deletes: list[LoggedRequest] = calls(harness, "user_channel")
     busy = [r for r in deletes if r.items == ("busy/peer",)]
-    assert [r.status for r in busy] == [429, 200]
-    assert busy[1].time - busy[0].time >= 60.0
+    assert [r.status for r in busy] == [429, 429, 200]
+    assert busy[2].time - busy[1].time >= 60.0
     others = [r for r in deletes if r.items != ("busy/peer",)]
     assert [r.status for r in others] == [200] * 6
     # Virtual time jumps to the next deadline whenever the lane waits, so order tells: every
-    # other user's delete left before the busy user's came again.
-    assert all(r.seq < busy[1].seq for r in others), "not held by the busy user"
-    assert outcome.by_target()["busy/peer"]["attempts"] == 2
+    # other user's delete left before the busy user's came the last time.
+    assert all(r.seq < busy[2].seq for r in others), "not held by the busy user"
+    assert outcome.by_target()["busy/peer"]["attempts"] == 3
+
+
+async def test_several_users_429s_are_the_apps_limit_and_pause_the_lane(tmp_path: Path) -> None:
+    """Easemob answers its app key's limit with the same 429 as a user's window: refusals of
+    several users' deletes within a second pause and slow the whole lane (SPEC §4), so the job
+    ends in seconds, not a minute a refused user."""
+    harness = Harness(tmp_path, EmulatorSettings(rate=10))
+    harness.write_job([delete_row(f"user{i}", "peer") for i in range(40)])
+    harness.seed()
+    started = harness.clock.now()
+    outcome = await harness.run()
+    assert set(outcome.statuses().values()) == {"ok"}
+    assert outcome.summary.throttles.get("easemob.default", 0) >= 1, "the lane paused"
+    assert harness.clock.now() - started < 30.0
