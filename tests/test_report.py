@@ -209,3 +209,15 @@ def test_a_resume_counts_the_job_as_the_first_run_did(
     assert f"Summary: {counted}," in printed
     assert "  settled by an earlier run: 15 items\n  this run: ok 2\n" in printed
     assert f"jobs/demo.results.jsonl: {counted}" in printed
+
+
+def test_a_csv_job_of_what_is_left_has_a_column_for_every_job_field() -> None:
+    """A field the CSV of what is left has no column for would be dropped, and the new run
+    would ask for something else (a team recall with the member check back on)."""
+    from batchrecall.intake import schema
+    from batchrecall.results import report
+
+    fields = set(schema._COMMON_FIELDS)
+    for op_schema in schema._SCHEMAS.values():
+        fields |= set(op_schema.fields)
+    assert fields <= set(report._JOB_COLUMNS)
