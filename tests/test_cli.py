@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import orjson
@@ -162,3 +164,15 @@ def test_report_writes_what_is_left_and_html(tmp_path: Path, demo: Path) -> None
     assert code == 0  # every failure of the demo is permanent: nothing is left to do
     assert left.read_text() == ""
     assert "<svg" in page.read_text()
+
+
+def test_a_reader_that_goes_away_gets_no_traceback(tmp_path: Path) -> None:
+    """`validate big.jsonl | head`: the pipe closes under us; no traceback, exit 1."""
+    job = tmp_path / "bad.jsonl"
+    job.write_text('{"vendor": "x"}\n' * 20_000)
+    done = subprocess.run(
+        f"{sys.executable} -m batchrecall.cli.main validate {job} | head -n 1",
+        shell=True, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.stdout.count("\n") == 1
+    assert "Traceback" not in done.stderr, done.stderr

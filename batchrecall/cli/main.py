@@ -54,6 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(words)
     args.words = words
+    # Until a command sets up its own log (run, collect), events go to stderr, secrets redacted.
+    configure_logging(level=logging.WARNING)
     try:
         code: int = _handlers()[args.command](args)
     except UsageError as exc:
@@ -62,6 +64,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nbatchrecall: interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        # The reader of our output went away (`| head`): nothing more to say to it, and no
+        # traceback. What was done stays done; the exit code says not everything was shown.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return ExitCode.INCOMPLETE
     except Exception as exc:  # a bug: say so, keep the traceback, and exit with its own code
         leaf: BaseException = exc
         while isinstance(leaf, BaseExceptionGroup) and leaf.exceptions:
