@@ -4,7 +4,6 @@ app key takes its history permits from one window (and honours its pauses)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,22 +12,9 @@ import redis
 from batchrecall.cli.main import main
 from batchrecall.emulators.server import EmulatorSet
 from tests.collect_server import served
-from tests.redis_server import RedisServer, in_ci, redis_server_binary
+from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    if redis_server_binary() is None:
-        message = "redis-server is not installed (apt-get install -y redis-server)"
-        if in_ci():
-            pytest.fail(message)
-        pytest.skip(message)
-    server = RedisServer(tmp_path / "redis")
-    server.start()
-    yield server
-    server.stop()
 
 
 def test_history_permits_come_from_the_shared_window(

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 from bisect import bisect_right
-from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
@@ -22,24 +21,11 @@ from batchrecall.config import LaneSettings, Secret
 from batchrecall.errors import ErrorCode, LimiterUnavailableError
 from batchrecall.models import LaneKey, Vendor
 from batchrecall.run.limits import RedisPermitStore, lane_identity
-from tests.redis_server import RedisServer, in_ci, redis_server_binary
+from tests.redis_server import RedisServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    if redis_server_binary() is None:
-        message = "redis-server is not installed (apt-get install -y redis-server)"
-        if in_ci():
-            pytest.fail(message)
-        pytest.skip(message)
-    server = RedisServer(tmp_path / "redis")
-    server.start()
-    yield server
-    server.stop()
 
 
 def max_in_window(times: list[float], width: float) -> int:

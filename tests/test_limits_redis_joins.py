@@ -3,7 +3,6 @@ from a snapshot, against a real `redis-server` on a free loopback port."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,24 +11,11 @@ import redis
 from batchrecall.errors import ErrorCode, LimiterUnavailableError
 from batchrecall.run.limits import RedisPermitStore, Window
 from tests.harness import Harness
-from tests.redis_server import RedisServer, in_ci, redis_server_binary
+from tests.redis_server import RedisServer
 from tests.test_limits_redis import max_in_window, take
 from tests.test_stops import assert_invariant, yunxin_rows
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    if redis_server_binary() is None:
-        message = "redis-server is not installed (apt-get install -y redis-server)"
-        if in_ci():
-            pytest.fail(message)
-        pytest.skip(message)
-    server = RedisServer(tmp_path / "redis")
-    server.start()
-    yield server
-    server.stop()
 
 
 def out_of_memory(server: RedisServer) -> None:
