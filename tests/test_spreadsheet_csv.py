@@ -175,3 +175,29 @@ def test_run_records_the_encoding_and_report_reads_the_job_with_it(tmp_path: Pat
     assert again["message_server_id"] == "9200000002"
     assert again["ref"] == "垃圾广告 第3批"
     assert again["description"] == "违规内容"
+
+
+def test_emulate_seeds_a_gbk_job_read_with_its_encoding() -> None:
+    from batchrecall.emulators.common import EmulatorSettings
+    from batchrecall.emulators.seeding import seed_jobs
+    from batchrecall.emulators.server import EmulatorSet
+    from batchrecall.models import JobRef
+
+    path = SHEETS / "excel_gbk_chinese.csv"
+    emulators = EmulatorSet(EmulatorSettings())
+    assert sum(seed_jobs(emulators, [JobRef(path=path, name="job", encoding="gbk")]).values()) == 3
+    assert sum(seed_jobs(EmulatorSet(EmulatorSettings()), [path]).values()) == 0  # as UTF-8
+
+
+def test_report_encoding_overrides_what_the_manifest_recorded(tmp_path: Path) -> None:
+    job = tmp_path / "sheet.csv"
+    shutil.copy(SHEETS / "excel_gbk_chinese.csv", job)
+    out = tmp_path / "sheet.results.jsonl"
+    assert main(["run", str(job), "--emulate", "--yes", "--no-progress", "--encoding", "gbk"]) == 0
+    rows = out.read_bytes().splitlines()
+    out.write_bytes(b"\n".join(row for row in rows if b"9200000002" not in row) + b"\n")
+    left = tmp_path / "left.jsonl"
+    # --encoding wins over the manifest's gbk: the row is rebuilt as latin-1 reads it.
+    assert main(["report", str(out), "--failed-jobs", str(left), "--encoding", "latin-1"]) == 1
+    (again,) = [orjson.loads(line) for line in left.read_bytes().splitlines()]
+    assert again["ref"] == "垃圾广告 第3批".encode("gbk").decode("latin-1")

@@ -31,6 +31,7 @@ MAX_LINE_BYTES = 1 << 20
 """The longest row: one physical line, or the lines of a CSV row whose quoted cell spans them."""
 _BOM = b"\xef\xbb\xbf"
 _FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
+_TOO_LONG = f"line is longer than {MAX_LINE_BYTES} bytes"
 
 
 def read_job(
@@ -150,7 +151,7 @@ def _jsonl_rows(
                 _skip_rest_of_line(file, path, number)
                 yield invalid_row(
                     job=job, line=number, raw=chunk[:MAX_LINE_BYTES],
-                    problem=_too_long(number).problem,
+                    problem=_TOO_LONG,
                 )  # fmt: skip
                 continue
             raw = chunk.removesuffix(b"\n").removesuffix(b"\r")
@@ -262,10 +263,6 @@ def _read_line(file: BinaryIO, path: Path, number: int, limit: int) -> bytes:
         ) from exc
 
 
-def _too_long(number: int) -> _Record:
-    return _Record(number, b"", problem=f"line is longer than {MAX_LINE_BYTES} bytes")
-
-
 def _csv_records(lines: Iterator[_Line]) -> Iterator[_Record]:
     """The CSV rows: a line each, or the lines a quoted cell joins. Lines are scanned for
     quotes and commas as latin-1, which any readable encoding (`intake.encoding`) keeps."""
@@ -276,7 +273,7 @@ def _csv_records(lines: Iterator[_Line]) -> Iterator[_Record]:
 
     while (line := next_line()) is not None:
         if line.too_long:
-            yield _Record(line.number, line.raw, problem=_too_long(line.number).problem)
+            yield _Record(line.number, line.raw, problem=_TOO_LONG)
             continue
         if line.blank:
             continue
