@@ -426,3 +426,30 @@ async def test_a_stop_wakes_a_lane_waiting_for_its_permit(tmp_path: Path) -> Non
     latest = assert_invariant(harness)
     assert set(latest) == job_keys(harness.job)
     assert len(rows_of(harness)) == 5
+
+
+def test_a_ctrl_c_while_the_plan_reads_the_job_sends_nothing_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C during the one pass (before the plan is shown): exit 130, no request, no result
+    row, and the lanes' files of the job removed."""
+    from batchrecall.intake import plan as plan_module
+    from batchrecall.intake import reader as reader_module
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    job = _write(tmp_path / "job.jsonl", [*easemob_rows(600), *yunxin_rows(600)])
+    real_read = reader_module.read_job
+
+    def interrupted(path: Path, **kwargs: Any) -> Any:
+        for number, row in enumerate(real_read(path, **kwargs)):
+            if number == 700:  # both lanes have files by now
+                raise KeyboardInterrupt
+            yield row
+
+    monkeypatch.setattr(plan_module, "read_job", interrupted)
+    out = tmp_path / "job.results.jsonl"
+    assert main(["run", str(job), "--emulate", "--yes", "--no-progress"]) == 130
+    assert not out.exists() or out.read_bytes() == b""
+    assert list(scratch.rglob("*")) == []
