@@ -204,3 +204,14 @@ def test_bad_options_exit_2(tmp_path: Path) -> None:
     assert main(["collect", "nope", "--export", export, "--sender", "a", "--since", SINCE]) == 2
     until_first = ["--sender", "a", "--since", SINCE, "--until", "2025-12-03T09:00Z"]
     assert main(["collect", "easemob", "--export", export, *until_first]) == 2
+
+
+def test_a_senders_file_in_another_encoding(tmp_path: Path) -> None:
+    export = write_export(tmp_path / "e.gz", [record(n, "垃圾用户") for n in range(3)])
+    senders = tmp_path / "senders.txt"
+    senders.write_bytes("垃圾用户\n".encode("gbk"))
+    out = tmp_path / "o.jsonl"
+    args = ["--export", str(export), "--senders-file", str(senders), "--since", SINCE]
+    assert collect(tmp_path, *args, "--out", str(out)) == 2  # not UTF-8: said, nothing read
+    assert collect(tmp_path, *args, "--out", str(out), "--encoding", "gbk") == 0
+    assert {row["from"] for row in job_rows(out)} == {"垃圾用户"}

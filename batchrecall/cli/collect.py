@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+from batchrecall.cli.job_options import encoding_option
 from batchrecall.errors import UsageError
 from batchrecall.models import Vendor
 from batchrecall.results.summary import ExitCode
@@ -46,6 +47,7 @@ def add_collect_parser(sub: Any) -> None:
         help="whose messages (repeatable; at least one, or --senders-file)",
     )  # fmt: skip
     collect.add_argument("--senders-file", metavar="P", help="one user id a line")
+    encoding_option(collect, default="utf-8, with or without BOM", what="--senders-file")
     collect.add_argument(
         "--since", metavar="T",
         help="from this time: ISO 8601 with its offset (2026-12-03T09:40+08:00) or a span back "
@@ -290,7 +292,8 @@ def _senders(args: argparse.Namespace) -> tuple[str, ...]:
     senders = [s for group in args.sender for s in group]
     if args.senders_file:
         try:
-            text = Path(args.senders_file).read_text(encoding="utf-8-sig")
+            encoding = "utf-8-sig" if args.encoding in (None, "utf-8") else args.encoding
+            text = Path(args.senders_file).read_text(encoding=encoding)
         except (OSError, UnicodeDecodeError) as exc:
             raise UsageError(f"collect: --senders-file {args.senders_file}: {exc}") from None
         senders += [line.strip() for line in text.splitlines() if line.strip()]

@@ -10,12 +10,14 @@ from batchrecall.intake.encoding import job_encoding
 __all__ = ["encoding_option"]
 
 
-def encoding_option(parser: argparse.ArgumentParser, *, default: str) -> None:
+def encoding_option(
+    parser: argparse.ArgumentParser, *, default: str, what: str = "the job files"
+) -> None:
     parser.add_argument(
         "--encoding",
         type=_encoding_argument,
         metavar="NAME",
-        help=f"the job files' text encoding, e.g. gbk for a Chinese-locale spreadsheet's CSV "
+        help=f"the text encoding of {what}, e.g. gbk for a Chinese-locale spreadsheet's CSV "
         f"(default: {default})",
     )
 
