@@ -12,18 +12,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from batchrecall import catalog
+from batchrecall.catalog import Credentials, VendorSpec
 from batchrecall.errors import ConfigError
 from batchrecall.models import LaneKey, Vendor
 
 CONFIG_ENV = "BATCHRECALL_CONFIG"
 DEFAULT_CONFIG = Path("batchrecall.toml")
-
-# Half of the documented 100/s where one is documented: client traffic shares the vendor quota.
-DEFAULT_RATES: Mapping[Vendor, float] = {
-    Vendor.EASEMOB: 50.0,
-    Vendor.YUNXIN: 50.0,
-    Vendor.GOEASY: 10.0,
-}
 # Agora Chat app tokens built by a lane: an hour each, built afresh at half that.
 DEFAULT_TOKEN_LIFETIME_S = 3600
 
@@ -86,9 +81,17 @@ class LaneSettings:
     recall_window_s: float | None = None
     """The app's recall window as its console sets it (None: the vendor's default); plan and
     run count the items whose `sent_at` is past it."""
+    extras: Mapping[str, bool | int | float | str] = field(default_factory=dict)
+    """A plugin vendor's own settings (`catalog.Setting`), each given or its default."""
 
     def secret(self, name: str) -> str:
         return self.secrets[name].reveal()
+
+    def setting(self, name: str) -> Any:
+        """A lane setting by name: one of these fields, or a plugin vendor's own."""
+        if name in self.extras:
+            return self.extras[name]
+        return getattr(self, name)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -121,15 +124,9 @@ class Config:
         return replace(self, lanes=lanes)
 
 
-# Per vendor: plain keys, secret keys (both required unless listed optional).
-_VENDOR_KEYS: Mapping[Vendor, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    Vendor.EASEMOB: (("org_name", "app_name", "client_id"), ("client_secret",)),
-    Vendor.GOEASY: ((), ("appkey",)),
-    Vendor.YUNXIN: (("app_key",), ("app_secret",)),
-}
-# Easemob lanes with `auth = "agora"` (Agora Chat): app tokens from the App ID and Certificate.
-_AGORA_KEYS = (("org_name", "app_name", "app_id"), ("app_certificate",))
-_AUTHS = ("easemob", "agora")
+# The product's own typed lane settings a vendor's registration may take (its
+# `builtin_settings`); `token_lifetime_s` only with `auth = "agora"`.
+_BUILTIN_SETTINGS = ("batch_recall", "export_utc_offset", "token_lifetime_s")
 # Agora Chat app tokens live at most 24 hours (vendors.md §1.12).
 _MAX_TOKEN_LIFETIME_S = 24 * 3600
 _LANE_COMMON = {"base_url", "rate", "history_rate", "recall_window_s"}
@@ -178,17 +175,16 @@ def parse_config(raw: Mapping[str, Any], *, environ: Mapping[str, str], source: 
         if section == "limits":
             limits = parse_limits(body, environ)
             continue
-        try:
-            vendor = Vendor(section)
-        except ValueError:
+        spec = catalog.find(section)
+        if spec is None:
             raise ConfigError(
-                f"[{section}]", "unknown section (easemob, goeasy, yunxin, run or limits)"
-            ) from None
+                f"[{section}]", f"unknown section ({', '.join(catalog.names())}, run or limits)"
+            )
         if not isinstance(body, dict):
             raise ConfigError(f"[{section}]", "must be a table of apps, e.g. [easemob.default]")
         for app, lane_body in body.items():
-            key = LaneKey(vendor=vendor, app=app)
-            lanes[key] = _parse_lane(key, lane_body, environ)
+            key = LaneKey(vendor=Vendor(spec.name), app=app)
+            lanes[key] = _parse_lane(key, spec, lane_body, environ)
     return Config(run=run, lanes=lanes, source=source, limits=limits)
 
 
@@ -262,27 +258,28 @@ def _number(key: str, value: Any, kind: type) -> float | int:
     return float(value)
 
 
-def _parse_lane(key: LaneKey, body: Any, environ: Mapping[str, str]) -> LaneSettings:
+def _parse_lane(
+    key: LaneKey, spec: VendorSpec, body: Any, environ: Mapping[str, str]
+) -> LaneSettings:
     name = f"{key.vendor}.{key.app}"
     if not isinstance(body, dict):
         raise ConfigError(f"[{name}]", "must be a table")
-    plain_keys, secret_keys = _VENDOR_KEYS[key.vendor]
-    auth = "easemob"
-    if key.vendor is Vendor.EASEMOB:
-        auth = _easemob_auth(name, body)
-        if auth == "agora":
-            plain_keys, secret_keys = _AGORA_KEYS
-    allowed = _LANE_COMMON | set(plain_keys) | set(secret_keys)
-    if key.vendor is Vendor.EASEMOB:
-        allowed |= {"batch_recall", "auth", "export_utc_offset"}
-        allowed |= {"token_lifetime_s"} if auth == "agora" else set()
+    auth, keys = _auth(name, spec, body)
+    plain_keys, secret_keys = keys.plain, keys.secret
+    default_auth = next(iter(spec.config.auths), auth)
+    builtin = set(spec.config.builtin_settings)
+    if auth == default_auth:
+        builtin.discard("token_lifetime_s")
+    own = {setting.name for setting in spec.config.settings}
+    allowed = _LANE_COMMON | set(plain_keys) | set(secret_keys) | builtin | own
+    allowed |= {"auth"} if spec.config.auths else set()
     for k in body:
         if k not in allowed:
-            raise ConfigError(f"{name}.{k}", _unknown_key(key.vendor, auth, k))
+            raise ConfigError(f"{name}.{k}", _unknown_key(spec, auth, k))
     if "base_url" not in body:
         raise ConfigError(f"{name}.base_url", "missing")
     base_url = _check_base_url(f"{name}.base_url", body["base_url"])
-    rate = float(_number(f"{name}.rate", body.get("rate", DEFAULT_RATES[key.vendor]), float))
+    rate = float(_number(f"{name}.rate", body.get("rate", spec.default_rate), float))
     if rate <= 0:
         raise ConfigError(f"{name}.rate", "must be positive")
     history_rate = None
@@ -304,6 +301,7 @@ def _parse_lane(key: LaneKey, body: Any, environ: Mapping[str, str]) -> LaneSett
     if not isinstance(batch_recall, bool):
         raise ConfigError(f"{name}.batch_recall", "must be true or false")
     lifetime = DEFAULT_TOKEN_LIFETIME_S
+    extras = _extras(name, spec, body)
     if auth == "agora":
         _check_agora_keys(name, credentials, secrets)
         given = body.get("token_lifetime_s", DEFAULT_TOKEN_LIFETIME_S)
@@ -325,24 +323,52 @@ def _parse_lane(key: LaneKey, body: Any, environ: Mapping[str, str]) -> LaneSett
         history_rate=history_rate,
         export_utc_offset=offset,
         recall_window_s=recall_window_s,
+        extras=extras,
     )
 
 
-def _easemob_auth(name: str, body: dict[str, Any]) -> str:
-    auth = body.get("auth", "easemob")
-    if auth not in _AUTHS:
-        raise ConfigError(f"{name}.auth", 'must be "easemob" or "agora"')
-    return str(auth)
+def _auth(name: str, spec: VendorSpec, body: dict[str, Any]) -> tuple[str, Credentials]:
+    """The lane's `auth` (the first of the vendor's, if not given) and its credential keys."""
+    auths = spec.config.auths
+    if not auths:
+        return "", spec.config.credentials
+    auth = body.get("auth", next(iter(auths)))
+    if auth not in auths:
+        choices = " or ".join(f'"{choice}"' for choice in auths)
+        raise ConfigError(f"{name}.auth", f"must be {choices}")
+    return str(auth), auths[auth]
 
 
-def _unknown_key(vendor: Vendor, auth: str, key: str) -> str:
-    if vendor is Vendor.EASEMOB:
-        easemob_only = set(_VENDOR_KEYS[Vendor.EASEMOB][0] + _VENDOR_KEYS[Vendor.EASEMOB][1])
-        agora_only = set(_AGORA_KEYS[0] + _AGORA_KEYS[1]) | {"token_lifetime_s"}
-        if auth == "agora" and key in easemob_only:
-            return 'not used with auth = "agora" (Agora app tokens need app_id, app_certificate)'
-        if auth == "easemob" and key in agora_only:
-            return 'only with auth = "agora"'
+def _extras(
+    name: str, spec: VendorSpec, body: dict[str, Any]
+) -> dict[str, bool | int | float | str]:
+    """A plugin vendor's own settings, each as given (of its kind) or its default."""
+    extras: dict[str, bool | int | float | str] = {}
+    for setting in spec.config.settings:
+        value = body.get(setting.name, setting.default)
+        key = f"{name}.{setting.name}"
+        if setting.kind is bool:
+            if not isinstance(value, bool):
+                raise ConfigError(key, "must be true or false")
+        elif setting.kind is str:
+            value = _plain(key, value)
+        else:
+            value = _number(key, value, setting.kind)
+        extras[setting.name] = value
+    return extras
+
+
+def _unknown_key(spec: VendorSpec, auth: str, key: str) -> str:
+    """Why a key is refused: it belongs to another auth of the vendor, or to none."""
+    auths = spec.config.auths
+    first = next(iter(auths), "")
+    for other, keys in auths.items():
+        # token_lifetime_s: the lifetime of the tokens a lane builds itself (an auth but the first)
+        lifetime = key == "token_lifetime_s" and other != first
+        if other != auth and (key in keys.keys or lifetime):
+            if auth == first:
+                return f'only with auth = "{other}"'
+            return f'not used with auth = "{auth}" (it takes {", ".join(auths[auth].keys)})'
     return "unknown key"
 
 

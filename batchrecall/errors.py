@@ -48,6 +48,12 @@ class UsageError(BatchrecallError):
     code = "usage-error"
 
 
+class PluginError(UsageError):
+    """A vendor plugin that cannot be used (broken, invalid, or a name taken twice)."""
+
+    code = "plugin-error"
+
+
 class ConfigError(UsageError):
     """A configuration problem, naming the key at fault."""
 

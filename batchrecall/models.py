@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 # Easemob user_channel: 5 calls a minute per user ID (vendors.md §1.8); the plan's estimate and
@@ -16,10 +16,36 @@ from urllib.parse import quote
 USER_PACING_RATE, USER_PACING_PERIOD_S = 5, 60.0
 
 
-class Vendor(StrEnum):
-    EASEMOB = "easemob"
-    GOEASY = "goeasy"
-    YUNXIN = "yunxin"
+class Vendor(str):
+    """A vendor's name, as its registration in the catalog gives it (`batchrecall.catalog`).
+
+    Any registered name is one, plugins' too; the built-in ones have constants. One object per
+    name (`Vendor("easemob") is Vendor.EASEMOB`), so that it compares at the speed of an enum.
+    Making one checks nothing: callers ask the catalog whether a name is installed.
+    """
+
+    __slots__ = ()
+    _named: ClassVar[dict[str, Vendor]] = {}
+    EASEMOB: ClassVar[Vendor]
+    GOEASY: ClassVar[Vendor]
+    YUNXIN: ClassVar[Vendor]
+
+    def __new__(cls, name: str) -> Vendor:
+        vendor = cls._named.get(name)
+        if vendor is None:
+            vendor = cls._named[name] = super().__new__(cls, name)
+        return vendor
+
+    def __repr__(self) -> str:
+        return f"Vendor({str.__repr__(self)})"
+
+    def __str__(self) -> str:
+        return str.__str__(self)
+
+
+Vendor.EASEMOB = Vendor("easemob")
+Vendor.GOEASY = Vendor("goeasy")
+Vendor.YUNXIN = Vendor("yunxin")
 
 
 class Op(StrEnum):

@@ -21,7 +21,7 @@ from batchrecall.results.store import ResultsWriter, load_resume_index, read_row
 from batchrecall.results.summary import Summary
 from batchrecall.run.clock import VirtualClock
 from batchrecall.run.engine import Engine
-from batchrecall.vendors import Adapter
+from batchrecall.vendors import Adapter, adapter_class
 from batchrecall.vendors.easemob import EasemobAdapter
 from batchrecall.vendors.goeasy import GoEasyAdapter
 from batchrecall.vendors.yunxin import YunxinAdapter
@@ -89,7 +89,9 @@ class Harness:
             return EasemobAdapter(settings, client, clock=self.clock.now)
         if settings.lane.vendor is Vendor.YUNXIN:
             return YunxinAdapter(settings, client, wall_clock=self.clock.now)
-        return GoEasyAdapter(settings, client)
+        if settings.lane.vendor is Vendor.GOEASY:
+            return GoEasyAdapter(settings, client)
+        return adapter_class(settings.lane.vendor)(settings, client)  # a plugin vendor's
 
     async def run(
         self, run: RunSettings = FAST_RUN, *, resume: bool = False, engine_hook: Any = None

@@ -214,10 +214,12 @@ def test_a_resume_counts_the_job_as_the_first_run_did(
 def test_a_csv_job_of_what_is_left_has_a_column_for_every_job_field() -> None:
     """A field the CSV of what is left has no column for would be dropped, and the new run
     would ask for something else (a team recall with the member check back on)."""
+    from batchrecall import catalog
     from batchrecall.intake import schema
     from batchrecall.results import report
 
     fields = set(schema._COMMON_FIELDS)
-    for op_schema in schema._SCHEMAS.values():
-        fields |= set(op_schema.fields)
-    assert fields <= set(report._JOB_COLUMNS)
+    for spec in catalog.vendors().values():
+        for op in spec.ops.values():
+            fields |= set(op.fields)
+    assert fields <= set(report.job_columns())

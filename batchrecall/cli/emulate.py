@@ -13,6 +13,7 @@ from typing import Any
 
 import anyio
 
+from batchrecall import catalog
 from batchrecall.cli.job_options import encoding_option
 from batchrecall.errors import UsageError
 from batchrecall.intake.encoding import DEFAULT_ENCODING
@@ -34,8 +35,8 @@ def add_emulate_parser(sub: Any) -> None:
     emulate = sub.add_parser(
         "emulate",
         help="serve the vendor emulators on loopback, for rehearsals",
-        description="Serve the Easemob, GoEasy and Yunxin APIs under /easemob, /goeasy and "
-        "/yunxin until Ctrl-C.",
+        description="Serve every installed vendor's API under its prefix (/easemob, /goeasy, "
+        "/yunxin and any plugin vendor's) until Ctrl-C.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -106,9 +107,13 @@ def parse_vendor_rates(specs: list[str]) -> dict[Vendor, float]:
         name, sep, value = spec.partition("=")
         try:
             rate = float(value)
-            vendors = [Vendor(name)]
         except ValueError:
             raise UsageError(f"--rate {spec}: expected VENDOR=R, e.g. easemob=20") from None
+        if catalog.find(name) is None:
+            raise UsageError(
+                f"--rate {spec}: unknown vendor {name!r} (one of {', '.join(catalog.names())})"
+            )
+        vendors = [Vendor(name)]
         if not sep or rate <= 0:
             raise UsageError(f"--rate {spec}: R must be a positive number")
         for vendor in vendors:
@@ -166,7 +171,7 @@ def cmd_emulate(args: argparse.Namespace) -> int:
 
     def ready(port: int) -> None:
         base = f"http://{args.host}:{port}"
-        print(f"Emulators serving at {base} (/easemob, /goeasy, /yunxin)", flush=True)
+        print(f"Emulators serving at {base} ({', '.join(emulators.prefixes())})", flush=True)
         if seeded:
             print(
                 f"Seeded {sum(seeded.values()):,} messages and conversations from the job files "

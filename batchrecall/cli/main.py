@@ -18,6 +18,7 @@ from typing import TextIO
 
 import structlog
 
+from batchrecall import catalog
 from batchrecall.cli import output
 from batchrecall.cli.arguments import build_parser
 from batchrecall.cli.sharding import shard_reader, shard_results_path, shards_of_results
@@ -297,10 +298,9 @@ def _apply_rate(config: Config, spec: str) -> Config:
     if not sep or rate <= 0:
         raise UsageError(f"--rate {spec}: expected VENDOR[.APP]=R with R > 0")
     vendor_name, _, app = target.partition(".")
-    try:
-        vendor = Vendor(vendor_name)
-    except ValueError:
-        raise UsageError(f"--rate {spec}: unknown vendor {vendor_name!r}") from None
+    if catalog.find(vendor_name) is None:
+        raise UsageError(f"--rate {spec}: unknown vendor {vendor_name!r}")
+    vendor = Vendor(vendor_name)
     keys = [k for k in config.lanes if k.vendor is vendor and (not app or k.app == app)]
     if app and not keys:
         raise UsageError(f"--rate {spec}: the config has no [{vendor}.{app}]")

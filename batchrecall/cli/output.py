@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from batchrecall import catalog
 from batchrecall.intake.plan import Plan
 from batchrecall.models import Status, Vendor
 from batchrecall.redact import redact
@@ -97,8 +98,9 @@ def print_plan(plan: Plan, *, out: Path | None, stream: TextIO, emulated: bool) 
 def _past_window(vendor: Vendor, count: int) -> str:
     """What the operator is told of items the rows' `sent_at` shows to be too old to recall."""
     fix = "raise the app's recall window in the vendor's console and recall_window_s in the config"
-    if vendor is Vendor.EASEMOB:
-        fix += ", or recall with force: true (the receiver's copy)"
+    spec = catalog.find(vendor)
+    if spec is not None and spec.window_hint:
+        fix += f", {spec.window_hint}"
     return (
         f"    warning: {plural(count, 'item')} sent longer ago than the lane's recall window "
         f"(their sent_at): they will fail as recall-window-exceeded; {fix}"

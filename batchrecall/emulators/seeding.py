@@ -18,7 +18,7 @@ import orjson
 from batchrecall.emulators.server import EmulatorSet
 from batchrecall.errors import UsageError
 from batchrecall.intake.reader import read_job
-from batchrecall.models import Item, JobRef, LaneKey, Op, Vendor
+from batchrecall.models import Item, JobRef, LaneKey
 
 Scenario = Mapping[tuple[str, str], Mapping[str, Any]]
 _SCENARIO_KEYS = {"vendor", "target", "age_s", "to", "absent"}
@@ -56,39 +56,11 @@ def seed_jobs(
 
 
 def seed_item(emulators: EmulatorSet, item: Item, scenario: Scenario) -> bool:
+    """Make the item exist in its vendor's emulator, sent now or as the scenario says;
+    False when the scenario says it is absent."""
     twist = scenario.get((str(item.vendor), item.target), {})
     if twist.get("absent"):
         return False
     sent_at = emulators.clock() - float(twist.get("age_s", 0.0))
-    params = item.params
-    if item.vendor is Vendor.EASEMOB:
-        if item.op is Op.DELETE_CONVERSATION:
-            emulators.easemob.state.add_conversation(
-                str(params["username"]), str(params["channel"]), str(params["type"])
-            )
-        else:
-            emulators.easemob.state.add_message(
-                str(params["msg_id"]),
-                sender=str(params.get("from") or "seed-sender"),
-                to=str(twist.get("to", params["to"])),
-                chat_type=str(params["chat_type"]),
-                sent_at=sent_at,
-            )
-    elif item.vendor is Vendor.GOEASY:
-        recaller = params.get("recaller") or {}
-        emulators.goeasy.state.add_message(
-            int(params["timestamp"]),
-            user_a=params.get("userAId"),
-            user_b=params.get("userBId"),
-            group_id=params.get("groupId"),
-            sent_at=sent_at,
-            # The sender: the recaller's id when the row names one, else userAId.
-            sender=str(recaller.get("id") or params.get("userAId") or "seed-sender"),
-        )
-    elif item.op in (Op.RECALL, Op.DELETE_MESSAGE):
-        emulators.yunxin.state.add_message(
-            str(params["conversation_id"]), str(params["message_server_id"]), sent_at=sent_at
-        )
-    else:
-        emulators.yunxin.state.add_conversation(str(params["conversation_id"]))
+    emulators.seed(item, twist, sent_at)
     return True

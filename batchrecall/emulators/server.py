@@ -1,4 +1,4 @@
-"""The three emulators in one app, a batchrecall config pointing at them, and serving over HTTP."""
+"""Every vendor's emulator in one app, a config pointing at them, and serving over HTTP."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 import uvicorn
@@ -18,22 +18,25 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from batchrecall.config import DEFAULT_RATES
+from batchrecall import catalog
 from batchrecall.emulators.common import DEFAULT_SETTINGS, Clock, EmulatorSettings, LoggedRequest
-from batchrecall.emulators.easemob import EasemobEmulator
 from batchrecall.emulators.faults import ConnectionDropped
-from batchrecall.emulators.goeasy import GoEasyEmulator
 from batchrecall.emulators.wire import VendorEmulator
-from batchrecall.emulators.yunxin import YunxinEmulator
-from batchrecall.models import LaneKey, Vendor
+from batchrecall.errors import UsageError
+from batchrecall.models import Item, LaneKey, Vendor
+
+if TYPE_CHECKING:
+    from batchrecall.emulators.easemob import EasemobEmulator
+    from batchrecall.emulators.goeasy import GoEasyEmulator
+    from batchrecall.emulators.yunxin import YunxinEmulator
 
 DEFAULT_PORT = 8750  # SPEC §6: `batchrecall emulate --port 8750`
-VENDORS = ("easemob", "goeasy", "yunxin")
 
 
 class EmulatorSet:
-    """One emulator per vendor, sharing settings and clock, mounted at /easemob, /goeasy and
-    /yunxin of one app, with /_emulator/requests (the merged log) and /_emulator/health.
+    """One emulator per installed vendor that has one (the catalog's), sharing settings and
+    clock, each mounted at its prefix (/easemob, /goeasy, /yunxin, ...) of one app, with
+    /_emulator/requests (the merged log) and /_emulator/health.
 
     `rates` overrides `settings.rate` for the vendors it names.
     """
@@ -45,30 +48,61 @@ class EmulatorSet:
         clock: Clock = time.time,
         rates: Mapping[Vendor, float] | Mapping[str, float] | None = None,
     ) -> None:
+        self.specs = {name: spec for name, spec in catalog.vendors().items() if spec.emulator}
         by_vendor = {str(vendor): rate for vendor, rate in (rates or {}).items()}
-        if unknown := set(by_vendor) - set(VENDORS):
-            raise ValueError(f"rates for unknown vendors {sorted(unknown)}; use {VENDORS}")
+        if unknown := set(by_vendor) - set(self.specs):
+            raise ValueError(
+                f"rates for unknown vendors {sorted(unknown)}; use {tuple(self.specs)}"
+            )
         self.settings = settings
         self.clock = clock
 
         def settings_for(vendor: str) -> EmulatorSettings:
             return replace(settings, rate=by_vendor[vendor]) if vendor in by_vendor else settings
 
-        self.easemob = EasemobEmulator(settings_for("easemob"), clock=clock)
-        self.goeasy = GoEasyEmulator(settings_for("goeasy"), clock=clock)
-        self.yunxin = YunxinEmulator(settings_for("yunxin"), clock=clock)
+        self.by_vendor: dict[str, VendorEmulator] = {}
+        for name, spec in self.specs.items():
+            assert spec.emulator is not None
+            factory = catalog.resolve(spec.emulator.factory)
+            self.by_vendor[name] = factory(settings_for(name), clock=clock)
         self.app = Starlette(
             routes=[
                 Route("/_emulator/health", self._health, methods=["GET"]),
                 Route("/_emulator/requests", self._requests, methods=["GET"]),
-                *(Mount(f"/{emulator.vendor}", app=emulator.app) for emulator in self.emulators),
+                *(
+                    Mount(self.specs[name].prefix, app=emulator.app)
+                    for name, emulator in self.by_vendor.items()
+                ),
             ]
         )
 
     @property
+    def easemob(self) -> EasemobEmulator:
+        return cast("EasemobEmulator", self.by_vendor["easemob"])
+
+    @property
+    def goeasy(self) -> GoEasyEmulator:
+        return cast("GoEasyEmulator", self.by_vendor["goeasy"])
+
+    @property
+    def yunxin(self) -> YunxinEmulator:
+        return cast("YunxinEmulator", self.by_vendor["yunxin"])
+
+    @property
     def emulators(self) -> tuple[VendorEmulator, ...]:
-        """The three emulators."""
-        return (self.easemob, self.goeasy, self.yunxin)
+        """Every vendor's emulator."""
+        return tuple(self.by_vendor.values())
+
+    def prefixes(self) -> list[str]:
+        """Where each emulator is mounted, in the vendors' order."""
+        return [self.specs[name].prefix for name in self.by_vendor]
+
+    def seed(self, item: Item, twist: Mapping[str, Any], sent_at: float) -> None:
+        """Make `item` exist in its vendor's emulator, sent at `sent_at` (epoch seconds)."""
+        spec = self.specs.get(item.vendor)
+        if spec is None or spec.emulator is None:
+            raise UsageError(f"vendor {item.vendor} has no emulator to rehearse with")
+        catalog.resolve(spec.emulator.seed)(self.by_vendor[item.vendor], item, twist, sent_at)
 
     def requests(self) -> list[LoggedRequest]:
         """Every request received by any emulator, in order of arrival."""
@@ -83,27 +117,16 @@ class EmulatorSet:
         emulator made stricter (`emulate --rate`) really throttles a rehearsal.
         """
         base = base_url.rstrip("/")
-        easemob = self.easemob.state
-        yunxin = self.yunxin.state
-        fields: dict[Vendor, dict[str, Any]] = {
-            Vendor.EASEMOB: {
-                "base_url": f"{base}/easemob",
-                "org_name": easemob.org_name,
-                "app_name": easemob.app_name,
-                "client_id": easemob.client_id,
-                "client_secret": easemob.client_secret,
-                "batch_recall": easemob.batch_recall_enabled,
-            },
-            Vendor.GOEASY: {"base_url": f"{base}/goeasy", "appkey": self.goeasy.common_key},
-            Vendor.YUNXIN: {
-                "base_url": f"{base}/yunxin",
-                "app_key": yunxin.app_key,
-                "app_secret": yunxin.app_secret,
-            },
-        }
-        lanes = {LaneKey(vendor=vendor, app="default") for vendor in Vendor} | set(apps)
+        fields: dict[str, dict[str, Any]] = {}
+        for name, emulator in self.by_vendor.items():
+            spec = self.specs[name]
+            assert spec.emulator is not None
+            keys = catalog.resolve(spec.emulator.lane_config)(emulator)
+            fields[name] = {"base_url": f"{base}{spec.prefix}", **keys}
+        lanes = {LaneKey(vendor=Vendor(name), app="default") for name in fields}
+        lanes |= {key for key in apps if key.vendor in fields}
         sections = [
-            _section(str(key), **fields[key.vendor], rate=DEFAULT_RATES[key.vendor])
+            _section(str(key), **fields[key.vendor], rate=self.specs[key.vendor].default_rate)
             for key in sorted(lanes)
         ]
         header = f"# batchrecall lanes pointing at the emulators served at {base}\n"

@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from batchrecall import catalog
 from batchrecall.intake.partition import Partition
 from batchrecall.intake.planner import Planner
 from batchrecall.intake.reader import read_job
@@ -20,7 +21,6 @@ from batchrecall.models import (
     LaneKey,
     Op,
     Status,
-    Vendor,
 )
 
 
@@ -208,5 +208,6 @@ def _lane_plan(plan: Plan, item: Item, rate: Callable[[LaneKey], float]) -> Lane
 def _count_call(plan: Plan, key: LaneKey, op: Op, items: tuple[Item, ...]) -> None:
     lane = plan.lanes[key]
     lane.calls[op] += 1
-    if key.vendor is Vendor.EASEMOB and op is Op.DELETE_CONVERSATION:
-        lane.per_key_calls[str(items[0].params["username"])] += 1
+    paced_by = catalog.get(key.vendor).op(op).pacing_field
+    if paced_by is not None:
+        lane.per_key_calls[str(items[0].params[paced_by])] += 1

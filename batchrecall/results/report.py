@@ -12,9 +12,10 @@ from typing import Any, TextIO
 
 import orjson
 
+from batchrecall import catalog
 from batchrecall.errors import JobFileError, UsageError
 from batchrecall.keystore import KeyStore
-from batchrecall.models import RESULT_COLUMNS, InvalidRow, Item, Op, Status, Vendor
+from batchrecall.models import RESULT_COLUMNS, InvalidRow, Item, Status
 from batchrecall.results.summary import ExitCode, count_phrase
 from batchrecall.results.view import (
     STATUS_ORDER,
@@ -29,12 +30,17 @@ JobReader = Callable[[Path, str], Iterable[Item | InvalidRow]]
 """Reads a job file's rows (path, name as the results give it): the intake's reader."""
 
 # Every job field, in the order a CSV job file of what is left lists them.
-_JOB_COLUMNS = (
-    "vendor", "op", "app", "ref", "msg_id", "to", "chat_type", "from", "force", "sync_device",
-    "username", "channel", "type", "delete_roam", "userAId", "userBId", "groupId", "messages",
-    "recaller", "conversation_id", "message_server_id", "description", "ignore_revoke_time",
-    "check_team_member_valid", "clear_message", "sent_at",
-)  # fmt: skip
+
+
+def job_columns() -> tuple[str, ...]:
+    """The columns of a job file of what is left: the common fields, then every field of every
+    installed vendor's ops, in the catalog's order, then `sent_at`."""
+    columns = dict.fromkeys(("vendor", "op", "app", "ref"))
+    for spec in catalog.vendors().values():
+        for op in spec.ops.values():
+            columns.update(dict.fromkeys(op.fields))
+    columns["sent_at"] = None
+    return tuple(columns)
 
 
 def run_report(
@@ -52,7 +58,7 @@ def run_report(
         left = LeftToDo(view, read_job, strict=failed_jobs is not None)
         if failed_jobs is not None:
             with failed_jobs.open("w", encoding="utf-8", newline="") as handle:
-                left.walk(_RowSink(handle, _JOB_COLUMNS, csv_format=_is_csv(failed_jobs)))
+                left.walk(_RowSink(handle, job_columns(), csv_format=_is_csv(failed_jobs)))
         else:
             left.walk(None)
         print_report(view, stream, unrecorded=left.unrecorded)
@@ -238,12 +244,8 @@ def job_row(item: Item) -> dict[str, Any]:
     row: dict[str, Any] = {"vendor": str(item.vendor), "op": str(item.op), "app": item.app}
     if item.ref:
         row["ref"] = item.ref
-    params = dict(item.params)
-    if item.vendor is Vendor.GOEASY:
-        params["messages"] = [params.pop("timestamp")]
-    if item.vendor is Vendor.YUNXIN and item.op is Op.DELETE_MESSAGE:
-        params.pop("type", None)
-    row.update(params)
+    to_row = catalog.get(item.vendor).op(item.op).to_row
+    row.update(dict(item.params) if to_row is None else catalog.resolve(to_row)(item))
     if item.sent_at is not None:
         row["sent_at"] = item.sent_at
     return row

@@ -28,9 +28,9 @@ from urllib.parse import quote
 
 import structlog
 
+from batchrecall import catalog
 from batchrecall.config import LaneSettings, LimitsSettings
 from batchrecall.errors import LimiterUnavailableError
-from batchrecall.models import Vendor
 from batchrecall.run.clock import Clock, MonotonicClock
 
 log = structlog.get_logger("batchrecall")
@@ -78,13 +78,16 @@ def lane_identity(settings: LaneSettings) -> str:
     is the credential itself, so only a hash of it ever reaches a Redis key.
     """
     vendor = settings.lane.vendor
-    if vendor is Vendor.EASEMOB:
-        org, app = settings.credentials["org_name"], settings.credentials["app_name"]
-        return f"easemob:{quote(org, safe='')}/{quote(app, safe='')}"
-    if vendor is Vendor.GOEASY:
-        digest = hashlib.sha256(settings.secret("appkey").encode()).hexdigest()[:32]
-        return f"goeasy:{digest}"
-    return f"yunxin:{quote(settings.credentials['app_key'], safe='')}"
+    keys = catalog.get(vendor).config.app_identity
+    if not keys:
+        return f"{vendor}:profile:{quote(settings.lane.app, safe='')}"
+    parts = []
+    for key in keys:
+        if key in settings.secrets:
+            parts.append(hashlib.sha256(settings.secret(key).encode()).hexdigest()[:32])
+        else:
+            parts.append(quote(settings.credentials[key], safe=""))
+    return f"{vendor}:{'/'.join(parts)}"
 
 
 def user_window_key(identity: str, username: str) -> str:

@@ -13,7 +13,8 @@ from pathlib import Path
 import anyio
 import httpx
 
-from batchrecall.config import DEFAULT_RATES, Config
+from batchrecall import catalog
+from batchrecall.config import Config
 from batchrecall.errors import ErrorCode, UsageError
 from batchrecall.intake.partition import Partition
 from batchrecall.intake.plan import Plan, build_plan
@@ -35,7 +36,7 @@ from batchrecall.run.clock import Clock, MonotonicClock
 from batchrecall.run.engine import Engine
 from batchrecall.run.limits import lane_identity, open_permit_store
 from batchrecall.run.transport import open_client
-from batchrecall.vendors import ADAPTERS, Adapter, make_adapter
+from batchrecall.vendors import Adapter, make_adapter
 
 
 @dataclass(kw_only=True)
@@ -81,17 +82,17 @@ def plan_job(
     """
 
     def limit(item: Item) -> int:
-        settings = config.lane(item.lane) if config else None
-        return ADAPTERS[item.vendor].planned_items(item.op, settings)
+        spec = catalog.get(item.vendor)
+        return spec.items_per_call(item.op, config.lane(item.lane).setting if config else None)
 
     def rate(key: LaneKey) -> float:
-        return config.lane(key).rate if config else DEFAULT_RATES[key.vendor]
+        return config.lane(key).rate if config else catalog.get(key.vendor).default_rate
 
     planned_at_ms = (time.time() if now is None else now) * 1000
 
     def past_window(item: Item) -> bool:
-        settings = config.lane(item.lane) if config else None
-        window = ADAPTERS[item.vendor].recall_window_s(item, settings)
+        configured = config.lane(item.lane).recall_window_s if config else None
+        window = catalog.get(item.vendor).recall_window_s(item.op, item.options, configured)
         sent = item.sent_at
         return window is not None and sent is not None and planned_at_ms - sent > window * 1000
 

@@ -1,25 +1,27 @@
-"""Vendor adapters, one per vendor, behind the `Adapter` interface."""
+"""Vendor adapters, one per vendor, behind the `Adapter` interface; the catalog names each
+vendor's class (`VendorSpec.adapter`)."""
 
 from __future__ import annotations
 
 import httpx
 
+from batchrecall import catalog
 from batchrecall.config import LaneSettings
-from batchrecall.models import Vendor
 from batchrecall.vendors.base import Adapter
-from batchrecall.vendors.easemob import EasemobAdapter
-from batchrecall.vendors.goeasy import GoEasyAdapter
-from batchrecall.vendors.yunxin import YunxinAdapter
 
-ADAPTERS: dict[Vendor, type[Adapter]] = {
-    Vendor.EASEMOB: EasemobAdapter,
-    Vendor.GOEASY: GoEasyAdapter,
-    Vendor.YUNXIN: YunxinAdapter,
-}
+
+def adapter_class(vendor: str) -> type[Adapter]:
+    """The adapter class the vendor's registration names, imported on first use."""
+    cls = catalog.resolve(catalog.get(vendor).adapter)
+    if not (isinstance(cls, type) and issubclass(cls, Adapter)):
+        raise catalog.PluginError(
+            f"vendor {vendor!r}: adapter {catalog.get(vendor).adapter} is not an Adapter subclass"
+        )
+    return cls
 
 
 def make_adapter(settings: LaneSettings, client: httpx.AsyncClient) -> Adapter:
-    return ADAPTERS[settings.lane.vendor](settings, client)
+    return adapter_class(settings.lane.vendor)(settings, client)
 
 
-__all__ = ["ADAPTERS", "Adapter", "make_adapter"]
+__all__ = ["Adapter", "adapter_class", "make_adapter"]

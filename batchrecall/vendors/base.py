@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
@@ -12,6 +11,7 @@ from typing import Any, ClassVar
 import httpx
 import orjson
 
+from batchrecall import catalog
 from batchrecall.config import LaneSettings
 from batchrecall.errors import (
     ErrorCode,
@@ -19,7 +19,7 @@ from batchrecall.errors import (
     TransientCallError,
     UnconfirmedCallError,
 )
-from batchrecall.models import Call, Item, ItemOutcome, Op, Vendor
+from batchrecall.models import Call, ItemOutcome, Op, Vendor
 from batchrecall.redact import register_secret
 
 NO_ITEMS_EXTENSION = "batchrecall_no_items"
@@ -36,34 +36,27 @@ class Adapter(ABC):
     """
 
     vendor: ClassVar[Vendor]
-    ops: ClassVar[Mapping[Op, int]]
-    """Each supported op and its documented maximum items per call."""
 
     default_throttle_pause_s: ClassVar[float] = 0.5
 
     def __init__(self, settings: LaneSettings, client: httpx.AsyncClient) -> None:
         self.settings = settings
         self.client = client
+        self.spec = catalog.get(settings.lane.vendor)
+        """The vendor's registration: its ops' limits and pacing."""
         for secret in settings.secrets.values():
             register_secret(secret.reveal())
 
-    @classmethod
-    def planned_items(cls, op: Op, settings: LaneSettings | None) -> int:
-        """Items a call of `op` carries under these settings (the documented limit if none)."""
-        return cls.ops[op]
-
     def max_items(self, op: Op) -> int:
-        return self.planned_items(op, self.settings)
-
-    @classmethod
-    def recall_window_s(cls, item: Item, settings: LaneSettings | None) -> float | None:
-        """How long after it was sent this item can still be done (None: no window): the
-        lane's `recall_window_s` where the config sets one, else the vendor's default."""
-        return None
+        """Items a call of `op` carries now (the registration's limit, under the lane's
+        settings)."""
+        return self.spec.items_per_call(op, self.settings.setting)
 
     def pacing_key(self, call: Call) -> str | None:
-        """A key whose own rate limit applies to this call, beyond the lane's (None: none)."""
-        return None
+        """A key whose own rate limit applies to this call, beyond the lane's (None: none): the
+        value of the param the op's registration names as `pacing_field`."""
+        field = self.spec.op(call.op).pacing_field
+        return None if field is None else str(call.items[0].params[field])
 
     async def prepare(self) -> None:  # noqa: B027 - optional hook
         """Get ready to send (an auth token) before the call takes its place in the rate limit."""

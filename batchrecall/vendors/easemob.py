@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
-from typing import Any, ClassVar, NoReturn
+from typing import Any, NoReturn
 from urllib.parse import quote
 
 import httpx
@@ -34,15 +34,11 @@ from batchrecall.vendors.easemob_answers import (
 )
 from batchrecall.vendors.easemob_tokens import AppTokens
 
-# vendors.md §1.7: two minutes unless the console sets another window (up to 7 days).
-_DEFAULT_RECALL_WINDOW_S = 120.0
 _JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 
 
 class EasemobAdapter(Adapter):
     vendor = Vendor.EASEMOB
-    # Easemob batch_recall: at most 30 messages a call; user_channel: one conversation a call.
-    ops: ClassVar[dict[Op, int]] = {Op.RECALL: 30, Op.DELETE_CONVERSATION: 1}
 
     def __init__(
         self,
@@ -89,27 +85,9 @@ class EasemobAdapter(Adapter):
             vendor_code="reach_limit",
         )
 
-    @classmethod
-    def planned_items(cls, op: Op, settings: LaneSettings | None) -> int:
-        if op is Op.RECALL and settings is not None and not settings.batch_recall:
-            return 1
-        return cls.ops[op]
-
-    @classmethod
-    def recall_window_s(cls, item: Item, settings: LaneSettings | None) -> float | None:
-        if item.op is not Op.RECALL:
-            return None
-        configured = settings.recall_window_s if settings is not None else None
-        return _DEFAULT_RECALL_WINDOW_S if configured is None else configured
-
     def max_items(self, op: Op) -> int:
         # After a batch_recall 404/405 the lane recalls one message a call, whatever it planned.
-        return 1 if op is Op.RECALL and not self._batch else self.ops[op]
-
-    def pacing_key(self, call: Call) -> str | None:
-        if call.op is Op.DELETE_CONVERSATION:
-            return str(call.items[0].params["username"])
-        return None
+        return 1 if op is Op.RECALL and not self._batch else self.spec.op(op).max_items
 
     async def send(self, call: Call) -> list[ItemOutcome]:
         if call.op is Op.RECALL and not self._batch and len(call.items) > 1:

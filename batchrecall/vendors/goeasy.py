@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 import orjson
 
-from batchrecall.config import LaneSettings
 from batchrecall.errors import (
     ErrorCode,
     LaneFatalError,
     SplitCallError,
     ThrottledError,
 )
-from batchrecall.models import Call, Item, ItemOutcome, Op, Status, Vendor
+from batchrecall.models import Call, ItemOutcome, Status, Vendor
 from batchrecall.vendors.base import Adapter, json_body, outcomes_for, retry_after, server_error
 
 # GoEasy documents no refusal text for recall (seed 001 shows only 401 "Unauthorized"). These
@@ -26,20 +25,8 @@ _INFERRED_REFUSALS: tuple[tuple[str, Status, ErrorCode], ...] = (
 )
 
 
-# The server's recall window is not documented; the client SDK recalls messages of the last
-# 4 hours (vendors.md §3), taken as the default: an inference.
-_DEFAULT_RECALL_WINDOW_S = 4 * 3600.0
-
-
 class GoEasyAdapter(Adapter):
     vendor = Vendor.GOEASY
-    # GoEasy /v2/im/history/recall: "每次最多撤回20条消息" (20 timestamps a call).
-    ops: ClassVar[dict[Op, int]] = {Op.RECALL: 20}
-
-    @classmethod
-    def recall_window_s(cls, item: Item, settings: LaneSettings | None) -> float | None:
-        configured = settings.recall_window_s if settings is not None else None
-        return _DEFAULT_RECALL_WINDOW_S if configured is None else configured
 
     async def send(self, call: Call) -> list[ItemOutcome]:
         response = await self.request(

@@ -6,7 +6,7 @@ import hashlib
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -47,30 +47,9 @@ SUCCESS = 200
 PROBE_PATH = "/im/v2.1/conversations?account_id=batchrecall-probe&limit=1"
 
 
-_DEFAULT_RECALL_WINDOW_S = 120.0
-_ONE_WAY_WINDOW_S = 30 * 86400.0
-
-
 class YunxinAdapter(Adapter):
     vendor = Vendor.YUNXIN
-    ops: ClassVar[dict[Op, int]] = {
-        Op.RECALL: 1,  # one message per call: v2 has no batch recall
-        Op.DELETE_MESSAGE: 1,
-        Op.CLEAR_HISTORY: 1,
-        Op.DELETE_CONVERSATION: 100,  # batch conversation delete: at most 100 ids a call
-    }
     default_throttle_pause_s = THROTTLE_PAUSE_S
-
-    @classmethod
-    def recall_window_s(cls, item: Item, settings: LaneSettings | None) -> float | None:
-        # vendors.md §2.9: a two-way recall within the console's window (default 2 minutes); a
-        # one-way recall and a one-way delete within 30 days (seen in the SDK only).
-        if item.op is Op.DELETE_MESSAGE or (item.op is Op.RECALL and item.params["type"] == 1):
-            return _ONE_WAY_WINDOW_S
-        if item.op is not Op.RECALL:
-            return None
-        configured = settings.recall_window_s if settings is not None else None
-        return _DEFAULT_RECALL_WINDOW_S if configured is None else configured
 
     def __init__(
         self,

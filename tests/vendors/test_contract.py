@@ -2,10 +2,16 @@
 
 Batch limits here are the vendors' documented numbers, written out again on purpose: a wrong limit
 in an adapter must fail these tests, not agree with them.
+
+A vendor plugin runs the same contract (README: vendor plugins): with the plugin installed,
+`BATCHRECALL_CONTRACT_PROFILES=package.module:PROFILES` names a list of its profiles (dicts of
+Profile's fields), and `BATCHRECALL_CONTRACT_VENDOR=name` keeps only that vendor's.
 """
 
 from __future__ import annotations
 
+import importlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,12 +96,28 @@ PROFILES = [
 ]
 
 
+def _plugin_profiles(ref: str) -> list[Profile]:
+    """The profiles a plugin gives (`package.module:NAME`, a list of dicts of Profile's fields)."""
+    module, _, name = ref.partition(":")
+    given: list[dict[str, Any]] = getattr(importlib.import_module(module), name)
+    return [Profile(**{**entry, "vendor": Vendor(entry["vendor"])}) for entry in given]
+
+
+if os.environ.get("BATCHRECALL_CONTRACT_PROFILES"):
+    PROFILES += _plugin_profiles(os.environ["BATCHRECALL_CONTRACT_PROFILES"])
+if os.environ.get("BATCHRECALL_CONTRACT_VENDOR"):
+    _only = os.environ["BATCHRECALL_CONTRACT_VENDOR"]
+    SELECTED = [p for p in PROFILES if p.vendor == _only]
+else:
+    SELECTED = PROFILES
+
+
 def _item_requests(harness: Harness, vendor: Vendor) -> list[Any]:
     """Requests that carried items (Easemob token requests carry none)."""
     return [r for r in harness.requests(str(vendor)) if not r.path.endswith("/token")]
 
 
-@pytest.fixture(params=PROFILES, ids=lambda p: p.name)
+@pytest.fixture(params=SELECTED, ids=lambda p: p.name)
 def profile(request: pytest.FixtureRequest) -> Profile:
     param: Profile = request.param
     return param
@@ -161,7 +183,7 @@ async def test_throttled_then_recovered(
 ) -> None:
     harness.write_job(profile.rows(1))
     harness.seed()
-    vendor = harness.emulators.__getattribute__(str(profile.vendor))
+    vendor = harness.emulators.by_vendor[str(profile.vendor)]
     vendor.faults.push("throttle", retry_after=retry_after, only_path_contains=profile.item_path)
     outcome = await harness.run()
     row = outcome.by_target()[profile.target(0)]
@@ -177,7 +199,7 @@ async def test_throttled_then_recovered(
 async def test_server_error_is_retried(profile: Profile, harness: Harness) -> None:
     harness.write_job(profile.rows(2))
     harness.seed()
-    vendor = harness.emulators.__getattribute__(str(profile.vendor))
+    vendor = harness.emulators.by_vendor[str(profile.vendor)]
     vendor.faults.push("http_503", only_path_contains=profile.item_path)
     outcome = await harness.run()
     assert set(outcome.statuses().values()) == {"ok"}

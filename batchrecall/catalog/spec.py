@@ -1,0 +1,206 @@
+"""The registration of one vendor: what the product needs to know of it, declared once.
+
+A `VendorSpec` names everything outside the vendor's own modules by reference
+(`"package.module:attribute"`): declaring a vendor imports nothing of its adapter, emulator or
+row builders, so a command that only reads job files pays for none of them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from batchrecall.models import Op
+
+Ref = str
+"""`"package.module:attribute"`, imported on first use."""
+
+NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
+"""A vendor's name: a config section, a job row's `vendor` and the emulators' mount prefix."""
+RESERVED_NAMES = frozenset({"run", "limits"})
+"""Config sections of the product itself: no vendor may take these names."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Credentials:
+    """The config keys of a lane that name and authenticate the vendor app: all required.
+
+    `secret` ones are read as secrets (`env:NAME`, `file:PATH` or a literal), never printed.
+    """
+
+    plain: tuple[str, ...] = ()
+    secret: tuple[str, ...] = ()
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return (*self.plain, *self.secret)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Setting:
+    """An optional config key of a plugin vendor's lanes, read into `LaneSettings.extras`."""
+
+    name: str
+    kind: type[bool] | type[int] | type[float] | type[str]
+    default: bool | int | float | str
+    doc: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConfigSpec:
+    """A vendor's config section: `[vendor.app]` tables holding these keys.
+
+    Every lane also takes `base_url` (required), `rate`, `history_rate` and `recall_window_s`.
+    `auths` offers other credential sets, chosen by the lane's `auth` key (the first is the
+    default, `credentials` being the first's keys). `builtin_settings` names the product's own
+    typed lane settings this vendor takes (`batch_recall`, `export_utc_offset`, and
+    `token_lifetime_s` with an auth other than the first); `settings` are a plugin's own.
+    """
+
+    credentials: Credentials
+    auths: Mapping[str, Credentials] = field(default_factory=dict)
+    builtin_settings: tuple[str, ...] = ()
+    settings: tuple[Setting, ...] = ()
+    app_identity: tuple[str, ...] = ()
+    """The credential keys that name the vendor app, whose lanes share one rate limit whatever
+    the profile is called (a secret one only ever as a hash); none: the profile's name."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecallWindow:
+    """How long after a message was sent the vendor still does this op.
+
+    `default_s` is the vendor's own; a lane's `recall_window_s` replaces it when `configurable`.
+    `by_option` gives identity options (`type=1`) their own fixed window.
+    """
+
+    default_s: float
+    configurable: bool = True
+    by_option: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OpSpec:
+    """One op of a vendor: the job row fields it takes and how its calls are made.
+
+    `build` reads a row (`RowFields`) into its targets (`list[Target]`). `identity` names the
+    params that change what the vendor does, in the order the item key gives them (SPEC §2);
+    each present one becomes an option `name=value` of the item's identity. A call carries at
+    most `max_items` items; one only, when the lane's bool setting `batch_switch` is false.
+    `pacing_field` names the param whose value has its own documented rate (Easemob: 5
+    conversation deletes a minute per user).
+    """
+
+    fields: tuple[str, ...]
+    build: Ref
+    max_items: int
+    identity: tuple[str, ...] = ()
+    batch_switch: str | None = None
+    pacing_field: str | None = None
+    recall_window: RecallWindow | None = None
+    to_row: Ref | None = None
+    """A function of an Item giving the job row fields that ask for exactly it again (report
+    --failed-jobs); None: the item's params as they are."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EmulatorSpec:
+    """The vendor's emulator: `factory(settings, clock=clock)` makes a `VendorEmulator`,
+    served under `prefix`; `lane_config(emulator)` gives a lane's keys (all but base_url and
+    rate) that it accepts; `seed(emulator, item, twist, sent_at)` makes an item exist there."""
+
+    factory: Ref
+    lane_config: Ref
+    seed: Ref
+    prefix: str = ""
+    """The mount prefix (default `/` and the vendor's name)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VendorSpec:
+    """One vendor as the product knows it. Plugins give one through the `batchrecall.vendors`
+    entry point group, named by `name`."""
+
+    name: str
+    title: str
+    default_rate: float
+    """Requests a second a lane sends when its config gives no `rate`."""
+    config: ConfigSpec
+    ops: Mapping[Op, OpSpec]
+    adapter: Ref
+    """An `Adapter` subclass, made as `adapter(settings, client)`."""
+    emulator: EmulatorSpec | None = None
+    window_hint: str = ""
+    """Added to the plan's warning of items past their recall window: what else can be done."""
+
+    def op(self, op: Op) -> OpSpec:
+        return self.ops[op]
+
+    def items_per_call(self, op: Op, setting: Callable[[str], Any] | None = None) -> int:
+        """Items a call of `op` carries; `setting` reads a lane's setting by name (None: the
+        vendor's documented limit)."""
+        spec = self.ops[op]
+        if spec.batch_switch is not None and setting is not None and not setting(spec.batch_switch):
+            return 1
+        return spec.max_items
+
+    def recall_window_s(
+        self, op: Op, options: tuple[str, ...], configured: float | None
+    ) -> float | None:
+        """How long after it was sent an item of `op` with these identity options can still be
+        done (None: no window); `configured` is the lane's `recall_window_s`."""
+        window = self.ops[op].recall_window
+        if window is None:
+            return None
+        for option in options:
+            if option in window.by_option:
+                return window.by_option[option]
+        if window.configurable and configured is not None:
+            return configured
+        return window.default_s
+
+    @property
+    def prefix(self) -> str:
+        """Where the emulator is mounted: `/name` unless the emulator says otherwise."""
+        given = self.emulator.prefix if self.emulator is not None else ""
+        return given or f"/{self.name}"
+
+    def problems(self) -> list[str]:
+        """What is wrong with this registration (empty when nothing is)."""
+        found: list[str] = []
+        if not NAME.fullmatch(self.name) or self.name in RESERVED_NAMES:
+            found.append(
+                f"name {self.name!r} must be 1 to 32 lower-case letters, digits or '_', "
+                f"starting with a letter, and not {' or '.join(sorted(RESERVED_NAMES))}"
+            )
+        if not self.default_rate > 0:
+            found.append("default_rate must be positive")
+        if not self.ops:
+            found.append("declares no op")
+        for op, spec in self.ops.items():
+            if not isinstance(op, Op):
+                found.append(f"op {op!r} is not one of {', '.join(Op)}")
+            elif spec.max_items < 1:
+                found.append(f"op {op}: max_items must be at least 1")
+            elif missing := [name for name in spec.identity if name not in spec.fields]:
+                found.append(f"op {op}: identity {missing} not among its fields")
+        for ref in self.refs():
+            if not _is_ref(ref):
+                found.append(f"{ref!r} is not a reference 'package.module:attribute'")
+        return found
+
+    def refs(self) -> list[Ref]:
+        refs = [self.adapter, *(spec.build for spec in self.ops.values())]
+        refs += [spec.to_row for spec in self.ops.values() if spec.to_row is not None]
+        if self.emulator is not None:
+            refs += [self.emulator.factory, self.emulator.lane_config, self.emulator.seed]
+        return refs
+
+
+def _is_ref(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    module, sep, attribute = value.partition(":")
+    return bool(sep and module and attribute)

@@ -1,0 +1,127 @@
+"""The catalog: vendors found through the `batchrecall.vendors` entry points, a plugin that is
+broken or takes a name twice refused with its name, and the built-ins' declarations."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from importlib.metadata import EntryPoint
+from pathlib import Path
+
+import pytest
+
+from batchrecall import catalog
+from batchrecall.catalog import PluginError
+from batchrecall.catalog.builtin import EASEMOB, YUNXIN
+from batchrecall.catalog.registry import GROUP, load_specs
+from batchrecall.cli.main import main
+from batchrecall.models import Op, Vendor
+
+BUILTIN_POINTS = [
+    EntryPoint(name, f"batchrecall.catalog.builtin:{name.upper()}", GROUP)
+    for name in ("easemob", "goeasy", "yunxin")
+]
+# A registration a test module holds: entry points load it like any other.
+RENAMED = dataclasses.replace(EASEMOB, name="other")
+RESERVED = dataclasses.replace(EASEMOB, name="limits")
+DUPLICATE = dataclasses.replace(EASEMOB)  # another package's "easemob"
+
+
+@pytest.fixture
+def fresh_catalog() -> Iterator[None]:
+    catalog.reload()
+    yield
+    catalog.reload()
+
+
+def test_the_builtin_vendors_are_batchrecalls_own_entry_points() -> None:
+    from importlib.metadata import entry_points
+
+    points = {point.name: point.value for point in entry_points(group=GROUP)}
+    assert points["easemob"] == "batchrecall.catalog.builtin:EASEMOB"
+    assert catalog.names()[:3] == ("easemob", "goeasy", "yunxin")
+
+
+def test_a_plugin_that_cannot_be_imported_is_named() -> None:
+    broken = EntryPoint("acme", "batchrecall_no_such_plugin:ACME", GROUP)
+    with pytest.raises(PluginError, match=r"vendor plugin 'acme' \(batchrecall_no_such_plugin"):
+        load_specs([*BUILTIN_POINTS, broken])
+
+
+def test_a_plugin_that_is_not_a_registration_is_named() -> None:
+    wrong = EntryPoint("acme", "os:sep", GROUP)
+    with pytest.raises(PluginError, match=r"'acme' .* is a str, not a batchrecall\.catalog"):
+        load_specs([*BUILTIN_POINTS, wrong])
+
+
+def test_a_second_registration_of_a_name_is_refused_naming_both() -> None:
+    twice = EntryPoint("easemob", "tests.test_catalog:RENAMED", GROUP)
+    with pytest.raises(PluginError, match="registered as 'easemob' but names itself 'other'"):
+        load_specs([*BUILTIN_POINTS, twice])
+    again = EntryPoint("easemob", "tests.test_catalog:DUPLICATE", GROUP)
+    with pytest.raises(PluginError, match="registered twice") as caught:
+        load_specs([*BUILTIN_POINTS, again])
+    assert "batchrecall.catalog.builtin:EASEMOB" in str(caught.value)
+    assert "tests.test_catalog:DUPLICATE" in str(caught.value)
+
+
+def test_a_registration_that_takes_a_config_section_of_the_product_is_refused() -> None:
+    point = EntryPoint("limits", "tests.test_catalog:RESERVED", GROUP)
+    with pytest.raises(PluginError, match="name 'limits' must be"):
+        load_specs([*BUILTIN_POINTS, point])
+
+
+def test_the_same_registration_found_twice_is_one_vendor() -> None:
+    """An editable and a regular install of one package name the same object."""
+    assert list(load_specs([*BUILTIN_POINTS, BUILTIN_POINTS[0]])) == [
+        "easemob",
+        "goeasy",
+        "yunxin",
+    ]
+
+
+def test_a_broken_plugin_stops_a_command_with_its_name(
+    fresh_catalog: None,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import importlib.metadata
+
+    broken = EntryPoint("acme", "batchrecall_no_such_plugin:ACME", GROUP)
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: [*BUILTIN_POINTS, broken])
+    job = tmp_path / "job.jsonl"
+    job.write_text('{"vendor": "goeasy", "op": "recall", "groupId": "g", "messages": [1]}\n')
+    assert main(["validate", str(job)]) == 2
+    err = capsys.readouterr().err
+    assert "batchrecall: vendor plugin 'acme' (batchrecall_no_such_plugin:ACME)" in err
+    assert "ModuleNotFoundError" in err
+
+
+def test_vendor_names_are_one_object_each() -> None:
+    assert Vendor("easemob") is Vendor.EASEMOB
+    assert Vendor("tencent") is Vendor("tencent")
+    assert Vendor("tencent") == "tencent"
+
+
+@pytest.mark.parametrize(
+    ("op", "options", "configured", "expected"),
+    [
+        (Op.RECALL, ("type=2",), None, 120.0),
+        (Op.RECALL, ("type=2",), 600.0, 600.0),
+        (Op.RECALL, ("type=1",), 600.0, 30 * 86400.0),  # one-way: its own window
+        (Op.DELETE_MESSAGE, (), 600.0, 30 * 86400.0),  # the console does not change it
+        (Op.DELETE_CONVERSATION, ("clear_message=true",), 600.0, None),
+    ],
+)
+def test_recall_windows_are_declared_per_op_and_option(
+    op: Op, options: tuple[str, ...], configured: float | None, expected: float | None
+) -> None:
+    assert YUNXIN.recall_window_s(op, options, configured) == expected
+
+
+def test_a_switch_setting_makes_calls_of_one_item() -> None:
+    settings = {"batch_recall": False}
+    assert EASEMOB.items_per_call(Op.RECALL, settings.__getitem__) == 1
+    assert EASEMOB.items_per_call(Op.RECALL, None) == 30
+    assert EASEMOB.items_per_call(Op.DELETE_CONVERSATION, settings.__getitem__) == 1
