@@ -3,7 +3,6 @@ broken or takes a name twice refused with its name, and the built-ins' declarati
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from importlib.metadata import EntryPoint
 from pathlib import Path
@@ -22,9 +21,9 @@ BUILTIN_POINTS = [
     for name in ("easemob", "goeasy", "yunxin")
 ]
 # A registration a test module holds: entry points load it like any other.
-RENAMED = dataclasses.replace(EASEMOB, name="other")
-RESERVED = dataclasses.replace(EASEMOB, name="limits")
-DUPLICATE = dataclasses.replace(EASEMOB)  # another package's "easemob"
+RENAMED = EASEMOB._replace(name="other")
+RESERVED = EASEMOB._replace(name="limits")
+DUPLICATE = EASEMOB._replace()  # another package's "easemob"
 
 
 @pytest.fixture

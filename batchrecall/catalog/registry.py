@@ -9,30 +9,35 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterable, Mapping
-from importlib.metadata import EntryPoint
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from batchrecall.catalog.spec import Ref, VendorSpec
 from batchrecall.errors import PluginError
 
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
+
 GROUP = "batchrecall.vendors"
 
 _vendors: dict[str, VendorSpec] | None = None
+_names: tuple[str, ...] = ()
 _resolved: dict[Ref, Any] = {}
 
 
 def vendors() -> Mapping[str, VendorSpec]:
     """Every vendor installed, by name (sorted); a PluginError names a plugin that is broken."""
-    global _vendors
+    global _vendors, _names
     if _vendors is None:
         from importlib.metadata import entry_points
 
         _vendors = load_specs(entry_points(group=GROUP))
+        _names = tuple(_vendors)
     return _vendors
 
 
 def names() -> tuple[str, ...]:
-    return tuple(vendors())
+    vendors()
+    return _names
 
 
 def find(name: str) -> VendorSpec | None:
@@ -53,44 +58,44 @@ def reload() -> None:
 def load_specs(points: Iterable[EntryPoint]) -> dict[str, VendorSpec]:
     """The registrations these entry points name, checked; the built-ins are added when none of
     them is there (batchrecall run from a source tree without its metadata)."""
-    found: dict[str, tuple[VendorSpec, str]] = {}
+    found: dict[str, tuple[VendorSpec, EntryPoint]] = {}
     for point in points:
-        origin = _origin(point)
         try:
             spec = point.load()
         except Exception as exc:  # any error of a foreign module: say which plugin failed
             raise PluginError(
-                f"vendor plugin {point.name!r} ({point.value}{origin}) cannot be loaded: "
-                f"{exc.__class__.__name__}: {exc}"
+                f"vendor plugin {_named(point)} cannot be loaded: {exc.__class__.__name__}: {exc}"
             ) from exc
         if not isinstance(spec, VendorSpec):
             raise PluginError(
-                f"vendor plugin {point.name!r} ({point.value}{origin}) is a "
-                f"{type(spec).__name__}, not a batchrecall.catalog.VendorSpec"
+                f"vendor plugin {_named(point)} is a {type(spec).__name__}, not a "
+                "batchrecall.catalog.VendorSpec"
             )
         problems = spec.problems()
         if spec.name != point.name:
             problems.insert(0, f"registered as {point.name!r} but names itself {spec.name!r}")
         if problems:
-            raise PluginError(
-                f"vendor plugin {point.name!r} ({point.value}{origin}): {'; '.join(problems)}"
-            )
+            raise PluginError(f"vendor plugin {_named(point)}: {'; '.join(problems)}")
         if point.name in found and found[point.name][0] is not spec:
             raise PluginError(
-                f"vendor {point.name!r} is registered twice: by {found[point.name][1]} and by "
-                f"{point.value}{origin}; uninstall one of them"
+                f"vendor {point.name!r} is registered twice: by {_named(found[point.name][1])} "
+                f"and by {_named(point)}; uninstall one of them"
             )
-        found[point.name] = (spec, f"{point.value}{origin}")
+        found[point.name] = (spec, point)
     from batchrecall.catalog.builtin import BUILTIN
 
-    if not any(spec.name in found for spec in BUILTIN):
-        found.update((spec.name, (spec, "batchrecall")) for spec in BUILTIN)
-    return {name: found[name][0] for name in sorted(found)}
+    specs = {name: found[name][0] for name in sorted(found)}
+    if not any(spec.name in specs for spec in BUILTIN):
+        specs = {spec.name: spec for spec in BUILTIN} | specs
+    return specs
 
 
-def _origin(point: EntryPoint) -> str:
+def _named(point: EntryPoint) -> str:
+    """The entry point as an error names it: its name, target and package (read only here:
+    a package's metadata takes milliseconds to parse)."""
     dist = getattr(point, "dist", None)
-    return f", from {dist.name} {dist.version}" if dist is not None else ""
+    origin = f", from {dist.name} {dist.version}" if dist is not None else ""
+    return f"{point.name!r} ({point.value}{origin})"
 
 
 def resolve(ref: Ref) -> Any:
