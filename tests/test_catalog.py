@@ -36,8 +36,12 @@ def fresh_catalog() -> Iterator[None]:
 def test_the_builtin_vendors_are_batchrecalls_own_entry_points() -> None:
     from importlib.metadata import entry_points
 
+    from batchrecall.catalog.registry import _entry_points
+
     points = {point.name: point.value for point in entry_points(group=GROUP)}
     assert points["easemob"] == "batchrecall.catalog.builtin:EASEMOB"
+    # The catalog's own scan finds what importlib.metadata finds.
+    assert {(p.name, p.value) for p in _entry_points()} == set(points.items())
     assert catalog.names()[:3] == ("easemob", "goeasy", "yunxin")
 
 
@@ -85,10 +89,10 @@ def test_a_broken_plugin_stops_a_command_with_its_name(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    import importlib.metadata
+    from batchrecall.catalog import registry
 
     broken = EntryPoint("acme", "batchrecall_no_such_plugin:ACME", GROUP)
-    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: [*BUILTIN_POINTS, broken])
+    monkeypatch.setattr(registry, "_entry_points", lambda: [*BUILTIN_POINTS, broken])
     job = tmp_path / "job.jsonl"
     job.write_text('{"vendor": "goeasy", "op": "recall", "groupId": "g", "messages": [1]}\n')
     assert main(["validate", str(job)]) == 2

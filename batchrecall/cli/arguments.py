@@ -26,12 +26,36 @@ exit codes: 0 nothing left to do, 1 items left to do (--failed-jobs writes them)
 """
 
 
+class _Version(argparse.Action):
+    """`--version`: the installed version, read only when asked (reading the package's metadata
+    cost every command some 4 ms at start)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS) -> None:
+        super().__init__(
+            option_strings,
+            dest=dest,
+            default=argparse.SUPPRESS,
+            nargs=0,
+            help="show the version and exit",
+        )
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        print(f"batchrecall {tool_version()}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Every command and option, each with what it does and its default."""
     parser = argparse.ArgumentParser(
         prog="batchrecall", description="Bulk recall and one-way delete of IM messages."
     )
-    parser.add_argument("--version", action="version", version=f"batchrecall {tool_version()}")
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser(

@@ -109,9 +109,10 @@ def parse_vendor_rates(specs: list[str]) -> dict[Vendor, float]:
             rate = float(value)
         except ValueError:
             raise UsageError(f"--rate {spec}: expected VENDOR=R, e.g. easemob=20") from None
-        if catalog.find(name) is None:
+        emulated = [n for n, vendor in catalog.vendors().items() if vendor.emulator is not None]
+        if name not in emulated:
             raise UsageError(
-                f"--rate {spec}: unknown vendor {name!r} (one of {', '.join(catalog.names())})"
+                f"--rate {spec}: no emulator of a vendor {name!r} (one of {', '.join(emulated)})"
             )
         vendors = [Vendor(name)]
         if not sep or rate <= 0:
