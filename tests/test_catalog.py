@@ -128,3 +128,27 @@ def test_a_switch_setting_makes_calls_of_one_item() -> None:
     assert EASEMOB.items_per_call(Op.RECALL, settings.__getitem__) == 1
     assert EASEMOB.items_per_call(Op.RECALL, None) == 30
     assert EASEMOB.items_per_call(Op.DELETE_CONVERSATION, settings.__getitem__) == 1
+
+
+def test_validate_imports_no_adapter_emulator_or_package_metadata(tmp_path: Path) -> None:
+    """Finding the vendors costs a command's start only the registrations: no adapter, no
+    emulator, no HTTP stack, and no package's metadata parsed (email's parser)."""
+    import subprocess
+    import sys
+
+    job = tmp_path / "job.jsonl"
+    job.write_text(
+        '{"vendor": "goeasy", "op": "recall", "groupId": "g", "messages": [1]}\n'
+        '{"vendor": "easemob", "op": "recall", "msg_id": "1", "to": "b", "chat_type": "chat"}\n'
+    )
+    probe = (
+        "import sys\n"
+        "from batchrecall.cli.main import main\n"
+        f"assert main(['validate', {str(job)!r}]) == 0\n"
+        "print('imported:', *sorted(m for m in sys.modules if m.startswith(("
+        "'batchrecall.vendors', 'batchrecall.emulators', 'httpx', 'email.parser'))))\n"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, check=True
+    )
+    assert ran.stdout.splitlines()[-1] == "imported:"
