@@ -152,3 +152,18 @@ def test_validate_imports_no_adapter_emulator_or_package_metadata(tmp_path: Path
         [sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, check=True
     )
     assert ran.stdout.splitlines()[-1] == "imported:"
+
+
+def test_the_columns_of_what_is_left_keep_their_order() -> None:
+    """A CSV of what is left is an operator's file: the built-in vendors' columns come from the
+    catalog in the order they always had."""
+    from batchrecall.results.report import job_columns
+
+    builtin = (
+        "vendor", "op", "app", "ref", "msg_id", "to", "chat_type", "from", "force", "sync_device",
+        "username", "channel", "type", "delete_roam", "userAId", "userBId", "groupId", "messages",
+        "recaller", "conversation_id", "message_server_id", "description", "ignore_revoke_time",
+        "check_team_member_valid", "clear_message", "sent_at",
+    )  # fmt: skip
+    assert [column for column in job_columns() if column in builtin] == list(builtin)
+    assert job_columns()[-1] == "sent_at"

@@ -1,8 +1,8 @@
 """Stateful fakes of the Easemob, GoEasy and Yunxin REST APIs, as ASGI apps.
 
 Each emulator behaves as its vendor documents (auth, batch limits, recall windows, not-found
-answers, rate limits) and injects latency and faults on demand; `EmulatorSet` mounts all three
-in one app, and `running_server` / `serve` put it on HTTP.
+answers, rate limits) and injects latency and faults on demand; `EmulatorSet` mounts every
+vendor's (a plugin vendor's too) in one app, and `running_server` / `serve` put it on HTTP.
 """
 
 from batchrecall.emulators.common import (
