@@ -124,9 +124,6 @@ class Config:
         return replace(self, lanes=lanes)
 
 
-# The product's own typed lane settings a vendor's registration may take (its
-# `builtin_settings`); `token_lifetime_s` only with `auth = "agora"`.
-_BUILTIN_SETTINGS = ("batch_recall", "export_utc_offset", "token_lifetime_s")
 # Agora Chat app tokens live at most 24 hours (vendors.md §1.12).
 _MAX_TOKEN_LIFETIME_S = 24 * 3600
 _LANE_COMMON = {"base_url", "rate", "history_rate", "recall_window_s"}
@@ -302,7 +299,8 @@ def _parse_lane(
         raise ConfigError(f"{name}.batch_recall", "must be true or false")
     lifetime = DEFAULT_TOKEN_LIFETIME_S
     extras = _extras(name, spec, body)
-    if auth == "agora":
+    # Agora Chat app tokens, built by the lane: the auth of a vendor that takes token_lifetime_s.
+    if auth == "agora" and "token_lifetime_s" in spec.config.builtin_settings:
         _check_agora_keys(name, credentials, secrets)
         given = body.get("token_lifetime_s", DEFAULT_TOKEN_LIFETIME_S)
         lifetime = int(_number(f"{name}.token_lifetime_s", given, int))
@@ -333,7 +331,7 @@ def _auth(name: str, spec: VendorSpec, body: dict[str, Any]) -> tuple[str, Crede
     if not auths:
         return "", spec.config.credentials
     auth = body.get("auth", next(iter(auths)))
-    if auth not in auths:
+    if not isinstance(auth, str) or auth not in auths:
         choices = " or ".join(f'"{choice}"' for choice in auths)
         raise ConfigError(f"{name}.auth", f"must be {choices}")
     return str(auth), auths[auth]

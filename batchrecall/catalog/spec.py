@@ -26,6 +26,8 @@ NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 """A vendor's name: a config section, a job row's `vendor` and the emulators' mount prefix."""
 RESERVED_NAMES = frozenset({"run", "limits"})
 """Config sections of the product itself: no vendor may take these names."""
+BUILTIN_SETTINGS = ("batch_recall", "export_utc_offset", "token_lifetime_s")
+"""The product's own typed lane settings (`LaneSettings` fields) a registration may take."""
 _NONE: Mapping[Any, Any] = MappingProxyType({})
 
 
@@ -178,8 +180,12 @@ class VendorSpec(NamedTuple):
             found.append("default_rate must be positive")
         if not self.ops:
             found.append("declares no op")
+        if unknown := set(self.config.builtin_settings) - set(BUILTIN_SETTINGS):
+            found.append(
+                f"builtin_settings {sorted(unknown)} are not {', '.join(BUILTIN_SETTINGS)}"
+            )
         for op, spec in self.ops.items():
-            if not isinstance(op, Op):
+            if op not in tuple(Op):
                 found.append(f"op {op!r} is not one of {', '.join(Op)}")
             elif spec.max_items < 1:
                 found.append(f"op {op}: max_items must be at least 1")
