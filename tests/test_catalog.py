@@ -11,7 +11,7 @@ import pytest
 
 from batchrecall import catalog
 from batchrecall.catalog import PluginError
-from batchrecall.catalog.builtin import EASEMOB, YUNXIN
+from batchrecall.catalog.builtin import EASEMOB, GOEASY, YUNXIN
 from batchrecall.catalog.registry import GROUP, load_specs
 from batchrecall.cli.main import main
 from batchrecall.models import Op, Vendor
@@ -167,3 +167,25 @@ def test_the_columns_of_what_is_left_keep_their_order() -> None:
     )  # fmt: skip
     assert [column for column in job_columns() if column in builtin] == list(builtin)
     assert job_columns()[-1] == "sent_at"
+
+
+BROKEN_ADAPTER = GOEASY._replace(name="brokenim", adapter="batchrecall_no_such_plugin:Adapter")
+
+
+def test_a_plugin_whose_adapter_cannot_be_imported_stops_the_run_before_a_row(
+    fresh_catalog: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from batchrecall.catalog import registry
+    from batchrecall.config import parse_config
+    from batchrecall.run.runner import run_job
+
+    point = EntryPoint("brokenim", "tests.test_catalog:BROKEN_ADAPTER", GROUP)
+    monkeypatch.setattr(registry, "_entry_points", lambda: [*BUILTIN_POINTS, point])
+    lane = {"base_url": "http://127.0.0.1:9", "appkey": "k"}
+    config = parse_config({"brokenim": {"default": lane}}, environ={}, source="test")
+    job = tmp_path / "job.jsonl"
+    job.write_text('{"vendor": "brokenim", "op": "recall", "groupId": "g", "messages": [1]}\n')
+    out = tmp_path / "job.results.jsonl"
+    with pytest.raises(PluginError, match="batchrecall_no_such_plugin:Adapter"):
+        run_job([job], config, out)
+    assert not out.exists() or out.read_text() == ""

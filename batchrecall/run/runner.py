@@ -36,7 +36,7 @@ from batchrecall.run.clock import Clock, MonotonicClock
 from batchrecall.run.engine import Engine
 from batchrecall.run.limits import lane_identity, open_permit_store
 from batchrecall.run.transport import open_client
-from batchrecall.vendors import Adapter, make_adapter
+from batchrecall.vendors import Adapter, adapter_class, make_adapter
 
 
 @dataclass(kw_only=True)
@@ -132,6 +132,9 @@ async def run_request(request: RunRequest) -> Summary:
 async def _run_locked(request: RunRequest) -> Summary:
     config = request.config
     settings = config.run
+    # A plugin's adapter that cannot be imported stops the run before a row is written.
+    for vendor in sorted({key.vendor for key in config.lanes}):
+        adapter_class(vendor)
     writer = ResultsWriter(request.out, request.fmt, append=request.resume is not None)
     # Shared windows only where other processes take part; alone, each lane's own limiter holds.
     shared = (
