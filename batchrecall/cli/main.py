@@ -32,7 +32,7 @@ from batchrecall.intake.distinct import DistinctKeys
 from batchrecall.intake.encoding import DEFAULT_ENCODING
 from batchrecall.intake.partition import Partition
 from batchrecall.intake.plan import Plan
-from batchrecall.intake.reader import read_job
+from batchrecall.intake.reader import read_job, read_job_keys
 from batchrecall.intake.shard import Shard
 from batchrecall.logs import configure_logging
 from batchrecall.models import InvalidRow, Item, JobRef, Vendor
@@ -397,7 +397,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         # Every file opened (and a CSV's header read) before a row is checked: one that cannot
         # be read at all is refused before any problem is printed.
         sources = [
-            read_job(job.path, job_name=job.name, encoding=job.encoding)
+            read_job_keys(job.path, job_name=job.name, encoding=job.encoding)
             for job in _jobs(args.jobs, args.encoding)
         ]
     except JobFileError as exc:
@@ -408,12 +408,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     try:
         for source in sources:
             for row in source:
-                if isinstance(row, InvalidRow):
+                if isinstance(row, list):
+                    valid += len(row)
+                    seen.update(row)
+                else:
                     invalid += 1
                     print(f"{row.job}:{row.line}: {row.problem}")
-                else:
-                    valid += 1
-                    seen.add(row.item_key)
         items = seen.count()
     finally:
         seen.close()
