@@ -82,9 +82,7 @@ class RongCloudEmulator(VendorEmulator):
     def _routes(self) -> list[Route]:
         return [
             self._form_route("/message/recall.json", self._recall, "messageUID"),
-            self._form_route(
-                "/conversation/message/history/clean.json", self._clean, "targetId"
-            ),
+            self._form_route("/conversation/message/history/clean.json", self._clean, "targetId"),
         ]
 
     def _form_route(self, path: str, handler: FormHandler, item_field: str) -> Route:

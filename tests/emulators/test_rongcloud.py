@@ -48,7 +48,9 @@ async def client(emulator: RongCloudEmulator) -> AsyncIterator[httpx.AsyncClient
         yield client
 
 
-def signed(clock: FakeClock, *, nonce: str | None = None, stamp: str | None = None) -> dict[str, str]:
+def signed(
+    clock: FakeClock, *, nonce: str | None = None, stamp: str | None = None
+) -> dict[str, str]:
     nonce = f"{next(_nonces)}" if nonce is None else nonce
     stamp = str(int(clock.now)) if stamp is None else stamp
     digest = hashlib.sha1((SECRET + nonce + stamp).encode()).hexdigest()
@@ -177,7 +179,8 @@ async def test_recall_then_again_is_not_there(
     client: httpx.AsyncClient, clock: FakeClock, emulator: RongCloudEmulator
 ) -> None:
     assert await post(client, RECALL, recall_form(), signed(clock)) == (200, {"code": 200})
-    assert emulator.state.is_recalled("UID-1") and not emulator.state.is_deleted("UID-1")
+    assert emulator.state.is_recalled("UID-1")
+    assert not emulator.state.is_deleted("UID-1")
     status, body = await post(client, RECALL, recall_form(), signed(clock))
     assert (status, body) == (200, {"code": 1015, "errorMessage": "删除的数据不存在"})
     status, body = await post(client, RECALL, recall_form("never-sent"), signed(clock))
@@ -268,7 +271,8 @@ async def test_clean_all_or_before_a_time(
     form = {"conversationType": "3", "fromUserId": "alice", "targetId": "g1"}
     before = {**form, "msgTimestamp": str(SENT + 1)}
     assert await post(client, CLEAN, before, signed(clock)) == (200, {"code": 200})
-    assert emulator.state.is_cleared("UID-2") and not emulator.state.is_cleared("UID-3")
+    assert emulator.state.is_cleared("UID-2")
+    assert not emulator.state.is_cleared("UID-3")
     assert await post(client, CLEAN, form, signed(clock)) == (200, {"code": 200})
     assert emulator.state.is_cleared("UID-3")
     # A cleaned message is no longer there to recall.
@@ -378,4 +382,5 @@ async def test_the_adapter_is_accepted_in_either_unit(
             call = Call(call_id="c", lane=settings.lane, op=op, items=(item,))
             outcomes += await adapter.send(call)
     assert [o.status for o in outcomes] == [Status.OK, Status.NOT_FOUND, Status.OK]
-    assert emulator.state.is_recalled("UID-1") and emulator.state.is_cleared("UID-3")
+    assert emulator.state.is_recalled("UID-1")
+    assert emulator.state.is_cleared("UID-3")
