@@ -81,3 +81,17 @@ def test_the_secret_never_shows(tmp_path: Path) -> None:
     config = _load(tmp_path, SECTION)
     assert SECRET not in repr(config)
     assert SECRET not in str(config.lane(KEY))
+
+
+def test_lanes_of_one_app_key_share_their_limit_apart_from_yunxins(tmp_path: Path) -> None:
+    from batchrecall.run.limits import lane_identity
+
+    text = SECTION + SECTION.replace("rongcloud.default", "rongcloud.other")
+    text += '[yunxin.default]\nbase_url = "https://open.yunxinapi.com"\napp_key = "rc-app-key"\n'
+    text += 'app_secret = "s"\n'
+    config = _load(tmp_path, text)
+    identities = {str(key): lane_identity(lane) for key, lane in config.lanes.items()}
+    assert (
+        identities["rongcloud.default"] == identities["rongcloud.other"] == "rongcloud:rc-app-key"
+    )
+    assert identities["yunxin.default"] == "yunxin:rc-app-key"

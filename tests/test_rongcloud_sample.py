@@ -83,3 +83,15 @@ def test_a_rehearsal_over_real_http(tmp_path: Path, emulate_factory: Any) -> Non
     everything = "\n".join([done.stdout, done.stderr, report.stdout, report.stderr,
                             out.read_text(), log.read_text()])  # fmt: skip
     assert secret not in everything
+
+
+def test_collect_refuses_rongcloud_without_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "found.jsonl"
+    code = main(
+        ["collect", "rongcloud", "--sender", "spammer-1", "--since", "2h", "--out", str(out)]
+    )
+    assert code == 2
+    assert "RongCloud's history is not read" in capsys.readouterr().err
+    assert not out.exists()
