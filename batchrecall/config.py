@@ -23,6 +23,7 @@ DEFAULT_RATES: Mapping[Vendor, float] = {
     Vendor.EASEMOB: 50.0,
     Vendor.YUNXIN: 50.0,
     Vendor.GOEASY: 10.0,
+    Vendor.RONGCLOUD: 50.0,  # recall: "每秒钟限 100 次"
 }
 # Agora Chat app tokens built by a lane: an hour each, built afresh at half that.
 DEFAULT_TOKEN_LIFETIME_S = 3600
@@ -86,6 +87,9 @@ class LaneSettings:
     recall_window_s: float | None = None
     """The app's recall window as its console sets it (None: the vendor's default); plan and
     run count the items whose `sent_at` is past it."""
+    timestamp_unit: str = "s"
+    """RongCloud: the signature's `Timestamp` in seconds (what the official SDKs send) or "ms"
+    (what the documents say)."""
 
     def secret(self, name: str) -> str:
         return self.secrets[name].reveal()
@@ -126,12 +130,14 @@ _VENDOR_KEYS: Mapping[Vendor, tuple[tuple[str, ...], tuple[str, ...]]] = {
     Vendor.EASEMOB: (("org_name", "app_name", "client_id"), ("client_secret",)),
     Vendor.GOEASY: ((), ("appkey",)),
     Vendor.YUNXIN: (("app_key",), ("app_secret",)),
+    Vendor.RONGCLOUD: (("app_key",), ("app_secret",)),
 }
 # Easemob lanes with `auth = "agora"` (Agora Chat): app tokens from the App ID and Certificate.
 _AGORA_KEYS = (("org_name", "app_name", "app_id"), ("app_certificate",))
 _AUTHS = ("easemob", "agora")
 # Agora Chat app tokens live at most 24 hours (vendors.md §1.12).
 _MAX_TOKEN_LIFETIME_S = 24 * 3600
+_TIMESTAMP_UNITS = ("s", "ms")  # RongCloud's signature Timestamp (README: which and why)
 _LANE_COMMON = {"base_url", "rate", "history_rate", "recall_window_s"}
 _UTC_OFFSET = re.compile(r"[+-][0-9]{2}:[0-9]{2}|Z")
 _RUN_TYPES: Mapping[str, type] = {
@@ -182,7 +188,7 @@ def parse_config(raw: Mapping[str, Any], *, environ: Mapping[str, str], source: 
             vendor = Vendor(section)
         except ValueError:
             raise ConfigError(
-                f"[{section}]", "unknown section (easemob, goeasy, yunxin, run or limits)"
+                f"[{section}]", f"unknown section ({', '.join(Vendor)}, run or limits)"
             ) from None
         if not isinstance(body, dict):
             raise ConfigError(f"[{section}]", "must be a table of apps, e.g. [easemob.default]")
@@ -276,6 +282,8 @@ def _parse_lane(key: LaneKey, body: Any, environ: Mapping[str, str]) -> LaneSett
     if key.vendor is Vendor.EASEMOB:
         allowed |= {"batch_recall", "auth", "export_utc_offset"}
         allowed |= {"token_lifetime_s"} if auth == "agora" else set()
+    if key.vendor is Vendor.RONGCLOUD:
+        allowed |= {"timestamp_unit"}
     for k in body:
         if k not in allowed:
             raise ConfigError(f"{name}.{k}", _unknown_key(key.vendor, auth, k))
@@ -298,6 +306,9 @@ def _parse_lane(key: LaneKey, body: Any, environ: Mapping[str, str]) -> LaneSett
     offset = body.get("export_utc_offset", "+08:00")
     if not isinstance(offset, str) or not _UTC_OFFSET.fullmatch(offset) or offset[1:3] > "23":
         raise ConfigError(f"{name}.export_utc_offset", "must be an offset such as +08:00 or Z")
+    timestamp_unit = body.get("timestamp_unit", "s")
+    if timestamp_unit not in _TIMESTAMP_UNITS:
+        raise ConfigError(f"{name}.timestamp_unit", 'must be "s" or "ms"')
     credentials = {k: _plain(f"{name}.{k}", body.get(k)) for k in plain_keys}
     secrets = {k: _secret(f"{name}.{k}", body.get(k), environ) for k in secret_keys}
     batch_recall = body.get("batch_recall", True)
@@ -325,6 +336,7 @@ def _parse_lane(key: LaneKey, body: Any, environ: Mapping[str, str]) -> LaneSett
         history_rate=history_rate,
         export_utc_offset=offset,
         recall_window_s=recall_window_s,
+        timestamp_unit=timestamp_unit,
     )
 
 

@@ -11,7 +11,7 @@ import pytest
 from batchrecall.errors import JobFileError
 from batchrecall.intake.fields import MAX_TIMESTAMPS
 from batchrecall.intake.reader import read_job
-from batchrecall.models import InvalidRow, Item
+from batchrecall.models import InvalidRow, Item, Vendor
 
 CORPUS = Path(__file__).parent / "bad_inputs"
 
@@ -78,7 +78,7 @@ EXPECTED: dict[str, Rows | Unreadable] = {
     "unknown_vendor_or_op.jsonl": Rows(
         0,
         {
-            1: "field 'vendor' must be one of easemob, goeasy, yunxin (got 'wechat')",
+            1: f"field 'vendor' must be one of {', '.join(Vendor)} (got 'wechat')",
             2: "missing field 'vendor'",
             3: "missing field 'op'",
             4: "field 'op' must be one of recall, delete_conversation for easemob "

@@ -34,8 +34,8 @@ def add_emulate_parser(sub: Any) -> None:
     emulate = sub.add_parser(
         "emulate",
         help="serve the vendor emulators on loopback, for rehearsals",
-        description="Serve the Easemob, GoEasy and Yunxin APIs under /easemob, /goeasy and "
-        "/yunxin until Ctrl-C.",
+        description="Serve the Easemob, GoEasy, Yunxin and RongCloud APIs under /easemob, "
+        "/goeasy, /yunxin and /rongcloud until Ctrl-C.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -166,7 +166,8 @@ def cmd_emulate(args: argparse.Namespace) -> int:
 
     def ready(port: int) -> None:
         base = f"http://{args.host}:{port}"
-        print(f"Emulators serving at {base} (/easemob, /goeasy, /yunxin)", flush=True)
+        prefixes = ", ".join(f"/{emulator.vendor}" for emulator in emulators.emulators)
+        print(f"Emulators serving at {base} ({prefixes})", flush=True)
         if seeded:
             print(
                 f"Seeded {sum(seeded.values()):,} messages and conversations from the job files "
@@ -177,7 +178,8 @@ def cmd_emulate(args: argparse.Namespace) -> int:
         print(
             f"Recall window: {_window(settings.recall_window_s)} for Easemob and Yunxin "
             f"(seeded messages count as sent at {_clock(started)}: recall them by "
-            f"{_clock(until)}), {_window(settings.goeasy_recall_window_s)} for GoEasy",
+            f"{_clock(until)}), {_window(settings.goeasy_recall_window_s)} for GoEasy, "
+            "none for RongCloud (none documented)",
             flush=True,
         )
         if args.rate:

@@ -1,7 +1,7 @@
-"""Stateful fakes of the Easemob, GoEasy and Yunxin REST APIs, as ASGI apps.
+"""Stateful fakes of the Easemob, GoEasy, Yunxin and RongCloud REST APIs, as ASGI apps.
 
 Each emulator behaves as its vendor documents (auth, batch limits, recall windows, not-found
-answers, rate limits) and injects latency and faults on demand; `EmulatorSet` mounts all three
+answers, rate limits) and injects latency and faults on demand; `EmulatorSet` mounts them all
 in one app, and `running_server` / `serve` put it on HTTP.
 """
 
@@ -17,6 +17,8 @@ from batchrecall.emulators.easemob_state import EasemobState
 from batchrecall.emulators.faults import ConnectionDropped, Fault, FaultKind, FaultPlan
 from batchrecall.emulators.goeasy import GoEasyEmulator
 from batchrecall.emulators.goeasy_state import GoEasyState
+from batchrecall.emulators.rongcloud import RongCloudEmulator
+from batchrecall.emulators.rongcloud_state import RongCloudState
 from batchrecall.emulators.server import EmulatorSet, running_server, serve
 from batchrecall.emulators.wire import VendorEmulator
 from batchrecall.emulators.yunxin import YunxinEmulator
@@ -36,6 +38,8 @@ __all__ = [
     "GoEasyEmulator",
     "GoEasyState",
     "LoggedRequest",
+    "RongCloudEmulator",
+    "RongCloudState",
     "SlidingWindow",
     "VendorEmulator",
     "YunxinEmulator",

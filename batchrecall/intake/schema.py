@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from batchrecall.intake import rongcloud_rows
 from batchrecall.intake.fields import APP_NAME, MAX_TEXT, RowError, RowFields, show
 from batchrecall.models import InvalidRow, Item, Op, Vendor
 
@@ -347,6 +348,18 @@ def _yunxin_clear_history(row: RowFields) -> list[_Target]:
     return [_Target(conversation_id, (conversation_id,), params, options=options)]
 
 
+def _one_target(
+    build: Callable[[RowFields], rongcloud_rows.RowTarget],
+) -> Callable[[RowFields], list[_Target]]:
+    """A vendor module's one-item row builder, as a schema's."""
+
+    def targets(row: RowFields) -> list[_Target]:
+        made = build(row)
+        return [_Target(made.target, made.ids, made.params, options=made.options)]
+
+    return targets
+
+
 _SCHEMAS: dict[tuple[Vendor, Op], _OpSchema] = {
     (Vendor.EASEMOB, Op.RECALL): _OpSchema(
         ("msg_id", "to", "chat_type", "from", "force", "sync_device"), _easemob_recall
@@ -377,5 +390,11 @@ _SCHEMAS: dict[tuple[Vendor, Op], _OpSchema] = {
     ),
     (Vendor.YUNXIN, Op.CLEAR_HISTORY): _OpSchema(
         ("conversation_id", "type"), _yunxin_clear_history
+    ),
+    (Vendor.RONGCLOUD, Op.RECALL): _OpSchema(
+        rongcloud_rows.RECALL_FIELDS, _one_target(rongcloud_rows.recall)
+    ),
+    (Vendor.RONGCLOUD, Op.CLEAR_HISTORY): _OpSchema(
+        rongcloud_rows.CLEAR_HISTORY_FIELDS, _one_target(rongcloud_rows.clear_history)
     ),
 }

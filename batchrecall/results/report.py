@@ -33,7 +33,10 @@ _JOB_COLUMNS = (
     "vendor", "op", "app", "ref", "msg_id", "to", "chat_type", "from", "force", "sync_device",
     "username", "channel", "type", "delete_roam", "userAId", "userBId", "groupId", "messages",
     "recaller", "conversation_id", "message_server_id", "description", "ignore_revoke_time",
-    "check_team_member_valid", "clear_message", "sent_at",
+    "check_team_member_valid", "clear_message",
+    "fromUserId", "conversationType", "targetId", "messageUID", "sentTime", "busChannel",
+    "isDelete", "isAdmin", "extra", "disablePush", "msgTimestamp",
+    "sent_at",
 )  # fmt: skip
 
 

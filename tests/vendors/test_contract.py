@@ -7,7 +7,7 @@ in an adapter must fail these tests, not agree with them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ import pytest
 
 from batchrecall.models import Vendor
 from batchrecall.results.summary import ExitCode
-from tests.harness import Harness
+from tests.harness import FAST_RUN, Harness
 
 Row = dict[str, Any]
 
@@ -86,6 +86,38 @@ PROFILES = [
         },
         target=lambda i: f"owner|1|peer-{i}",
         has_window=False,
+    ),
+    Profile(
+        name="rongcloud-recall",
+        vendor=Vendor.RONGCLOUD,
+        limit=1,  # RongCloud /message/recall.json: one messageUID a call
+        row=lambda i: {
+            "vendor": "rongcloud",
+            "op": "recall",
+            "fromUserId": "user-a",
+            "conversationType": 1,
+            "targetId": "user-b",
+            "messageUID": f"C{i:03d}-7VA9-G4DD-4V5P",
+            "sentTime": 1_763_000_000_000 + i,
+        },
+        target=lambda i: f"C{i:03d}-7VA9-G4DD-4V5P",
+        has_window=False,  # no recall window is documented for the server API
+        item_path="/message/recall",
+    ),
+    Profile(
+        name="rongcloud-clear-history",
+        vendor=Vendor.RONGCLOUD,
+        limit=1,  # one conversation a call
+        row=lambda i: {
+            "vendor": "rongcloud",
+            "op": "clear_history",
+            "fromUserId": "owner",
+            "conversationType": 3,
+            "targetId": f"group-{i}",
+        },
+        target=lambda i: f"owner/3/group-{i}",
+        has_window=False,
+        item_path="/clean",
     ),
 ]
 
@@ -216,3 +248,30 @@ async def test_partial_failure_is_mapped_item_by_item(profile: Profile, harness:
     statuses = outcome.statuses()
     assert statuses[profile.target(1)] == "not_found"
     assert statuses[profile.target(0)] == statuses[profile.target(2)] == "ok"
+
+
+@pytest.mark.anyio
+async def test_resume_sends_only_what_is_left(profile: Profile, harness: Harness) -> None:
+    harness.write_job(profile.rows(3))
+    harness.seed()
+    vendor = harness.emulators.__getattribute__(str(profile.vendor))
+    vendor.faults.push("http_503", only_path_contains=profile.item_path)
+    first = await harness.run(replace(FAST_RUN, max_attempts=1))
+    left = {t for t, status in first.statuses().items() if status != "ok"}
+    assert left, "the 503 left some item to do"
+    assert {first.by_target()[t]["error"] for t in left} == {"vendor-unavailable"}
+    sent_before = len(_item_requests(harness, profile.vendor))
+    second = await harness.run(resume=True)
+    resent = _item_requests(harness, profile.vendor)[sent_before:]
+    assert sorted(i for r in resent for i in r.items) == sorted(
+        i for t in left for i in _carried(profile, t)
+    )
+    assert set(second.statuses().values()) == {"ok"}
+    assert second.summary.exit_code() == ExitCode.OK
+
+
+def _carried(profile: Profile, target: str) -> tuple[str, ...]:
+    """The ids a request names for an item of this target (its log's `items`)."""
+    if profile.vendor is Vendor.RONGCLOUD and "/" in target:
+        return (target.rsplit("/", 1)[1],)  # the clean names the conversation's targetId
+    return (target,)

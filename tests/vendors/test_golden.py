@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import httpx
 import orjson
@@ -26,6 +27,7 @@ from batchrecall.models import Call, Item, LaneKey, Vendor
 from batchrecall.vendors import Adapter
 from batchrecall.vendors.easemob import EasemobAdapter
 from batchrecall.vendors.goeasy import GoEasyAdapter
+from batchrecall.vendors.rongcloud import RongCloudAdapter
 from batchrecall.vendors.yunxin import YunxinAdapter
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -49,7 +51,14 @@ _LANES: dict[str, dict[str, Any]] = {
         "credentials": {"app_key": "fixture-app-key"},
         "secrets": {"app_secret": "fixture-app-secret"},
     },
+    "rongcloud": {
+        "base_url": "https://api.rong-api.com",  # research §R1.4: the BJ data center's host
+        # research §R1.1: the signature page's App-Key and its PHP sample's App Secret
+        "credentials": {"app_key": "uwd1c0sxdlx2"},
+        "secrets": {"app_secret": "Y1W2MeFwwwRxa0"},
+    },
 }  # fmt: skip
+RONGCLOUD_NONCE = "14314"  # research §R1.1: the signature page's example Nonce
 # vendors.md §1.2: the documented token answer, given whenever an Easemob adapter asks for one
 # and the fixture is not about the token request itself.
 TOKEN_ANSWER = {
@@ -109,17 +118,22 @@ def _settings(lane: dict[str, Any]) -> LaneSettings:
         batch_recall=merged.get("batch_recall", True),
         auth=merged.get("auth", "easemob"),
         token_lifetime_s=merged.get("token_lifetime_s", 3600),
+        timestamp_unit=merged.get("timestamp_unit", "s"),
     )
 
 
-def _adapter(settings: LaneSettings, client: httpx.AsyncClient) -> Adapter:
+def _adapter(
+    settings: LaneSettings, client: httpx.AsyncClient, wall_clock: int = WALL_CLOCK
+) -> Adapter:
     def wall() -> float:
-        return float(WALL_CLOCK)
+        return float(wall_clock)
 
     if settings.lane.vendor is Vendor.EASEMOB:
         return EasemobAdapter(settings, client, clock=lambda: 0.0, wall_clock=wall)
     if settings.lane.vendor is Vendor.YUNXIN:
         return YunxinAdapter(settings, client, wall_clock=wall)
+    if settings.lane.vendor is Vendor.RONGCLOUD:
+        return RongCloudAdapter(settings, client, wall_clock=wall, nonce=lambda: RONGCLOUD_NONCE)
     return GoEasyAdapter(settings, client)
 
 
@@ -143,6 +157,10 @@ def _check_header(
         # Yunxin: sha1(AppSecret + Nonce + CurTime), lower-case hex (vendors.md §2.2)
         text = secrets["app_secret"] + request.headers["Nonce"] + request.headers["CurTime"]
         assert actual == hashlib.sha1(text.encode()).hexdigest(), "CheckSum"
+    elif expected == "<signature>":
+        # RongCloud: sha1(App Secret + Nonce + Timestamp), hex (research §R1.1)
+        text = secrets["app_secret"] + request.headers["Nonce"] + request.headers["Timestamp"]
+        assert actual == hashlib.sha1(text.encode()).hexdigest(), "Signature"
     elif expected == "Bearer <agora-app-token>":
         token = actual.removeprefix("Bearer ")
         check = check_chat_app_token(
@@ -165,6 +183,10 @@ def _check_request(
         _check_header(name, value, request, secrets)
     if "json" in expected:
         assert orjson.loads(request.content) == expected["json"]
+    elif "form" in expected:
+        form = parse_qsl(request.content.decode(), keep_blank_values=True, strict_parsing=True)
+        assert len(form) == len(dict(form)), "a form field sent twice"
+        assert dict(form) == expected["form"]
     else:
         assert request.content == b"", "no body expected"
 
@@ -196,7 +218,7 @@ async def test_golden_fixture(fixture: dict[str, Any], tmp_path: Path) -> None:
     vendor = _Vendor(fixture["exchanges"])
     call = _call(tmp_path, fixture["rows"])
     async with httpx.AsyncClient(transport=httpx.MockTransport(vendor)) as client:
-        adapter = _adapter(settings, client)
+        adapter = _adapter(settings, client, fixture.get("wall_clock", WALL_CLOCK))
         outcomes: list[Any] = []
         try:
             outcomes = await adapter.send(call)
@@ -223,4 +245,9 @@ async def test_golden_fixture(fixture: dict[str, Any], tmp_path: Path) -> None:
 
 
 def test_every_vendor_has_fixtures() -> None:
-    assert {path.parent.name for path in _fixtures()} == {"easemob", "goeasy", "yunxin"}
+    assert {path.parent.name for path in _fixtures()} == {
+        "easemob",
+        "goeasy",
+        "yunxin",
+        "rongcloud",
+    }
