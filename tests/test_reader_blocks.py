@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from batchrecall.intake import reader
 from batchrecall.intake.reader import read_job, read_job_keys
-from batchrecall.models import InvalidRow
+from batchrecall.models import InvalidRow, Item
 from tests.test_reader_properties import job_rows
 
 SETTINGS = settings(
@@ -84,19 +84,23 @@ def test_a_line_too_long_is_not_held_whole(monkeypatch: pytest.MonkeyPatch) -> N
     assert [line for _, block in lines[1:] for line in block] == [b"ok"]
 
 
-def expected_keys(path: Path) -> list[str | InvalidRow]:
-    return [row if isinstance(row, InvalidRow) else row.item_key for row in read_job(path)]
+def expected_keys(path: Path) -> tuple[list[str], list[InvalidRow]]:
+    """The run's item keys (sorted: validate counts them) and its invalid rows, in order."""
+    rows = list(read_job(path))
+    keys = [row.item_key for row in rows if isinstance(row, Item)]
+    return sorted(keys), [row for row in rows if isinstance(row, InvalidRow)]
 
 
-def flat_keys(path: Path) -> list[str | InvalidRow]:
-    flat: list[str | InvalidRow] = []
+def validate_keys(path: Path) -> tuple[list[str], list[InvalidRow]]:
+    keys: list[str] = []
+    invalid: list[InvalidRow] = []
     for row in read_job_keys(path):
         if isinstance(row, InvalidRow):
-            flat.append(row)
+            invalid.append(row)
         else:
             assert row, "an empty list of keys"
-            flat.extend(row)
-    return flat
+            keys.extend(row)
+    return sorted(keys), invalid
 
 
 _line = st.one_of(
@@ -119,7 +123,7 @@ def test_validate_keys_are_the_run_items_keys(
     for suffix in ("jsonl", "csv"):
         path = tmp_path / f"job.{suffix}"
         path.write_bytes(b"vendor,op,msg_id,to,chat_type\n" * (suffix == "csv") + b"\n".join(lines))
-        assert flat_keys(path) == expected_keys(path)
+        assert validate_keys(path) == expected_keys(path)
 
 
 def test_the_common_rows_are_keyed_without_items(
@@ -138,8 +142,8 @@ def test_the_common_rows_are_keyed_without_items(
         made.append(args)
 
     monkeypatch.setattr(reader, "typed_items", typed_items)
-    assert flat_keys(path) == [
-        "easemob:default:recall:1:force=false",
-        "yunxin:default:recall:a%7C1%7Cb:2:type=2",
-    ]
+    assert validate_keys(path) == (
+        ["easemob:default:recall:1:force=false", "yunxin:default:recall:a%7C1%7Cb:2:type=2"],
+        [],
+    )
     assert made == []

@@ -8,7 +8,6 @@ from batchrecall.cli.collect import add_collect_parser
 from batchrecall.cli.emulate import add_emulate_parser
 from batchrecall.cli.job_options import encoding_option
 from batchrecall.cli.sharding import shard_argument
-from batchrecall.results.manifest import tool_version
 
 _RUN_EPILOG = """\
 examples:
@@ -31,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="batchrecall", description="Bulk recall and one-way delete of IM messages."
     )
-    parser.add_argument("--version", action="version", version=f"batchrecall {tool_version()}")
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser(
@@ -210,3 +209,15 @@ def _log_options(parser: argparse.ArgumentParser) -> None:
         metavar="P",
         help="append every log event to this file (default: stderr)",
     )
+
+
+class _VersionAction(argparse.Action):
+    """--version, looked up when asked: the package metadata is not read on every start."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="show the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
+        from batchrecall.results.manifest import tool_version
+
+        parser.exit(message=f"batchrecall {tool_version()}\n")

@@ -23,7 +23,7 @@ from batchrecall.intake.csvcells import CsvError, quote_open_after, split_cells
 from batchrecall.intake.encoding import DEFAULT_ENCODING, job_encoding, undecodable_problem
 from batchrecall.intake.fields import parse_json
 from batchrecall.intake.schema import invalid_row, items_from_row
-from batchrecall.intake.typed import typed_items, typed_key
+from batchrecall.intake.typed import typed_block_keys, typed_items
 from batchrecall.models import InvalidRow, Item
 
 __all__ = ["MAX_LINE_BYTES", "read_job", "read_job_keys"]
@@ -65,9 +65,9 @@ def read_job(
 def read_job_keys(
     path: Path, *, job_name: str | None = None, encoding: str = DEFAULT_ENCODING
 ) -> Iterator[list[str] | InvalidRow]:
-    """The item key of every item `read_job` would yield, in its order (in lists, a block of
-    rows at a time), and the same invalid rows, without making the Items: what `validate`
-    counts. Raises as `read_job` does."""
+    """The item key of every item `read_job` would yield (in lists, a block of rows at a time)
+    and the same invalid rows in their order, without making the Items: what `validate` counts.
+    A block's invalid rows come before its keys. Raises as `read_job` does."""
     job = str(path) if job_name is None else job_name
     codec = job_encoding(encoding)
     if _FORMATS.get(path.suffix.lower()) == "jsonl":
@@ -175,26 +175,25 @@ def _jsonl_rows(
 def _jsonl_keys(
     file: BufferedReader, path: Path, encoding: str, job: str
 ) -> Generator[list[str] | InvalidRow | None, None, None]:
-    """`_jsonl_rows` with each Item's key standing for it, a block of lines' keys in a list."""
+    """`_jsonl_rows` with each Item's key standing for it: a block's invalid rows in order, then
+    its keys in a list."""
     utf8 = encoding == DEFAULT_ENCODING
     with file:
         yield None
         for first, lines in _line_blocks(file, path, encoding):
-            keys: list[str] = []
-            for number, raw in enumerate(lines, first):
+            if utf8:
+                keys, rest = typed_block_keys(lines, MAX_LINE_BYTES)
+            else:
+                keys, rest = [], list(range(len(lines)))
+            for index in rest:
+                raw, number = lines[index], first + index
                 if len(raw) > MAX_LINE_BYTES:
                     yield _too_long(job, number, raw)
                     continue
                 if not raw.strip():
                     continue
-                if utf8 and (key := typed_key(raw)) is not None:
-                    keys.append(key)
-                    continue
                 for row in _careful_json_rows(raw, encoding, job, number, utf8):
                     if isinstance(row, InvalidRow):
-                        if keys:
-                            yield keys
-                            keys = []
                         yield row
                     else:
                         keys.append(row.item_key)

@@ -20,7 +20,7 @@ from batchrecall.intake.fields import APP_CHARS, MAX_TEXT, URL_UNSAFE_CHARS
 from batchrecall.intake.schema import MAX_DESCRIPTION, MAX_SENT_AT
 from batchrecall.models import Item, Op, Vendor, keyed_item, make_item_key
 
-__all__ = ["typed_items", "typed_key"]
+__all__ = ["typed_block_keys", "typed_items", "typed_key"]
 
 # The forms of RowFields' getters (intake/fields.py), as msgspec constraints; a pattern is
 # searched, so each is anchored at both ends.
@@ -73,6 +73,24 @@ def typed_key(text: str | bytes) -> str | None:
         return None
     shape = row.shape()
     return None if shape is None else shape[4]
+
+
+def typed_block_keys(lines: list[bytes], longest: int) -> tuple[list[str], list[int]]:
+    """`typed_key` over a block of lines at once: the keys of its common valid rows, and the
+    indexes of the lines left to the careful path (every line longer than `longest` too)."""
+    keys: list[str] = []
+    rest: list[int] = []
+    decode = _DECODER.decode
+    for index, raw in enumerate(lines):
+        try:
+            shape = decode(raw).shape() if len(raw) <= longest else None
+        except msgspec.DecodeError:
+            shape = None
+        if shape is None:
+            rest.append(index)
+        else:
+            keys.append(shape[4])
+    return keys, rest
 
 
 def _ref(ref: str | int | None) -> str | None:
