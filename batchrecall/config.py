@@ -23,6 +23,7 @@ DEFAULT_RATES: Mapping[Vendor, float] = {
     Vendor.EASEMOB: 50.0,
     Vendor.YUNXIN: 50.0,
     Vendor.GOEASY: 10.0,
+    Vendor.TENCENT: 100.0,  # half of the documented 200/s of each recall/delete API
 }
 # Agora Chat app tokens built by a lane: an hour each, built afresh at half that.
 DEFAULT_TOKEN_LIFETIME_S = 3600
@@ -126,12 +127,15 @@ _VENDOR_KEYS: Mapping[Vendor, tuple[tuple[str, ...], tuple[str, ...]]] = {
     Vendor.EASEMOB: (("org_name", "app_name", "client_id"), ("client_secret",)),
     Vendor.GOEASY: ((), ("appkey",)),
     Vendor.YUNXIN: (("app_key",), ("app_secret",)),
+    Vendor.TENCENT: (("sdkappid", "identifier"), ("secret_key",)),
 }
 # Easemob lanes with `auth = "agora"` (Agora Chat): app tokens from the App ID and Certificate.
 _AGORA_KEYS = (("org_name", "app_name", "app_id"), ("app_certificate",))
 _AUTHS = ("easemob", "agora")
 # Agora Chat app tokens live at most 24 hours (vendors.md §1.12).
 _MAX_TOKEN_LIFETIME_S = 24 * 3600
+# Plain keys written as a whole number (Tencent's SDKAppID), kept as their digits.
+_NUMBER_KEYS = frozenset({"sdkappid"})
 _LANE_COMMON = {"base_url", "rate", "history_rate", "recall_window_s"}
 _UTC_OFFSET = re.compile(r"[+-][0-9]{2}:[0-9]{2}|Z")
 _RUN_TYPES: Mapping[str, type] = {
@@ -182,7 +186,7 @@ def parse_config(raw: Mapping[str, Any], *, environ: Mapping[str, str], source: 
             vendor = Vendor(section)
         except ValueError:
             raise ConfigError(
-                f"[{section}]", "unknown section (easemob, goeasy, yunxin, run or limits)"
+                f"[{section}]", "unknown section (easemob, goeasy, yunxin, tencent, run or limits)"
             ) from None
         if not isinstance(body, dict):
             raise ConfigError(f"[{section}]", "must be a table of apps, e.g. [easemob.default]")
@@ -298,7 +302,10 @@ def _parse_lane(key: LaneKey, body: Any, environ: Mapping[str, str]) -> LaneSett
     offset = body.get("export_utc_offset", "+08:00")
     if not isinstance(offset, str) or not _UTC_OFFSET.fullmatch(offset) or offset[1:3] > "23":
         raise ConfigError(f"{name}.export_utc_offset", "must be an offset such as +08:00 or Z")
-    credentials = {k: _plain(f"{name}.{k}", body.get(k)) for k in plain_keys}
+    credentials = {
+        k: (_whole_number if k in _NUMBER_KEYS else _plain)(f"{name}.{k}", body.get(k))
+        for k in plain_keys
+    }
     secrets = {k: _secret(f"{name}.{k}", body.get(k), environ) for k in secret_keys}
     batch_recall = body.get("batch_recall", True)
     if not isinstance(batch_recall, bool):
@@ -366,6 +373,16 @@ def _plain(key: str, value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise ConfigError(key, "must be a non-empty string")
     return value
+
+
+def _whole_number(key: str, value: Any) -> str:
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        if value is None:
+            raise ConfigError(key, "missing")
+        raise ConfigError(key, "must be a positive whole number")
+    return str(value)
 
 
 def _secret(key: str, value: Any, environ: Mapping[str, str]) -> Secret:

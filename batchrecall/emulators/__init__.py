@@ -1,7 +1,7 @@
-"""Stateful fakes of the Easemob, GoEasy and Yunxin REST APIs, as ASGI apps.
+"""Stateful fakes of the Easemob, GoEasy, Yunxin and Tencent Cloud IM REST APIs, as ASGI apps.
 
 Each emulator behaves as its vendor documents (auth, batch limits, recall windows, not-found
-answers, rate limits) and injects latency and faults on demand; `EmulatorSet` mounts all three
+answers, rate limits) and injects latency and faults on demand; `EmulatorSet` mounts them all
 in one app, and `running_server` / `serve` put it on HTTP.
 """
 
@@ -18,6 +18,8 @@ from batchrecall.emulators.faults import ConnectionDropped, Fault, FaultKind, Fa
 from batchrecall.emulators.goeasy import GoEasyEmulator
 from batchrecall.emulators.goeasy_state import GoEasyState
 from batchrecall.emulators.server import EmulatorSet, running_server, serve
+from batchrecall.emulators.tencent import TencentEmulator
+from batchrecall.emulators.tencent_state import TencentState
 from batchrecall.emulators.wire import VendorEmulator
 from batchrecall.emulators.yunxin import YunxinEmulator
 from batchrecall.emulators.yunxin_state import YunxinState
@@ -37,6 +39,8 @@ __all__ = [
     "GoEasyState",
     "LoggedRequest",
     "SlidingWindow",
+    "TencentEmulator",
+    "TencentState",
     "VendorEmulator",
     "YunxinEmulator",
     "YunxinState",

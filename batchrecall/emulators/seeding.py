@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from batchrecall.emulators.server import EmulatorSet
+from batchrecall.emulators.tencent_state import seed_request as seed_tencent
 from batchrecall.errors import UsageError
 from batchrecall.intake.reader import read_job
 from batchrecall.models import Item, JobRef, LaneKey, Op, Vendor
@@ -85,6 +86,8 @@ def seed_item(emulators: EmulatorSet, item: Item, scenario: Scenario) -> bool:
             # The sender: the recaller's id when the row names one, else userAId.
             sender=str(recaller.get("id") or params.get("userAId") or "seed-sender"),
         )
+    elif item.vendor is Vendor.TENCENT:
+        seed_tencent(emulators.tencent.state, item.op, params, sent_at=sent_at)
     elif item.op in (Op.RECALL, Op.DELETE_MESSAGE):
         emulators.yunxin.state.add_message(
             str(params["conversation_id"]), str(params["message_server_id"]), sent_at=sent_at

@@ -1,4 +1,4 @@
-"""The three emulators in one app, a batchrecall config pointing at them, and serving over HTTP."""
+"""The emulators in one app, a batchrecall config pointing at them, and serving over HTTP."""
 
 from __future__ import annotations
 
@@ -23,17 +23,19 @@ from batchrecall.emulators.common import DEFAULT_SETTINGS, Clock, EmulatorSettin
 from batchrecall.emulators.easemob import EasemobEmulator
 from batchrecall.emulators.faults import ConnectionDropped
 from batchrecall.emulators.goeasy import GoEasyEmulator
+from batchrecall.emulators.tencent import TencentEmulator
 from batchrecall.emulators.wire import VendorEmulator
 from batchrecall.emulators.yunxin import YunxinEmulator
 from batchrecall.models import LaneKey, Vendor
 
 DEFAULT_PORT = 8750  # SPEC §6: `batchrecall emulate --port 8750`
-VENDORS = ("easemob", "goeasy", "yunxin")
+VENDORS = ("easemob", "goeasy", "yunxin", "tencent")
 
 
 class EmulatorSet:
-    """One emulator per vendor, sharing settings and clock, mounted at /easemob, /goeasy and
-    /yunxin of one app, with /_emulator/requests (the merged log) and /_emulator/health.
+    """One emulator per vendor, sharing settings and clock, mounted at /easemob, /goeasy,
+    /yunxin and /tencent of one app, with /_emulator/requests (the merged log) and
+    /_emulator/health.
 
     `rates` overrides `settings.rate` for the vendors it names.
     """
@@ -57,6 +59,7 @@ class EmulatorSet:
         self.easemob = EasemobEmulator(settings_for("easemob"), clock=clock)
         self.goeasy = GoEasyEmulator(settings_for("goeasy"), clock=clock)
         self.yunxin = YunxinEmulator(settings_for("yunxin"), clock=clock)
+        self.tencent = TencentEmulator(settings_for("tencent"), clock=clock)
         self.app = Starlette(
             routes=[
                 Route("/_emulator/health", self._health, methods=["GET"]),
@@ -67,8 +70,8 @@ class EmulatorSet:
 
     @property
     def emulators(self) -> tuple[VendorEmulator, ...]:
-        """The three emulators."""
-        return (self.easemob, self.goeasy, self.yunxin)
+        """One emulator per vendor."""
+        return (self.easemob, self.goeasy, self.yunxin, self.tencent)
 
     def requests(self) -> list[LoggedRequest]:
         """Every request received by any emulator, in order of arrival."""
@@ -99,6 +102,12 @@ class EmulatorSet:
                 "base_url": f"{base}/yunxin",
                 "app_key": yunxin.app_key,
                 "app_secret": yunxin.app_secret,
+            },
+            Vendor.TENCENT: {
+                "base_url": f"{base}/tencent",
+                "sdkappid": self.tencent.state.sdkappid,
+                "identifier": self.tencent.state.identifier,
+                "secret_key": self.tencent.state.secret_key,
             },
         }
         lanes = {LaneKey(vendor=vendor, app="default") for vendor in Vendor} | set(apps)

@@ -84,6 +84,8 @@ def lane_identity(settings: LaneSettings) -> str:
     if vendor is Vendor.GOEASY:
         digest = hashlib.sha256(settings.secret("appkey").encode()).hexdigest()[:32]
         return f"goeasy:{digest}"
+    if vendor is Vendor.TENCENT:
+        return f"tencent:{settings.credentials['sdkappid']}"
     return f"yunxin:{quote(settings.credentials['app_key'], safe='')}"
 
 

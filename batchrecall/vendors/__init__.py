@@ -9,12 +9,14 @@ from batchrecall.models import Vendor
 from batchrecall.vendors.base import Adapter
 from batchrecall.vendors.easemob import EasemobAdapter
 from batchrecall.vendors.goeasy import GoEasyAdapter
+from batchrecall.vendors.tencent import TencentAdapter
 from batchrecall.vendors.yunxin import YunxinAdapter
 
 ADAPTERS: dict[Vendor, type[Adapter]] = {
     Vendor.EASEMOB: EasemobAdapter,
     Vendor.GOEASY: GoEasyAdapter,
     Vendor.YUNXIN: YunxinAdapter,
+    Vendor.TENCENT: TencentAdapter,
 }
 
 
