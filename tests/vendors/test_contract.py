@@ -87,6 +87,67 @@ PROFILES = [
         target=lambda i: f"owner|1|peer-{i}",
         has_window=False,
     ),
+    # Tencent's admin recalls have no time limit, only the roaming period (research §T3.1,
+    # §T3.2): past it a message "does not exist" (not_found), so no profile has a window.
+    Profile(
+        name="tencent-recall-c2c",
+        vendor=Vendor.TENCENT,
+        limit=1,  # admin_msgwithdraw: one MsgKey a call
+        row=lambda i: {
+            "vendor": "tencent",
+            "op": "recall",
+            "From_Account": "user-a",
+            "To_Account": "user-b",
+            "MsgKey": f"{31906 + i}_833502_1572869830",
+        },
+        target=lambda i: f"{31906 + i}_833502_1572869830",
+        has_window=False,
+        item_path="/admin_msgwithdraw",
+    ),
+    Profile(
+        name="tencent-recall-group",
+        vendor=Vendor.TENCENT,
+        limit=10,  # group_msg_recall: at most 10 seqs a call
+        row=lambda i: {
+            "vendor": "tencent",
+            "op": "recall",
+            "GroupId": "@TGS#2J4SZEAEL",
+            "MsgSeq": 100 + i,
+        },
+        target=lambda i: f"@TGS#2J4SZEAEL#{100 + i}",
+        has_window=False,
+        item_path="/group_msg_recall",
+    ),
+    Profile(
+        name="tencent-delete-message",
+        vendor=Vendor.TENCENT,
+        limit=30,  # delete_c2c_msg_ramble: at most 30 MsgKeys a call
+        row=lambda i: {
+            "vendor": "tencent",
+            "op": "delete_message",
+            "Operator_Account": "user0",
+            "Peer_Account": "user1",
+            "MsgKey": f"{1472765512 + i}_1000001_1697790495",
+        },
+        target=lambda i: f"user0/{1472765512 + i}_1000001_1697790495",
+        has_window=False,
+        item_path="/delete_c2c_msg_ramble",
+    ),
+    Profile(
+        name="tencent-delete-conversation",
+        vendor=Vendor.TENCENT,
+        limit=1,  # recentcontact/delete: one conversation a call
+        row=lambda i: {
+            "vendor": "tencent",
+            "op": "delete_conversation",
+            "From_Account": f"owner-{i}",
+            "To_Account": "peer",
+            "ClearRamble": 1,
+        },
+        target=lambda i: f"owner-{i}/peer",
+        has_window=False,
+        item_path="/recentcontact/",
+    ),
 ]
 
 
