@@ -405,7 +405,7 @@ async def test_served_over_http_under_its_own_prefix(clock: FakeClock) -> None:
         issued_at=int(clock.now),
         expire_s=3600,
     )
-    params = {
+    params: dict[str, str | int] = {
         "sdkappid": state.sdkappid,
         "identifier": state.identifier,
         "usersig": sig,

@@ -56,7 +56,8 @@ _LANES: dict[str, dict[str, Any]] = {
         # the key is the reference SDKs' demo key (§T2.4).
         "base_url": "https://xxxxxx",
         "credentials": {"sdkappid": "88888888", "identifier": "admin"},
-        "secrets": {"secret_key": "5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e"},
+        "secrets": {"secret_key": "5bd2850fff3ecb11d7c805251c51ee46"
+                                  "3a25727bddc2385f3fa8bfee1bb93b5e"},
     },
 }  # fmt: skip
 # Tencent: the URL example's `random` (research §T1.1), what the adapter draws here.
