@@ -34,8 +34,8 @@ def add_emulate_parser(sub: Any) -> None:
     emulate = sub.add_parser(
         "emulate",
         help="serve the vendor emulators on loopback, for rehearsals",
-        description="Serve the Easemob, GoEasy and Yunxin APIs under /easemob, /goeasy and "
-        "/yunxin until Ctrl-C.",
+        description="Serve the Easemob, GoEasy, Yunxin and Tencent Cloud IM APIs under /easemob, "
+        "/goeasy, /yunxin and /tencent until Ctrl-C.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -166,7 +166,8 @@ def cmd_emulate(args: argparse.Namespace) -> int:
 
     def ready(port: int) -> None:
         base = f"http://{args.host}:{port}"
-        print(f"Emulators serving at {base} (/easemob, /goeasy, /yunxin)", flush=True)
+        mounts = ", ".join(f"/{emulator.vendor}" for emulator in emulators.emulators)
+        print(f"Emulators serving at {base} ({mounts})", flush=True)
         if seeded:
             print(
                 f"Seeded {sum(seeded.values()):,} messages and conversations from the job files "
