@@ -160,3 +160,18 @@ def test_report_rebuilds_a_row_that_asks_for_exactly_each_item(
     rebuilt = [items(tmp_path, job_row(item))[0] for item in original]
     assert [i.item_key for i in rebuilt] == [i.item_key for i in original]
     assert [dict(i.params) for i in rebuilt] == [dict(i.params) for i in original]
+
+
+def test_a_csv_of_what_is_left_asks_for_exactly_the_same_items(tmp_path: Path) -> None:
+    from batchrecall.results.report import _JOB_COLUMNS, _RowSink
+
+    rows = [C2C, GROUP, ONE_SIDE, {**CONVERSATION, "ClearRamble": 1}]
+    original = [item for row in rows for item in items(tmp_path, row)]
+    left = tmp_path / "left.csv"
+    with left.open("w", newline="") as handle:
+        sink = _RowSink(handle, _JOB_COLUMNS, csv_format=True)
+        for item in original:
+            sink.write(job_row(item))
+    rebuilt = [item for item in read_job(left) if isinstance(item, Item)]
+    assert [i.item_key for i in rebuilt] == [i.item_key for i in original]
+    assert [dict(i.params) for i in rebuilt] == [dict(i.params) for i in original]

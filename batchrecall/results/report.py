@@ -33,7 +33,11 @@ _JOB_COLUMNS = (
     "vendor", "op", "app", "ref", "msg_id", "to", "chat_type", "from", "force", "sync_device",
     "username", "channel", "type", "delete_roam", "userAId", "userBId", "groupId", "messages",
     "recaller", "conversation_id", "message_server_id", "description", "ignore_revoke_time",
-    "check_team_member_valid", "clear_message", "sent_at",
+    "check_team_member_valid", "clear_message",
+    # Tencent Cloud IM
+    "From_Account", "To_Account", "MsgKey", "GroupId", "MsgSeq", "Reason", "Operator_Account",
+    "Peer_Account", "ToGroupid", "ClearRamble",
+    "sent_at",
 )  # fmt: skip
 
 
