@@ -50,6 +50,8 @@ def test_a_rehearsal_over_http_with_the_written_config(
 ) -> None:
     job = SAMPLES / "tencent.jsonl"
     server = emulate_factory("--seed", str(job))
+    assert "/tencent)" in server.banner[0]
+    assert "none for Tencent IM" in "".join(server.banner)
     config = tomllib.loads(server.config.read_text())
     lane = config["tencent"]["default"]
     assert lane["base_url"] == f"{server.base_url}/tencent"

@@ -178,7 +178,8 @@ def cmd_emulate(args: argparse.Namespace) -> int:
         print(
             f"Recall window: {_window(settings.recall_window_s)} for Easemob and Yunxin "
             f"(seeded messages count as sent at {_clock(started)}: recall them by "
-            f"{_clock(until)}), {_window(settings.goeasy_recall_window_s)} for GoEasy",
+            f"{_clock(until)}), {_window(settings.goeasy_recall_window_s)} for GoEasy, "
+            "none for Tencent IM (7 days of roaming storage)",
             flush=True,
         )
         if args.rate:
