@@ -196,6 +196,12 @@ def cmd_collect(args: argparse.Namespace, *, now_ms: int | None = None) -> int:
     return ExitCode.OK
 
 
+_TENCENT_NO_HISTORY = (
+    "collect: Tencent Cloud IM's history APIs are not read yet; list the MsgKeys, or the group "
+    "seqs, in a job file yourself (run takes tencent rows)"
+)
+
+
 def _check_idle(args: argparse.Namespace, vendor: str) -> tuple[str, ...]:
     """A retention run's accounts, once its options fit (SPEC §8)."""
     if vendor == Vendor.EASEMOB:
@@ -207,6 +213,8 @@ def _check_idle(args: argparse.Namespace, vendor: str) -> tuple[str, ...]:
     if vendor == Vendor.GOEASY:
         raise UsageError("collect: --idle-before is not supported for GoEasy: it has no REST "
                          "conversation list")  # fmt: skip
+    if vendor == Vendor.TENCENT:
+        raise UsageError(_TENCENT_NO_HISTORY)
     given = [name for name, value in (
         ("--sender", args.sender), ("--senders-file", args.senders_file),
         ("--since", args.since), ("--until", args.until), ("--conversation", args.conversation),
@@ -228,6 +236,8 @@ def _check_source(args: argparse.Namespace, vendor: str) -> None:
             "collect: --emulate has no messages to find; rehearse with `batchrecall emulate "
             "--seed JOB --write-config P` and `collect ... --config P`"
         )
+    if vendor == Vendor.TENCENT:
+        raise UsageError(_TENCENT_NO_HISTORY)
     if args.export and vendor != Vendor.EASEMOB:
         raise UsageError("collect: --export reads Easemob history exports only")
     if vendor in (Vendor.EASEMOB, Vendor.GOEASY) and args.op != "recall":

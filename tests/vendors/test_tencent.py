@@ -420,3 +420,9 @@ async def test_a_throttle_pauses_the_lane_and_lowers_its_rate(harness: Harness) 
     (throttled,) = [r for r in sent if r.code == 60007]
     later = [r for r in sent if r.time > throttled.time]
     assert min(r.time for r in later) - throttled.time >= 1.0  # the default pause
+
+
+def test_lanes_of_one_sdkappid_share_one_rate_window() -> None:
+    from batchrecall.run.limits import lane_identity
+
+    assert lane_identity(settings()) == "tencent:1400000000"
