@@ -426,3 +426,18 @@ def test_lanes_of_one_sdkappid_share_one_rate_window() -> None:
     from batchrecall.run.limits import lane_identity
 
     assert lane_identity(settings()) == "tencent:1400000000"
+
+
+@pytest.mark.anyio
+async def test_a_recall_whose_answer_was_lost_ends_not_found_on_its_retry(
+    harness: Harness,
+) -> None:
+    """The emulator recalls, then drops the connection: the retry is answered 20023 (already
+    recalled), which is not_found, never a failure."""
+    harness.write_job([c2c(1)])
+    harness.seed()
+    harness.emulators.tencent.faults.push("drop", only_path_contains="/admin_msgwithdraw")
+    outcome = await harness.run()
+    row = outcome.by_target()["1_833502_1572869830"]
+    assert (row["status"], row["vendor_code"], row["attempts"]) == ("not_found", "20023", 2)
+    assert harness.emulators.tencent.state.is_recalled("1_833502_1572869830")
