@@ -85,26 +85,3 @@ def test_a_rehearsal_over_http_with_the_written_config(
     printed = "\n".join([*outputs, log.read_text(), out.read_text()])
     for secret in (DEFAULT_SECRET_KEY, *usersigs):
         assert secret not in printed
-
-
-@pytest.mark.parametrize(
-    "args",
-    [
-        ["--sender", "spammer-1", "--since", "1h"],
-        ["--idle-before", "3d", "--account", "user-b"],
-    ],
-    ids=["by-sender", "retention"],
-)
-def test_collect_says_it_does_not_read_tencent_history(
-    tmp_path: Path, args: list[str], capsys: pytest.CaptureFixture[str]
-) -> None:
-    config = tmp_path / "c.toml"
-    config.write_text(
-        '[tencent.default]\nbase_url = "http://127.0.0.1:9"\nsdkappid = 1\n'
-        'identifier = "admin"\nsecret_key = "k"\n'
-    )
-    out = tmp_path / "found.jsonl"
-    code = main(["collect", "tencent", *args, "--config", str(config), "--out", str(out)])
-    assert code == 2
-    assert "Tencent Cloud IM's history APIs are not read yet" in capsys.readouterr().err
-    assert not out.exists()

@@ -197,9 +197,22 @@ def cmd_collect(args: argparse.Namespace, *, now_ms: int | None = None) -> int:
 
 
 _TENCENT_NO_HISTORY = (
-    "collect: Tencent Cloud IM's history APIs are not read yet; list the MsgKeys, or the group "
-    "seqs, in a job file yourself (run takes tencent rows)"
+    "collect: --idle-before is not supported for Tencent Cloud IM yet (its conversation list, "
+    "recentcontact/get_list, is not read)"
 )
+
+
+def _check_tencent(conversations: list[str]) -> None:
+    from batchrecall.collect.from_tencent import conversation_problem
+
+    if not conversations:
+        raise UsageError(
+            "collect: Tencent Cloud IM has no search by sender; name the conversations to read "
+            "(--conversation user:PEER or group:GROUP_ID)"
+        )
+    for conversation in conversations:
+        if problem := conversation_problem(conversation):
+            raise UsageError(f"collect: {problem}")
 
 
 def _check_idle(args: argparse.Namespace, vendor: str) -> tuple[str, ...]:
@@ -236,11 +249,9 @@ def _check_source(args: argparse.Namespace, vendor: str) -> None:
             "collect: --emulate has no messages to find; rehearse with `batchrecall emulate "
             "--seed JOB --write-config P` and `collect ... --config P`"
         )
-    if vendor == Vendor.TENCENT:
-        raise UsageError(_TENCENT_NO_HISTORY)
     if args.export and vendor != Vendor.EASEMOB:
         raise UsageError("collect: --export reads Easemob history exports only")
-    if vendor in (Vendor.EASEMOB, Vendor.GOEASY) and args.op != "recall":
+    if vendor in (Vendor.EASEMOB, Vendor.GOEASY, Vendor.TENCENT) and args.op != "recall":
         raise UsageError(f"collect: {vendor}'s messages are taken back with --op recall")
     if vendor != Vendor.EASEMOB and args.chat_type:
         raise UsageError("collect: --chat-type is Easemob's (chat, groupchat, chatroom)")
@@ -261,6 +272,8 @@ def _check_source(args: argparse.Namespace, vendor: str) -> None:
                     f"collect: --conversation {conversation!r}: a GoEasy conversation is "
                     "group:ID or USER_A:USER_B"
                 )
+    if vendor == Vendor.TENCENT:
+        _check_tencent(conversations)
     if vendor == Vendor.YUNXIN:
         from batchrecall.collect.from_yunxin import conversation_problem
 

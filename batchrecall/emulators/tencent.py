@@ -9,6 +9,7 @@ document is refused as a parameter error (inferred: it keeps the client honest).
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any, ClassVar
 
@@ -30,6 +31,11 @@ C2C_RECALL = "/v4/openim/admin_msgwithdraw"
 GROUP_RECALL = "/v4/group_open_http_svc/group_msg_recall"
 C2C_DELETE = "/v4/openim/delete_c2c_msg_ramble"
 CONVERSATION_DELETE = "/v4/recentcontact/delete"
+ROAM_MSGS = "/v4/openim/admin_getroammsg"
+GROUP_MSGS = "/v4/group_open_http_svc/group_msg_get_simple"
+# admin_getroammsg: "若请求时间段内的消息总大小超过应答包体大小限制(目前为13K)时,则需要续拉".
+ROAM_ANSWER_BYTES = 13 * 1024
+GROUP_MSGS_LIMIT = 20  # "目前一次请求最多返回20条历史消息"
 GROUP_RECALL_LIMIT = 10  # "一次请求最多可以撤回10条消息 seq" (§T3.2)
 C2C_DELETE_LIMIT = 30  # "一次最多删除30条消息" (§T3.4)
 RANDOM_MAX = 4294967295  # "取值范围0 - 4294967295" (§T1.1)
@@ -45,13 +51,21 @@ INTERNAL = 91000  # "服务内部错误,请重试"
 # Each API's parameter-error code: admin_msgwithdraw's table (90001 "JSON 格式解析失败"), the
 # group table's 10004 "参数非法", the recent-contact table's 50002 "请求参数错误"; for
 # delete_c2c_msg_ramble, whose table is not in the copy read, 90001 as its sibling (inferred).
-_BAD_PARAMETER = {C2C_RECALL: 90001, C2C_DELETE: 90001, GROUP_RECALL: 10004}
+_BAD_PARAMETER = {
+    C2C_RECALL: 90001,
+    C2C_DELETE: 90001,
+    ROAM_MSGS: 90001,
+    GROUP_RECALL: 10004,
+    GROUP_MSGS: 10004,
+}
 _BAD_PARAMETER_DEFAULT = 50002
 _FIELDS = {
     C2C_RECALL: {"From_Account", "To_Account", "MsgKey"},
     GROUP_RECALL: {"GroupId", "MsgSeqList", "Reason", "TopicId"},
     C2C_DELETE: {"Operator_Account", "Peer_Account", "MsgKeyList"},
     CONVERSATION_DELETE: {"From_Account", "Type", "To_Account", "ToGroupid", "ClearRamble"},
+    ROAM_MSGS: {"Operator_Account", "Peer_Account", "MaxCnt", "MinTime", "MaxTime", "LastMsgKey"},
+    GROUP_MSGS: {"GroupId", "ReqMsgNumber", "ReqMsgSeq", "WithRecalledMsg", "TopicId"},
 }
 
 
@@ -81,6 +95,8 @@ class TencentEmulator(VendorEmulator):
             self._route(GROUP_RECALL, "POST", self._recall_group, _seqs),
             self._route(C2C_DELETE, "POST", self._delete_c2c, _msg_keys),
             self._route(CONVERSATION_DELETE, "POST", self._delete_conversation, _conversation),
+            self._route(ROAM_MSGS, "POST", self._roam_messages, _no_items),
+            self._route(GROUP_MSGS, "POST", self._group_messages, _no_items),
         ]
 
     # Route handlers.
@@ -154,6 +170,62 @@ class TencentEmulator(VendorEmulator):
         code = self.state.delete_conversation(owner, kind, other, clear=clear == 1)
         info = "请求的 UserID 没有导入腾讯云移动通信后台" if code != OK else ""
         return _answer(code, info, extra={"ErrorDisplay": ""})
+
+    def _roam_messages(self, incoming: Incoming) -> Answer:
+        """admin_getroammsg: the pair's messages in [MinTime, MaxTime], newest first, an answer
+        of at most 13 KB; `LastMsgKey` continues after that message (research/history-apis
+        §5)."""
+        body = self._gate(incoming, ROAM_MSGS)
+        operator = _account(body, "Operator_Account", 90001)
+        peer = _account(body, "Peer_Account", 90001)
+        numbers = [body.get(name) for name in ("MaxCnt", "MinTime", "MaxTime")]
+        if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in numbers):
+            raise _reject(90001, "MaxCnt, MinTime and MaxTime: integers expected")
+        max_count, min_s, max_s = (int(n) for n in numbers)  # type: ignore[arg-type]
+        listed = self.state.roaming(operator, peer, min_s, max_s)
+        last_key = body.get("LastMsgKey")
+        if isinstance(last_key, str) and last_key:
+            keys = [key for key, _ in listed]
+            listed = listed[keys.index(last_key) + 1 :] if last_key in keys else []
+        page: list[dict[str, Any]] = []
+        size = 0
+        for _, entry in listed[: max(max_count, 1)]:
+            size += len(json.dumps(entry, ensure_ascii=False).encode())
+            if page and size > ROAM_ANSWER_BYTES:
+                break
+            page.append(entry)
+        complete = len(page) == len(listed)
+        extra: dict[str, Any] = {
+            "Complete": 1 if complete else 0,
+            "MsgCnt": len(page),
+            "LastMsgTime": page[-1]["MsgTimeStamp"] if page else 0,
+            "LastMsgKey": page[-1]["MsgKey"] if page else "",
+            "MsgList": page,
+        }
+        return _answer(OK, extra=extra)
+
+    def _group_messages(self, incoming: Incoming) -> Answer:
+        """group_msg_get_simple: at most 20 messages at or below ReqMsgSeq, newest first."""
+        body = self._gate(incoming, GROUP_MSGS)
+        group_id = body.get("GroupId")
+        if not isinstance(group_id, str) or not group_id:
+            raise _reject(10015, "群组 ID 非法,请检查群组 ID 是否填写正确")
+        number = body.get("ReqMsgNumber")
+        if not isinstance(number, int) or isinstance(number, bool) or number < 1:
+            raise _reject(10004, "ReqMsgNumber: a positive integer expected")
+        below = body.get("ReqMsgSeq")
+        if below is not None and (not isinstance(below, int) or isinstance(below, bool)):
+            raise _reject(10004, "ReqMsgSeq: an integer expected")
+        messages = self.state.group_messages(group_id, below)
+        if messages is None:
+            return _answer(10010, "群组不存在,或者曾经存在过,但是目前已经被解散")
+        page = messages[: min(number, GROUP_MSGS_LIMIT)]
+        extra = {
+            "GroupId": group_id,
+            "IsFinished": 1 if len(page) == len(messages) else 0,
+            "RspMsgList": page,
+        }
+        return _answer(OK, extra=extra)
 
     # Checks every request passes first.
 
@@ -272,6 +344,10 @@ def _seqs(incoming: Incoming) -> tuple[str, ...]:
     if not isinstance(entries, list):
         return ()
     return tuple(str(e.get("MsgSeq")) for e in entries if isinstance(e, dict))
+
+
+def _no_items(incoming: Incoming) -> tuple[str, ...]:
+    return ()
 
 
 def _conversation(incoming: Incoming) -> tuple[str, ...]:

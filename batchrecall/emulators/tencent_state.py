@@ -38,6 +38,8 @@ class _Message:
     sender: str
     receiver: str = ""
     recalled: bool = False
+    number: int = 0
+    """Arrival order: MsgSeq and MsgRandom of a one-to-one message, a tie-break of times."""
     deleted_for: set[str] = field(default_factory=set)
     """Accounts whose own copy is deleted (delete_c2c_msg_ramble, ClearRamble)."""
 
@@ -68,6 +70,7 @@ class TencentState:
         self._seqs: dict[tuple[str, int], _Message] = {}
         self._conversations: set[tuple[str, int, str]] = set()
         self._accounts: set[str] = set()
+        self._numbers = 0
 
     # Seeding and queries.
 
@@ -79,7 +82,10 @@ class TencentState:
     ) -> None:
         """A one-to-one message, as `MsgKey` names it, and both parties' conversations."""
         when = self.clock() if sent_at is None else sent_at
-        self._c2c[msg_key] = _Message(sent_at=when, sender=sender, receiver=receiver)
+        self._numbers += 1
+        self._c2c[msg_key] = _Message(
+            sent_at=when, sender=sender, receiver=receiver, number=self._numbers
+        )
         self._accounts |= {sender, receiver}
         self._conversations |= {(sender, 1, receiver), (receiver, 1, sender)}
 
@@ -119,6 +125,69 @@ class TencentState:
 
     def conversation_exists(self, owner: str, kind: int, other: str) -> bool:
         return (owner, kind, other) in self._conversations
+
+    # History (collect).
+
+    def roaming(
+        self, operator: str, peer: str, min_s: int, max_s: int
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """The pair's messages sent in [min_s, max_s] (seconds) that the operator still has,
+        newest first, as admin_getroammsg lists them (recalled ones flagged 8)."""
+        found = [
+            (key, message)
+            for key, message in self._c2c.items()
+            if {message.sender, message.receiver} == {operator, peer}
+            and operator not in message.deleted_for
+            and not self._expired(message)
+            and min_s <= int(message.sent_at) <= max_s
+        ]
+        found.sort(key=lambda pair: (int(pair[1].sent_at), pair[1].number), reverse=True)
+        return [
+            (
+                key,
+                {
+                    "From_Account": message.sender,
+                    "To_Account": message.receiver,
+                    "MsgSeq": message.number,
+                    "MsgRandom": message.number * 7919 % 2**32,
+                    "MsgTimeStamp": int(message.sent_at),
+                    "MsgFlagBits": 8 if message.recalled else 0,
+                    "IsPeerRead": 0,
+                    "MsgKey": key,
+                    "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": ""}}],
+                },
+            )
+            for key, message in found
+        ]
+
+    def group_messages(self, group_id: str, below_seq: int | None) -> list[dict[str, Any]] | None:
+        """The group's messages at or below `below_seq`, newest first, as group_msg_get_simple
+        lists them (IsPlaceMsg 1 expired, 2 recalled); None for an unknown group."""
+        if group_id not in self._groups:
+            return None
+        seqs = sorted(
+            (seq for (group, seq) in self._seqs if group == group_id),
+            reverse=True,
+        )
+        answered = []
+        for seq in seqs:
+            if below_seq is not None and seq > below_seq:
+                continue
+            message = self._seqs[(group_id, seq)]
+            place = 2 if message.recalled else 1 if self._expired(message) else 0
+            answered.append(
+                {
+                    "From_Account": message.sender,
+                    "IsPlaceMsg": place,
+                    "IsSystemMsg": 0,
+                    "MsgPriority": 1,
+                    "MsgRandom": seq * 7919 % 2**32,
+                    "MsgSeq": seq,
+                    "MsgTimeStamp": int(message.sent_at),
+                    "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": ""}}],
+                }
+            )
+        return answered
 
     # Rate.
 

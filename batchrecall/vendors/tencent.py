@@ -18,12 +18,25 @@ import httpx
 import orjson
 
 from batchrecall.config import LaneSettings
-from batchrecall.errors import ErrorCode, SplitCallError
+from batchrecall.errors import (
+    ErrorCode,
+    PermanentCallError,
+    SplitCallError,
+    TokenRejectedError,
+    TransientCallError,
+)
 from batchrecall.models import Call, ItemOutcome, Op, Status, Vendor
 from batchrecall.redact import register_secret
 from batchrecall.vendors.base import Adapter, outcomes_for, retry_after
 from batchrecall.vendors.easemob_tokens import AppTokens
-from batchrecall.vendors.tencent_answers import envelope, per_seq, refused, succeeded, unconfirmed
+from batchrecall.vendors.tencent_answers import (
+    call_level,
+    envelope,
+    per_seq,
+    refused,
+    succeeded,
+    unconfirmed,
+)
 from batchrecall.vendors.tencent_usersig import build_usersig
 
 C2C_RECALL = "/v4/openim/admin_msgwithdraw"  # §T3.1: one MsgKey a call
@@ -89,6 +102,39 @@ class TencentAdapter(Adapter):
             f"sdkappid={self._sdkappid}&identifier={quote(self._identifier, safe='')}"
             f"&usersig={usersig}&random={self._random()}&contenttype=json"
         )
+
+    async def read_only(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A history call (`collect`): the answer on success; a UserSig refused as expired is
+        built anew once; any refusal raises the CallError it means."""
+        for renewed in (False, True):
+            usersig, generation = await self._usersigs.current()
+            response = await self.request(
+                "POST",
+                f"{self.url(path)}?{self.query(usersig)}",
+                content=orjson.dumps(body),
+                headers=_HEADERS,
+            )
+            now = self._wall_clock()
+            answer, code, info = envelope(response, now)
+            if succeeded(answer, code):
+                return answer
+            if code is None:
+                raise TransientCallError(
+                    ErrorCode.VENDOR_UNAVAILABLE, "unreadable answer", http_status=200
+                )
+            details: dict[str, Any] = {"http_status": 200, "vendor_code": str(code)}
+            text = info or f"ErrorCode {code}"
+            try:
+                call_level(
+                    code, text, details, generation=generation, retry_wait=retry_after(response)
+                )
+            except TokenRejectedError:
+                if renewed:
+                    raise
+                await self.refresh_auth(generation)
+                continue
+            raise PermanentCallError(ErrorCode.BAD_REQUEST, text, **details)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def send(self, call: Call) -> list[ItemOutcome]:
         path, body = _request(call)

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from batchrecall.emulators import EmulatorSettings, TencentEmulator
@@ -420,3 +421,52 @@ async def test_served_over_http_under_its_own_prefix(clock: FakeClock) -> None:
         )
     assert answer.json()["ErrorCode"] == 0
     assert state.is_recalled("1_1_1")
+
+
+# The history APIs (collect).
+
+ROAM = "/v4/openim/admin_getroammsg"
+GROUP_MSGS = "/v4/group_open_http_svc/group_msg_get_simple"
+
+
+async def test_roaming_messages_page_back_with_last_msg_key(
+    client: httpx.AsyncClient, clock: FakeClock, emulator: TencentEmulator
+) -> None:
+    for n in range(120):
+        emulator.state.add_c2c_message(
+            f"m{n}", sender="p", receiver="q", sent_at=clock.now - 100 + n // 10
+        )
+    body = {"Operator_Account": "q", "Peer_Account": "p", "MaxCnt": 1000,
+            "MinTime": 0, "MaxTime": int(clock.now)}  # fmt: skip
+    keys: list[str] = []
+    pages = 0
+    while True:
+        answer = await post(client, clock, ROAM, body)
+        pages += 1
+        keys += [entry["MsgKey"] for entry in answer["MsgList"]]
+        assert len(orjson.dumps(answer["MsgList"])) <= 13 * 1024 + 300
+        if answer["Complete"] == 1:
+            break
+        body = {**body, "MaxTime": answer["LastMsgTime"], "LastMsgKey": answer["LastMsgKey"]}
+    assert pages > 1
+    assert sorted(keys) == sorted(f"m{n}" for n in range(120))
+    assert len(keys) == 120, "no message twice"
+
+
+async def test_group_messages_come_20_a_call_newest_first(
+    client: httpx.AsyncClient, clock: FakeClock, emulator: TencentEmulator
+) -> None:
+    for seq in range(1, 31):
+        emulator.state.add_group_message("@TGS#h", seq, sender="s")
+    emulator.state.recall_group("@TGS#h", [30])
+    first = await post(client, clock, GROUP_MSGS, {"GroupId": "@TGS#h", "ReqMsgNumber": 50})
+    rest = await post(
+        client, clock, GROUP_MSGS, {"GroupId": "@TGS#h", "ReqMsgNumber": 20, "ReqMsgSeq": 10}
+    )
+    unknown = await post(client, clock, GROUP_MSGS, {"GroupId": "@TGS#x", "ReqMsgNumber": 1})
+    assert [m["MsgSeq"] for m in first["RspMsgList"]] == list(range(30, 10, -1))
+    assert first["RspMsgList"][0]["IsPlaceMsg"] == 2  # recalled
+    assert first["IsFinished"] == 0
+    assert [m["MsgSeq"] for m in rest["RspMsgList"]] == list(range(10, 0, -1))
+    assert rest["IsFinished"] == 1
+    assert unknown["ErrorCode"] == 10010
