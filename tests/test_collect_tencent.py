@@ -15,7 +15,14 @@ from batchrecall.cli.main import main
 from batchrecall.emulators.server import EmulatorSet
 from batchrecall.intake.reader import read_job
 from batchrecall.models import Item
-from batchrecall.vendors.tencent_history import group_body, read_group, read_roam, roam_body
+from batchrecall.vendors.tencent_history import (
+    contacts_body,
+    group_body,
+    read_contacts,
+    read_group,
+    read_roam,
+    roam_body,
+)
 from tests.collect_server import served
 
 
@@ -129,7 +136,10 @@ def test_collected_rows_recall_the_messages(tmp_path: Path) -> None:
             ],
             "--op recall",
         ),
-        (["--idle-before", "3d", "--account", "a"], "--idle-before is not supported"),
+        (
+            ["--idle-before", "3d", "--account", "a", "--conversation", "user:b"],
+            "--idle-before does not take --conversation",
+        ),
     ],
 )
 def test_options_that_do_not_fit_are_usage_errors(
@@ -143,3 +153,46 @@ def test_options_that_do_not_fit_are_usage_errors(
     assert code == 2
     assert words in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_conversation_list_request_and_answer_as_documented() -> None:
+    # tencentcloud.com/zh/document/product/1047/43087: the request and answer examples [DOC].
+    assert contacts_body("id1") == {
+        "From_Account": "id1", "TimeStamp": 0, "StartIndex": 0, "TopTimeStamp": 0,
+        "TopStartIndex": 0, "AssistFlags": 7}  # fmt: skip
+    answer = {"SessionItem": [{"Type": 1, "To_Account": "id2", "MsgTime": 1630997627, "TopFlag": 1},
+        {"Type": 2, "GroupId": "id3", "MsgTime": 1630997628, "TopFlag": 1},
+        {"Type": 1, "To_Account": "id4", "MsgTime": 1630997630, "TopFlag": 0},
+        {"Type": 2, "GroupId": "id5", "MsgTime": 1630997650, "TopFlag": 0}],
+        "CompleteFlag": 1, "TimeStamp": 1631012800, "StartIndex": 0, "TopTimeStamp": 1631012800,
+        "TopStartIndex": 0, "ActionStatus": "OK", "ErrorCode": 0, "ErrorInfo": "",
+        "ErrorDisplay": ""}  # fmt: skip
+    page = read_contacts(answer)
+    assert page.complete
+    assert [(c.kind, c.other, c.last_ms) for c in page.conversations] == [
+        (1, "id2", 1630997627000), (2, "id3", 1630997628000), (1, "id4", 1630997630000),
+        (2, "id5", 1630997650000)]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_retention_lists_the_conversations_idle_before_the_time(tmp_path: Path) -> None:
+    now_s = time.time()
+    emulators = EmulatorSet()
+    state = emulators.tencent.state
+    for n in range(150):  # more than a page
+        state.add_conversation("alice", 1, f"peer-{n}", last_at=now_s - 86400 * (n % 6) - 3600)
+    state.add_conversation("alice", 2, "@TGS#old", last_at=now_s - 10 * 86400)
+    state.add_conversation("alice", 2, "@TGS#new", last_at=now_s - 3600)
+    with served(emulators, tmp_path / "c.toml"):
+        code, out = collect(tmp_path, "--idle-before", "3d", "--account", "alice", "nobody")
+    assert code == 2  # "nobody" was never imported: named, rows found before it kept
+    found = rows(out)
+    peers = sorted(r["To_Account"] for r in found if "To_Account" in r)
+    assert peers == sorted(f"peer-{n}" for n in range(150) if n % 6 >= 3)
+    assert [r["ToGroupid"] for r in found if "ToGroupid" in r] == ["@TGS#old"]
+    assert {r["op"] for r in found} == {"delete_conversation"}
+    assert all(r["From_Account"] == "alice" for r in found)
+    paths = [r.path for r in emulators.tencent.log]
+    assert paths.count("/v4/recentcontact/get_list") == 3  # two pages of alice's, nobody's
+    items = [i for i in read_job(out) if isinstance(i, Item)]
+    assert len(items) == len(found)

@@ -196,12 +196,6 @@ def cmd_collect(args: argparse.Namespace, *, now_ms: int | None = None) -> int:
     return ExitCode.OK
 
 
-_TENCENT_NO_HISTORY = (
-    "collect: --idle-before is not supported for Tencent Cloud IM yet (its conversation list, "
-    "recentcontact/get_list, is not read)"
-)
-
-
 def _check_tencent(conversations: list[str]) -> None:
     from batchrecall.collect.from_tencent import conversation_problem
 
@@ -226,8 +220,6 @@ def _check_idle(args: argparse.Namespace, vendor: str) -> tuple[str, ...]:
     if vendor == Vendor.GOEASY:
         raise UsageError("collect: --idle-before is not supported for GoEasy: it has no REST "
                          "conversation list")  # fmt: skip
-    if vendor == Vendor.TENCENT:
-        raise UsageError(_TENCENT_NO_HISTORY)
     given = [name for name, value in (
         ("--sender", args.sender), ("--senders-file", args.senders_file),
         ("--since", args.since), ("--until", args.until), ("--conversation", args.conversation),

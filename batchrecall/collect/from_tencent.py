@@ -19,17 +19,22 @@ from batchrecall.collect.sources import Collected, Progress, RowSink
 from batchrecall.errors import PermanentCallError
 from batchrecall.vendors.tencent import TencentAdapter
 from batchrecall.vendors.tencent_history import (
+    CONTACTS,
     GROUP_MSGS,
     ROAM_MSGS,
+    ContactsPage,
+    Conversation,
     HistoryMessage,
     Page,
+    contacts_body,
     group_body,
+    read_contacts,
     read_group,
     read_roam,
     roam_body,
 )
 
-__all__ = ["TencentHistory", "collect_tencent", "conversation_problem"]
+__all__ = ["TencentHistory", "collect_idle_tencent", "collect_tencent", "conversation_problem"]
 
 ROW_SEQS = 10  # group_msg_recall: at most 10 seqs a call
 
@@ -56,6 +61,14 @@ class TencentHistory:
             return read_group(await self.adapter.read_only(GROUP_MSGS, body))
 
         return await self.lane.call("tencent_group_messages", once)
+
+    async def contacts(self, account: str, cursor: dict[str, int] | None) -> ContactsPage:
+        body = contacts_body(account, cursor)
+
+        async def once() -> ContactsPage:
+            return read_contacts(await self.adapter.read_only(CONTACTS, body))
+
+        return await self.lane.call("tencent_conversation_list", once)
 
 
 def conversation_problem(text: str) -> str | None:
@@ -187,3 +200,64 @@ def _write_group(
             if not sink.write(row, messages):
                 return False
     return True
+
+
+async def collect_idle_tencent(
+    query: Query, history: TencentHistory, sink: RowSink, *, progress: Progress | None
+) -> Collected:
+    """A retention run: each account's conversations (recentcontact/get_list) whose `MsgTime`
+    is before --idle-before, as delete_conversation rows."""
+    collected = sink.collected
+    collected.unit_name = "accounts"
+    collected.units_total = len(query.senders)
+    try:
+        for account in query.senders:
+            listed = 0
+            cursor: dict[str, int] | None = None
+            while True:
+                page = await history.contacts(account, cursor)
+                listed += page.entries
+                _count_contacts(sink, page, account)
+                for conversation in page.conversations:
+                    if not _take_idle(query, sink, account, conversation):
+                        return collected
+                if page.complete or page.cursor == cursor:
+                    break
+                cursor = page.cursor
+            collected.units_done += 1
+            collected.sources.append({"account": account, "conversations": listed})
+            if progress is not None:
+                progress(collected)
+    except PermanentCallError as exc:
+        collected.error = f"Tencent refused a conversation list ({exc.vendor_code}: {exc.message})"
+    return collected
+
+
+def _count_contacts(sink: RowSink, page: ContactsPage, account: str) -> None:
+    scan = sink.collected.scan
+    scan.records += page.entries
+    scan.candidates += page.entries
+    for _ in range(page.entries - len(page.conversations)):
+        scan.bad(f"account {account}", "a conversation without Type and To_Account or GroupId")
+
+
+def _take_idle(query: Query, sink: RowSink, account: str, conversation: Conversation) -> bool:
+    if conversation.last_ms is None:
+        sink.collected.found.skipped += 1  # no time to judge it by: kept
+        return True
+    assert query.until_ms is not None  # the idle-before time
+    if conversation.last_ms >= query.until_ms:
+        return True
+    field = "To_Account" if conversation.kind == 1 else "ToGroupid"
+    row: dict[str, Any] = {"vendor": "tencent", "op": "delete_conversation"}
+    if query.app != "default":
+        row["app"] = query.app
+    row |= {
+        "From_Account": account,
+        field: conversation.other,
+        "ref": query.ref,
+        "sent_at": conversation.last_ms,
+    }
+    name = f"{account}/{conversation.other}"
+    identity = (account, str(conversation.kind), conversation.other)
+    return sink.add(identity, row, sender=account, conversation=name)

@@ -121,6 +121,10 @@ async def _collect(request: HistoryRequest, sink: RowSink, progress: Progress | 
                 from batchrecall.vendors.tencent import TencentAdapter
 
                 tencent = TencentHistory(TencentAdapter(settings, client), lane)
+                if request.idle:
+                    from batchrecall.collect.from_tencent import collect_idle_tencent
+
+                    return await collect_idle_tencent(query, tencent, sink, progress=progress)
                 return await collect_tencent(
                     query, tencent, sink, now_ms=request.now_ms, progress=progress
                 )

@@ -36,6 +36,9 @@ GROUP_MSGS = "/v4/group_open_http_svc/group_msg_get_simple"
 # admin_getroammsg: "若请求时间段内的消息总大小超过应答包体大小限制(目前为13K)时,则需要续拉".
 ROAM_ANSWER_BYTES = 13 * 1024
 GROUP_MSGS_LIMIT = 20  # "目前一次请求最多返回20条历史消息"
+CONTACTS = "/v4/recentcontact/get_list"
+CONTACTS_PAGE = 100  # conversations a page: not documented (inferred)
+_CURSOR = ("TimeStamp", "StartIndex", "TopTimeStamp", "TopStartIndex")
 GROUP_RECALL_LIMIT = 10  # "一次请求最多可以撤回10条消息 seq" (§T3.2)
 C2C_DELETE_LIMIT = 30  # "一次最多删除30条消息" (§T3.4)
 RANDOM_MAX = 4294967295  # "取值范围0 - 4294967295" (§T1.1)
@@ -66,6 +69,7 @@ _FIELDS = {
     CONVERSATION_DELETE: {"From_Account", "Type", "To_Account", "ToGroupid", "ClearRamble"},
     ROAM_MSGS: {"Operator_Account", "Peer_Account", "MaxCnt", "MinTime", "MaxTime", "LastMsgKey"},
     GROUP_MSGS: {"GroupId", "ReqMsgNumber", "ReqMsgSeq", "WithRecalledMsg", "TopicId"},
+    CONTACTS: {"From_Account", "AssistFlags", *_CURSOR},
 }
 
 
@@ -97,6 +101,7 @@ class TencentEmulator(VendorEmulator):
             self._route(CONVERSATION_DELETE, "POST", self._delete_conversation, _conversation),
             self._route(ROAM_MSGS, "POST", self._roam_messages, _no_items),
             self._route(GROUP_MSGS, "POST", self._group_messages, _no_items),
+            self._route(CONTACTS, "POST", self._contacts, _no_items),
         ]
 
     # Route handlers.
@@ -224,6 +229,34 @@ class TencentEmulator(VendorEmulator):
             "GroupId": group_id,
             "IsFinished": 1 if len(page) == len(messages) else 0,
             "RspMsgList": page,
+        }
+        return _answer(OK, extra=extra)
+
+    def _contacts(self, incoming: Incoming) -> Answer:
+        """recentcontact/get_list: an account's conversations, a page at a time; every field
+        of the request is required (tencentcloud.com/document/product/1047/43087)."""
+        body = self._gate(incoming, CONTACTS)
+        owner = _account(body, "From_Account", 50002)
+        values = [body.get(name) for name in (*_CURSOR, "AssistFlags")]
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values):
+            raise _reject(50002, f"{', '.join((*_CURSOR, 'AssistFlags'))}: integers required")
+        if owner not in self.state.accounts:
+            return _answer(
+                50001, "请求的 UserID 没有导入腾讯云移动通信后台", extra={"ErrorDisplay": ""}
+            )
+        items = self.state.conversation_list(owner)
+        start = int(body["StartIndex"])
+        page = items[start : start + CONTACTS_PAGE]
+        done = start + len(page) >= len(items)
+        stamp = int(self.clock())
+        extra = {
+            "SessionItem": page,
+            "CompleteFlag": 1 if done else 0,
+            "TimeStamp": stamp,
+            "StartIndex": 0 if done else start + len(page),
+            "TopTimeStamp": stamp,
+            "TopStartIndex": 0,
+            "ErrorDisplay": "",
         }
         return _answer(OK, extra=extra)
 

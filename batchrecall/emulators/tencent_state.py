@@ -68,11 +68,17 @@ class TencentState:
         self._c2c: dict[str, _Message] = {}
         self._groups: dict[str, str] = {}
         self._seqs: dict[tuple[str, int], _Message] = {}
-        self._conversations: set[tuple[str, int, str]] = set()
+        self._conversations: dict[tuple[str, int, str], float] = {}
+        """Each conversation and its time: its last message's, else when it began."""
         self._accounts: set[str] = set()
         self._numbers = 0
 
     # Seeding and queries.
+
+    @property
+    def accounts(self) -> frozenset[str]:
+        """The accounts the app knows (imported)."""
+        return frozenset(self._accounts)
 
     def add_account(self, account: str) -> None:
         self._accounts.add(account)
@@ -87,7 +93,8 @@ class TencentState:
             sent_at=when, sender=sender, receiver=receiver, number=self._numbers
         )
         self._accounts |= {sender, receiver}
-        self._conversations |= {(sender, 1, receiver), (receiver, 1, sender)}
+        for key in ((sender, 1, receiver), (receiver, 1, sender)):
+            self._conversations[key] = max(self._conversations.get(key, when), when)
 
     def add_group(self, group_id: str, group_type: str = PUBLIC) -> None:
         self._groups.setdefault(group_id, group_type)
@@ -101,14 +108,18 @@ class TencentState:
         if sender:
             self._accounts.add(sender)
 
-    def add_conversation(self, owner: str, kind: int, other: str) -> None:
-        """`owner`'s conversation with an account (kind 1) or a group (kind 2)."""
+    def add_conversation(
+        self, owner: str, kind: int, other: str, *, last_at: float | None = None
+    ) -> None:
+        """`owner`'s conversation with an account (kind 1) or a group (kind 2), last active
+        at `last_at` (default: now)."""
         self._accounts.add(owner)
         if kind == 1:
             self._accounts.add(other)
         else:
             self.add_group(other)
-        self._conversations.add((owner, kind, other))
+        when = self.clock() if last_at is None else last_at
+        self._conversations[(owner, kind, other)] = when
 
     def is_recalled(self, msg_key: str) -> bool:
         message = self._c2c.get(msg_key)
@@ -189,6 +200,18 @@ class TencentState:
             )
         return answered
 
+    def conversation_list(self, owner: str) -> list[dict[str, Any]]:
+        """`owner`'s conversations as recentcontact/get_list's SessionItem, newest first."""
+        mine = [(when, key) for key, when in self._conversations.items() if key[0] == owner]
+        mine.sort(reverse=True)
+        items = []
+        for when, (_, kind, other) in mine:
+            item: dict[str, Any] = {"Type": kind}
+            item["To_Account" if kind == 1 else "GroupId"] = other
+            item |= {"MsgTime": int(when), "TopFlag": 0}
+            items.append(item)
+        return items
+
     # Rate.
 
     def admit(self, api: str) -> bool:
@@ -257,7 +280,7 @@ class TencentState:
         `clear` the owner's copies of the pair's messages go too."""
         if owner not in self._accounts:
             return ACCOUNT_NOT_FOUND
-        self._conversations.discard((owner, kind, other))
+        self._conversations.pop((owner, kind, other), None)
         if clear and kind == 1:
             for message in self._c2c.values():
                 if {message.sender, message.receiver} == {owner, other}:

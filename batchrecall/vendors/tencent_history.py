@@ -108,3 +108,57 @@ def read_group(answer: dict[str, Any]) -> Page:
 
 def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+# recentcontact/get_list (tencentcloud.com/document/product/1047/43087): the request example's
+# AssistFlags 7 (bit 0 pinned conversations, bit 1 empty ones too, bit 2 pinned ones paged);
+# each page's answer names where the next one starts, until CompleteFlag is 1.
+CONTACTS = "/v4/recentcontact/get_list"
+CONTACTS_FLAGS = 7
+_CURSOR = ("TimeStamp", "StartIndex", "TopTimeStamp", "TopStartIndex")
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    kind: int
+    """1 one-to-one (`To_Account`), 2 a group's (`GroupId`)."""
+    other: str
+    last_ms: int | None
+    """`MsgTime` (Unix seconds) in ms; None when the entry has none."""
+
+
+@dataclass(frozen=True, slots=True)
+class ContactsPage:
+    conversations: list[Conversation]
+    entries: int
+    complete: bool
+    cursor: dict[str, int]
+
+
+def contacts_body(account: str, cursor: dict[str, int] | None = None) -> dict[str, Any]:
+    start = cursor or {}
+    return {
+        "From_Account": account,
+        **{name: int(start.get(name, 0)) for name in _CURSOR},
+        "AssistFlags": CONTACTS_FLAGS,
+    }
+
+
+def read_contacts(answer: dict[str, Any]) -> ContactsPage:
+    entries = answer.get("SessionItem")
+    entries = entries if isinstance(entries, list) else []
+    found = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        kind = entry.get("Type")
+        other = entry.get("To_Account") if kind == 1 else entry.get("GroupId")
+        if kind not in (1, 2) or not isinstance(other, str) or not other:
+            continue
+        at = entry.get("MsgTime")
+        last = at * 1000 if _is_int(at) and at > 0 else None
+        found.append(Conversation(kind=kind, other=other, last_ms=last))
+    cursor = {name: answer[name] for name in _CURSOR if _is_int(answer.get(name))}
+    # Anything but CompleteFlag 1 with a cursor to go on from is read as "more to come".
+    complete = answer.get("CompleteFlag") == 1 or len(cursor) < len(_CURSOR)
+    return ContactsPage(conversations=found, entries=len(entries), complete=complete, cursor=cursor)
