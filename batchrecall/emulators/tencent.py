@@ -184,9 +184,10 @@ class TencentEmulator(VendorEmulator):
         operator = _account(body, "Operator_Account", 90001)
         peer = _account(body, "Peer_Account", 90001)
         numbers = [body.get(name) for name in ("MaxCnt", "MinTime", "MaxTime")]
-        if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in numbers):
+        counts = [n for n in numbers if isinstance(n, int) and not isinstance(n, bool) and n >= 0]
+        if len(counts) != len(numbers):
             raise _reject(90001, "MaxCnt, MinTime and MaxTime: integers expected")
-        max_count, min_s, max_s = (int(n) for n in numbers)  # type: ignore[arg-type]
+        max_count, min_s, max_s = counts
         listed = self.state.roaming(operator, peer, min_s, max_s)
         last_key = body.get("LastMsgKey")
         if isinstance(last_key, str) and last_key:

@@ -24,13 +24,7 @@ from tests.harness import Harness
 
 # research/vendors-tencent-rongcloud.md §T2.4 [CALC]: the vendor's Python reference with the
 # SDKs' demo inputs and time.time frozen at 1700000000 (Python's zlib at its default level).
-VECTOR = {
-    "sdkappid": 1400000000,
-    "identifier": "xiaojun",
-    "secret_key": "5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e",
-    "issued_at": 1700000000,
-    "expire_s": 180 * 86400,
-}
+VECTOR_KEY = "5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e"
 VECTOR_CONTENT = (
     "TLS.identifier:xiaojun\nTLS.sdkappid:1400000000\nTLS.time:1700000000\nTLS.expire:15552000\n"
 )
@@ -44,8 +38,15 @@ DAY = 86400.0
 
 def test_usersig_matches_the_reference_known_answer() -> None:
     assert signed_content("xiaojun", 1400000000, 1700000000, 15552000) == VECTOR_CONTENT
-    assert signature(VECTOR["secret_key"], VECTOR_CONTENT) == VECTOR_SIG  # type: ignore[arg-type]
-    assert build_usersig(**VECTOR) == VECTOR_USERSIG  # type: ignore[arg-type]
+    assert signature(VECTOR_KEY, VECTOR_CONTENT) == VECTOR_SIG
+    usersig = build_usersig(
+        sdkappid=1400000000,
+        identifier="xiaojun",
+        secret_key=VECTOR_KEY,
+        issued_at=1700000000,
+        expire_s=180 * 86400,
+    )
+    assert usersig == VECTOR_USERSIG
 
 
 # -- the adapter alone, against a recording transport --------------------------------------
@@ -276,6 +277,7 @@ def with_wall_clock(harness: Harness, wall: Callable[[], float]) -> None:
     def adapter(settings: LaneSettings, client: httpx.AsyncClient) -> TencentAdapter:
         return TencentAdapter(settings, client, clock=harness.clock.now, wall_clock=wall)
 
+    # Harness.adapter builds each lane's adapter: this lane's wall clock is the test's.
     harness.adapter = adapter  # type: ignore[method-assign]
 
 
