@@ -277,3 +277,35 @@ async def test_partial_failure_is_mapped_item_by_item(profile: Profile, harness:
     statuses = outcome.statuses()
     assert statuses[profile.target(1)] == "not_found"
     assert statuses[profile.target(0)] == statuses[profile.target(2)] == "ok"
+
+
+@pytest.mark.anyio
+async def test_a_lone_item_is_one_call_of_one(profile: Profile, harness: Harness) -> None:
+    harness.write_job(profile.rows(1))
+    harness.seed()
+    outcome = await harness.run()
+    (request,) = _item_requests(harness, profile.vendor)
+    assert len(request.items) == 1
+    assert outcome.statuses() == {profile.target(0): "ok"}
+
+
+@pytest.mark.anyio
+async def test_resume_after_a_stopped_lane_sends_each_item_once_more(
+    profile: Profile, harness: Harness
+) -> None:
+    n = profile.limit + 1
+    harness.write_job(profile.rows(n))
+    harness.seed()
+    good = harness.config
+    harness.break_secret(profile.vendor)
+    first = await harness.run()
+    assert first.summary.stopped_lanes == {f"{profile.vendor}.default": "auth-failed"}
+    before = len(_item_requests(harness, profile.vendor))
+    harness.config = good
+    again = await harness.run(resume=True)
+    assert set(again.statuses().values()) == {"ok"}
+    assert len(again.statuses()) == n
+    resent = _item_requests(harness, profile.vendor)[before:]
+    carried = [item for request in resent for item in request.items]
+    assert sorted(carried) == sorted({*carried}), "no item sent twice"
+    assert len(carried) == n
