@@ -103,17 +103,23 @@ class TencentAdapter(Adapter):
             f"&usersig={usersig}&random={self._random()}&contenttype=json"
         )
 
+    async def _post(self, path: str, body: dict[str, Any]) -> tuple[httpx.Response, int]:
+        """POST the JSON body with the lane's current UserSig; the answer and the UserSig's
+        generation (for `refresh_auth`)."""
+        usersig, generation = await self._usersigs.current()
+        response = await self.request(
+            "POST",
+            f"{self.url(path)}?{self.query(usersig)}",
+            content=orjson.dumps(body),
+            headers=_HEADERS,
+        )
+        return response, generation
+
     async def read_only(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """A history call (`collect`): the answer on success; a UserSig refused as expired is
         built anew once; any refusal raises the CallError it means."""
         for renewed in (False, True):
-            usersig, generation = await self._usersigs.current()
-            response = await self.request(
-                "POST",
-                f"{self.url(path)}?{self.query(usersig)}",
-                content=orjson.dumps(body),
-                headers=_HEADERS,
-            )
+            response, generation = await self._post(path, body)
             now = self._wall_clock()
             answer, code, info = envelope(response, now)
             if succeeded(answer, code):
@@ -138,13 +144,7 @@ class TencentAdapter(Adapter):
 
     async def send(self, call: Call) -> list[ItemOutcome]:
         path, body = _request(call)
-        usersig, generation = await self._usersigs.current()
-        response = await self.request(
-            "POST",
-            f"{self.url(path)}?{self.query(usersig)}",
-            content=orjson.dumps(body),
-            headers=_HEADERS,
-        )
+        response, generation = await self._post(path, body)
         now = self._wall_clock()
         answer, code, info = envelope(response, now)
         verdict = succeeded(answer, code)
