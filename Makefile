@@ -22,6 +22,11 @@ demo: install
 		--emulate-scenario samples/demo.scenario.json --yes --overwrite; code=$$?; \
 		[ $$code -le 1 ] || exit $$code
 	@echo
+	@echo "Tencent Cloud IM: one-to-one and group recalls, one side's copies, conversations"
+	@$(BIN)/batchrecall run samples/tencent.jsonl --emulate \
+		--emulate-scenario samples/tencent.scenario.json --yes --overwrite; code=$$?; \
+		[ $$code -le 1 ] || exit $$code
+	@echo
 	@echo "Summarise it again: $(BIN)/batchrecall report samples/demo.results.jsonl"
 	@echo
 	@echo "Find what to take back: spammer-7's messages in a downloaded Easemob history export"

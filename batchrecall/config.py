@@ -23,6 +23,7 @@ DEFAULT_RATES: Mapping[Vendor, float] = {
     Vendor.EASEMOB: 50.0,
     Vendor.YUNXIN: 50.0,
     Vendor.GOEASY: 10.0,
+    Vendor.TENCENT: 100.0,  # half of the documented 200/s of each recall/delete API
     Vendor.RONGCLOUD: 50.0,  # recall: "每秒钟限 100 次"
 }
 # Agora Chat app tokens built by a lane: an hour each, built afresh at half that.
@@ -130,6 +131,7 @@ _VENDOR_KEYS: Mapping[Vendor, tuple[tuple[str, ...], tuple[str, ...]]] = {
     Vendor.EASEMOB: (("org_name", "app_name", "client_id"), ("client_secret",)),
     Vendor.GOEASY: ((), ("appkey",)),
     Vendor.YUNXIN: (("app_key",), ("app_secret",)),
+    Vendor.TENCENT: (("sdkappid", "identifier"), ("secret_key",)),
     Vendor.RONGCLOUD: (("app_key",), ("app_secret",)),
 }
 # Easemob lanes with `auth = "agora"` (Agora Chat): app tokens from the App ID and Certificate.
@@ -138,6 +140,8 @@ _AUTHS = ("easemob", "agora")
 # Agora Chat app tokens live at most 24 hours (vendors.md §1.12).
 _MAX_TOKEN_LIFETIME_S = 24 * 3600
 _TIMESTAMP_UNITS = ("s", "ms")  # RongCloud's signature Timestamp (README: which and why)
+# Plain keys written as a whole number (Tencent's SDKAppID), kept as their digits.
+_NUMBER_KEYS = frozenset({"sdkappid"})
 _LANE_COMMON = {"base_url", "rate", "history_rate", "recall_window_s"}
 _UTC_OFFSET = re.compile(r"[+-][0-9]{2}:[0-9]{2}|Z")
 _RUN_TYPES: Mapping[str, type] = {
@@ -309,7 +313,10 @@ def _parse_lane(key: LaneKey, body: Any, environ: Mapping[str, str]) -> LaneSett
     timestamp_unit = body.get("timestamp_unit", "s")
     if timestamp_unit not in _TIMESTAMP_UNITS:
         raise ConfigError(f"{name}.timestamp_unit", 'must be "s" or "ms"')
-    credentials = {k: _plain(f"{name}.{k}", body.get(k)) for k in plain_keys}
+    credentials = {
+        k: (_whole_number if k in _NUMBER_KEYS else _plain)(f"{name}.{k}", body.get(k))
+        for k in plain_keys
+    }
     secrets = {k: _secret(f"{name}.{k}", body.get(k), environ) for k in secret_keys}
     batch_recall = body.get("batch_recall", True)
     if not isinstance(batch_recall, bool):
@@ -378,6 +385,16 @@ def _plain(key: str, value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise ConfigError(key, "must be a non-empty string")
     return value
+
+
+def _whole_number(key: str, value: Any) -> str:
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        if value is None:
+            raise ConfigError(key, "missing")
+        raise ConfigError(key, "must be a positive whole number")
+    return str(value)
 
 
 def _secret(key: str, value: Any, environ: Mapping[str, str]) -> Secret:

@@ -20,6 +20,7 @@ class Vendor(StrEnum):
     EASEMOB = "easemob"
     GOEASY = "goeasy"
     YUNXIN = "yunxin"
+    TENCENT = "tencent"
     RONGCLOUD = "rongcloud"
 
 

@@ -220,4 +220,5 @@ class _VersionAction(argparse.Action):
     def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
         from batchrecall.results.manifest import tool_version
 
-        parser.exit(message=f"batchrecall {tool_version()}\n")
+        print(f"batchrecall {tool_version()}")
+        parser.exit()

@@ -34,8 +34,8 @@ def add_emulate_parser(sub: Any) -> None:
     emulate = sub.add_parser(
         "emulate",
         help="serve the vendor emulators on loopback, for rehearsals",
-        description="Serve the Easemob, GoEasy, Yunxin and RongCloud APIs under /easemob, "
-        "/goeasy, /yunxin and /rongcloud until Ctrl-C.",
+        description="Serve the Easemob, GoEasy, Yunxin, Tencent Cloud IM and RongCloud APIs under "
+        "/easemob, /goeasy, /yunxin, /tencent and /rongcloud until Ctrl-C.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -179,7 +179,7 @@ def cmd_emulate(args: argparse.Namespace) -> int:
             f"Recall window: {_window(settings.recall_window_s)} for Easemob and Yunxin "
             f"(seeded messages count as sent at {_clock(started)}: recall them by "
             f"{_clock(until)}), {_window(settings.goeasy_recall_window_s)} for GoEasy, "
-            "none for RongCloud (none documented)",
+            "none for Tencent IM (7 days of roaming storage) or RongCloud (none documented)",
             flush=True,
         )
         if args.rate:
@@ -191,7 +191,7 @@ def cmd_emulate(args: argparse.Namespace) -> int:
             )
         if args.write_config:
             text = emulators.config_toml(base, apps=seeded.keys())
-            Path(args.write_config).write_text(text, encoding="utf-8")
+            _write_whole(Path(args.write_config), text)
             print(f"Wrote a config for these emulators to {args.write_config}", flush=True)
         print("Stop with Ctrl-C.", flush=True)
 
@@ -213,3 +213,11 @@ def cmd_emulate(args: argparse.Namespace) -> int:
 
     anyio.run(main)
     return ExitCode.OK
+
+
+def _write_whole(path: Path, text: str) -> None:
+    """Write the file under another name, then rename it: whoever waits for it to appear (a
+    script, a test) never reads it half written."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(path)

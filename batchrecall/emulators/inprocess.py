@@ -1,4 +1,4 @@
-"""`run --emulate`: the vendor emulators in this process, seeded from the job, and their config."""
+"""`run --emulate`: the emulators in this process, seeded from the job, and their config."""
 
 from __future__ import annotations
 

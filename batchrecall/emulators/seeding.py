@@ -17,6 +17,7 @@ import orjson
 
 from batchrecall.emulators.rongcloud_seeding import seed_rongcloud
 from batchrecall.emulators.server import EmulatorSet
+from batchrecall.emulators.tencent_state import seed_request as seed_tencent
 from batchrecall.errors import UsageError
 from batchrecall.intake.reader import read_job
 from batchrecall.models import Item, JobRef, LaneKey, Op, Vendor
@@ -88,6 +89,8 @@ def seed_item(emulators: EmulatorSet, item: Item, scenario: Scenario) -> bool:
         )
     elif item.vendor is Vendor.RONGCLOUD:
         seed_rongcloud(emulators.rongcloud.state, item.op, params)
+    elif item.vendor is Vendor.TENCENT:
+        seed_tencent(emulators.tencent.state, item.op, params, sent_at=sent_at)
     elif item.op in (Op.RECALL, Op.DELETE_MESSAGE):
         emulators.yunxin.state.add_message(
             str(params["conversation_id"]), str(params["message_server_id"]), sent_at=sent_at

@@ -1,4 +1,4 @@
-"""The vendor emulators in one app, a batchrecall config pointing at them, and serving over HTTP."""
+"""The emulators in one app, a batchrecall config pointing at them, and serving over HTTP."""
 
 from __future__ import annotations
 
@@ -24,17 +24,18 @@ from batchrecall.emulators.easemob import EasemobEmulator
 from batchrecall.emulators.faults import ConnectionDropped
 from batchrecall.emulators.goeasy import GoEasyEmulator
 from batchrecall.emulators.rongcloud import RongCloudEmulator
+from batchrecall.emulators.tencent import TencentEmulator
 from batchrecall.emulators.wire import VendorEmulator
 from batchrecall.emulators.yunxin import YunxinEmulator
 from batchrecall.models import LaneKey, Vendor
 
 DEFAULT_PORT = 8750  # SPEC §6: `batchrecall emulate --port 8750`
-VENDORS = ("easemob", "goeasy", "yunxin", "rongcloud")
+VENDORS = ("easemob", "goeasy", "yunxin", "tencent", "rongcloud")
 
 
 class EmulatorSet:
     """One emulator per vendor, sharing settings and clock, mounted at /easemob, /goeasy,
-    /yunxin and /rongcloud of one app, with /_emulator/requests (the merged log) and
+    /yunxin, /tencent and /rongcloud of one app, with /_emulator/requests (the merged log) and
     /_emulator/health.
 
     `rates` overrides `settings.rate` for the vendors it names.
@@ -59,6 +60,7 @@ class EmulatorSet:
         self.easemob = EasemobEmulator(settings_for("easemob"), clock=clock)
         self.goeasy = GoEasyEmulator(settings_for("goeasy"), clock=clock)
         self.yunxin = YunxinEmulator(settings_for("yunxin"), clock=clock)
+        self.tencent = TencentEmulator(settings_for("tencent"), clock=clock)
         self.rongcloud = RongCloudEmulator(settings_for("rongcloud"), clock=clock)
         self.app = Starlette(
             routes=[
@@ -71,7 +73,7 @@ class EmulatorSet:
     @property
     def emulators(self) -> tuple[VendorEmulator, ...]:
         """One emulator per vendor."""
-        return (self.easemob, self.goeasy, self.yunxin, self.rongcloud)
+        return (self.easemob, self.goeasy, self.yunxin, self.tencent, self.rongcloud)
 
     def requests(self) -> list[LoggedRequest]:
         """Every request received by any emulator, in order of arrival."""
@@ -102,6 +104,12 @@ class EmulatorSet:
                 "base_url": f"{base}/yunxin",
                 "app_key": yunxin.app_key,
                 "app_secret": yunxin.app_secret,
+            },
+            Vendor.TENCENT: {
+                "base_url": f"{base}/tencent",
+                "sdkappid": self.tencent.state.sdkappid,
+                "identifier": self.tencent.state.identifier,
+                "secret_key": self.tencent.state.secret_key,
             },
             Vendor.RONGCLOUD: {
                 "base_url": f"{base}/rongcloud",

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from batchrecall.intake import rongcloud_rows
+from batchrecall.intake import rongcloud_rows, tencent_rows
 from batchrecall.intake.fields import APP_NAME, MAX_TEXT, RowError, RowFields, show
 from batchrecall.models import InvalidRow, Item, Op, Vendor
 
@@ -360,6 +360,13 @@ def _one_target(
     return targets
 
 
+def _from_parts(
+    build: Callable[[RowFields], list[tencent_rows.Parts]],
+) -> Callable[[RowFields], list[_Target]]:
+    """A builder of a vendor's own module, whose items come as `Parts` tuples."""
+    return lambda row: [_Target(*parts) for parts in build(row)]
+
+
 _SCHEMAS: dict[tuple[Vendor, Op], _OpSchema] = {
     (Vendor.EASEMOB, Op.RECALL): _OpSchema(
         ("msg_id", "to", "chat_type", "from", "force", "sync_device"), _easemob_recall
@@ -390,6 +397,15 @@ _SCHEMAS: dict[tuple[Vendor, Op], _OpSchema] = {
     ),
     (Vendor.YUNXIN, Op.CLEAR_HISTORY): _OpSchema(
         ("conversation_id", "type"), _yunxin_clear_history
+    ),
+    (Vendor.TENCENT, Op.RECALL): _OpSchema(
+        tencent_rows.RECALL_FIELDS, _from_parts(tencent_rows.recall)
+    ),
+    (Vendor.TENCENT, Op.DELETE_MESSAGE): _OpSchema(
+        tencent_rows.DELETE_MESSAGE_FIELDS, _from_parts(tencent_rows.delete_message)
+    ),
+    (Vendor.TENCENT, Op.DELETE_CONVERSATION): _OpSchema(
+        tencent_rows.DELETE_CONVERSATION_FIELDS, _from_parts(tencent_rows.delete_conversation)
     ),
     (Vendor.RONGCLOUD, Op.RECALL): _OpSchema(
         rongcloud_rows.RECALL_FIELDS, _one_target(rongcloud_rows.recall)

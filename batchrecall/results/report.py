@@ -36,6 +36,9 @@ _JOB_COLUMNS = (
     "check_team_member_valid", "clear_message",
     "fromUserId", "conversationType", "targetId", "messageUID", "sentTime", "busChannel",
     "isDelete", "isAdmin", "extra", "disablePush", "msgTimestamp",
+    # Tencent Cloud IM
+    "From_Account", "To_Account", "MsgKey", "GroupId", "MsgSeq", "Reason", "Operator_Account",
+    "Peer_Account", "ToGroupid", "ClearRamble",
     "sent_at",
 )  # fmt: skip
 

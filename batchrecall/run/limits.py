@@ -86,6 +86,8 @@ def lane_identity(settings: LaneSettings) -> str:
         return f"goeasy:{digest}"
     if vendor is Vendor.RONGCLOUD:
         return f"rongcloud:{quote(settings.credentials['app_key'], safe='')}"
+    if vendor is Vendor.TENCENT:
+        return f"tencent:{settings.credentials['sdkappid']}"
     return f"yunxin:{quote(settings.credentials['app_key'], safe='')}"
 
 

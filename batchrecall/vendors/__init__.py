@@ -10,6 +10,7 @@ from batchrecall.vendors.base import Adapter
 from batchrecall.vendors.easemob import EasemobAdapter
 from batchrecall.vendors.goeasy import GoEasyAdapter
 from batchrecall.vendors.rongcloud import RongCloudAdapter
+from batchrecall.vendors.tencent import TencentAdapter
 from batchrecall.vendors.yunxin import YunxinAdapter
 
 ADAPTERS: dict[Vendor, type[Adapter]] = {
@@ -17,6 +18,7 @@ ADAPTERS: dict[Vendor, type[Adapter]] = {
     Vendor.GOEASY: GoEasyAdapter,
     Vendor.YUNXIN: YunxinAdapter,
     Vendor.RONGCLOUD: RongCloudAdapter,
+    Vendor.TENCENT: TencentAdapter,
 }
 
 

@@ -28,7 +28,7 @@ async def test_composite_app_mounts_each_vendor_and_merges_logs(clock: FakeClock
         health = await client.get("/_emulator/health")
         assert health.json() == {
             "status": "ok",
-            "vendors": ["easemob", "goeasy", "yunxin", "rongcloud"],
+            "vendors": ["easemob", "goeasy", "yunxin", "tencent", "rongcloud"],
         }
         assert (await client.post("/goeasy/v2/im/history/recall", json=recall_body(1))).json() == {
             "code": 200,
@@ -88,6 +88,15 @@ def test_config_toml_points_each_vendor_at_its_mount() -> None:
                 "rate": 50,
             }
         },
+        "tencent": {
+            "default": {
+                "base_url": "http://127.0.0.1:8750/tencent",
+                "sdkappid": 1400000000,
+                "identifier": "administrator",
+                "secret_key": emulators.tencent.state.secret_key,
+                "rate": 100,
+            },
+        },
         "rongcloud": {
             "default": {
                 "base_url": "http://127.0.0.1:8750/rongcloud",
@@ -104,7 +113,7 @@ def test_config_toml_keeps_the_products_default_rates_whatever_the_emulators_lim
     for settings in (EmulatorSettings(), EmulatorSettings(rate=3)):
         config = tomllib.loads(EmulatorSet(settings).config_toml("http://[::1]:9000"))
         rates = {vendor: config[vendor]["default"]["rate"] for vendor in config}
-        assert rates == {"easemob": 50, "goeasy": 10, "yunxin": 50, "rongcloud": 50}
+        assert rates == {"easemob": 50, "goeasy": 10, "yunxin": 50, "tencent": 100, "rongcloud": 50}
 
 
 def test_config_toml_has_a_lane_for_every_app_named() -> None:
@@ -124,7 +133,7 @@ async def test_rates_override_the_rate_per_vendor(clock: FakeClock) -> None:
         second = await client.post("/goeasy/v2/im/history/recall", json=recall_body(2))
     assert (first.status_code, second.status_code) == (200, 429)
     with pytest.raises(ValueError, match="unknown vendors"):
-        EmulatorSet(rates={"tencent": 5})
+        EmulatorSet(rates={"wechat": 5})
 
 
 @pytest.mark.slow
