@@ -13,12 +13,19 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 # The demo job fails some items on purpose (exit code 1); any other code is a real error.
-# --emulate-scenario makes some of its messages too old, absent or sent to someone else.
+# --emulate-scenario makes some of its messages too old, absent or sent to someone else;
+# samples/rongcloud.jsonl is RongCloud's part of the same cleanup.
 # Then collect finds a sender's messages in a sample export; they are too old to recall, as
 # the plan warns (the export is from 2025).
 demo: install
-	@$(BIN)/batchrecall run samples/demo.jsonl --emulate --emulate-scenario samples/demo.scenario.json \
-		--yes --overwrite; code=$$?; [ $$code -le 1 ] || exit $$code
+	@$(BIN)/batchrecall run samples/demo.jsonl samples/rongcloud.jsonl --emulate \
+		--emulate-scenario samples/demo.scenario.json --yes --overwrite; code=$$?; \
+		[ $$code -le 1 ] || exit $$code
+	@echo
+	@echo "Tencent Cloud IM: one-to-one and group recalls, one side's copies, conversations"
+	@$(BIN)/batchrecall run samples/tencent.jsonl --emulate \
+		--emulate-scenario samples/tencent.scenario.json --yes --overwrite; code=$$?; \
+		[ $$code -le 1 ] || exit $$code
 	@echo
 	@echo "Summarise it again: $(BIN)/batchrecall report samples/demo.results.jsonl"
 	@echo

@@ -88,9 +88,14 @@ class LaneSettings:
         return self.secrets[name].reveal()
 
     def setting(self, name: str) -> Any:
-        """A lane setting by name: one of these fields, or a plugin vendor's own."""
+        """A lane setting by name: one of these fields, or a vendor's own (`catalog.Setting`),
+        its default when the lane was made without it."""
         if name in self.extras:
             return self.extras[name]
+        spec = catalog.find(self.lane.vendor)
+        for own in spec.config.settings if spec is not None else ():
+            if own.name == name:
+                return own.default
         return getattr(self, name)
 
 
@@ -292,7 +297,10 @@ def _parse_lane(
     offset = body.get("export_utc_offset", "+08:00")
     if not isinstance(offset, str) or not _UTC_OFFSET.fullmatch(offset) or offset[1:3] > "23":
         raise ConfigError(f"{name}.export_utc_offset", "must be an offset such as +08:00 or Z")
-    credentials = {k: _plain(f"{name}.{k}", body.get(k)) for k in plain_keys}
+    credentials = {
+        k: (_whole_number if k in keys.numbers else _plain)(f"{name}.{k}", body.get(k))
+        for k in plain_keys
+    }
     secrets = {k: _secret(f"{name}.{k}", body.get(k), environ) for k in secret_keys}
     batch_recall = body.get("batch_recall", True)
     if not isinstance(batch_recall, bool):
@@ -345,6 +353,8 @@ def _extras(
     for setting in spec.config.settings:
         value = body.get(setting.name, setting.default)
         key = f"{name}.{setting.name}"
+        if setting.choices and value not in setting.choices:
+            raise ConfigError(key, f"must be {' or '.join(_quoted(c) for c in setting.choices)}")
         if setting.kind is bool:
             if not isinstance(value, bool):
                 raise ConfigError(key, "must be true or false")
@@ -354,6 +364,10 @@ def _extras(
             value = _number(key, value, setting.kind)
         extras[setting.name] = value
     return extras
+
+
+def _quoted(value: bool | int | float | str) -> str:
+    return f'"{value}"' if isinstance(value, str) else str(value).lower()
 
 
 def _unknown_key(spec: VendorSpec, auth: str, key: str) -> str:
@@ -390,6 +404,16 @@ def _plain(key: str, value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise ConfigError(key, "must be a non-empty string")
     return value
+
+
+def _whole_number(key: str, value: Any) -> str:
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        if value is None:
+            raise ConfigError(key, "missing")
+        raise ConfigError(key, "must be a positive whole number")
+    return str(value)
 
 
 def _secret(key: str, value: Any, environ: Mapping[str, str]) -> Secret:

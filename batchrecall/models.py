@@ -29,6 +29,8 @@ class Vendor(str):
     EASEMOB: ClassVar[Vendor]
     GOEASY: ClassVar[Vendor]
     YUNXIN: ClassVar[Vendor]
+    TENCENT: ClassVar[Vendor]
+    RONGCLOUD: ClassVar[Vendor]
 
     def __new__(cls, name: str) -> Vendor:
         vendor = cls._named.get(name)
@@ -46,6 +48,8 @@ class Vendor(str):
 Vendor.EASEMOB = Vendor("easemob")
 Vendor.GOEASY = Vendor("goeasy")
 Vendor.YUNXIN = Vendor("yunxin")
+Vendor.TENCENT = Vendor("tencent")
+Vendor.RONGCLOUD = Vendor("rongcloud")
 
 
 class Op(StrEnum):

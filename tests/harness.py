@@ -24,6 +24,8 @@ from batchrecall.run.engine import Engine
 from batchrecall.vendors import Adapter, adapter_class
 from batchrecall.vendors.easemob import EasemobAdapter
 from batchrecall.vendors.goeasy import GoEasyAdapter
+from batchrecall.vendors.rongcloud import RongCloudAdapter
+from batchrecall.vendors.tencent import TencentAdapter
 from batchrecall.vendors.yunxin import YunxinAdapter
 
 FAST_RUN = RunSettings(concurrency=8, max_attempts=4, halt_min_items=10_000)
@@ -89,6 +91,10 @@ class Harness:
             return EasemobAdapter(settings, client, clock=self.clock.now)
         if settings.lane.vendor is Vendor.YUNXIN:
             return YunxinAdapter(settings, client, wall_clock=self.clock.now)
+        if settings.lane.vendor is Vendor.TENCENT:
+            return TencentAdapter(settings, client, clock=self.clock.now, wall_clock=self.clock.now)
+        if settings.lane.vendor is Vendor.RONGCLOUD:
+            return RongCloudAdapter(settings, client, wall_clock=self.clock.now)
         if settings.lane.vendor is Vendor.GOEASY:
             return GoEasyAdapter(settings, client)
         return adapter_class(settings.lane.vendor)(settings, client)  # a plugin vendor's

@@ -428,7 +428,7 @@ class _OpSchema:
 
 def _common(row: RowFields) -> tuple[Vendor, Op, str, str]:
     """The common fields, once the row holds no field its vendor and op do not take."""
-    vendor = Vendor(row.choice("vendor", ("easemob", "goeasy", "yunxin")))
+    vendor = Vendor(row.choice("vendor", ("easemob", "goeasy", "rongcloud", "tencent", "yunxin")))
     op_name = row.text("op")
     ops = tuple(op for (v, op) in _SCHEMAS if v is vendor)
     if op_name not in ops:

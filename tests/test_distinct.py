@@ -36,11 +36,11 @@ def test_spilled_keys_leave_no_file_behind() -> None:
     for key in ("a", "b", "a", "c"):
         seen.add(key)
     assert seen.count() == 3
-    assert seen._db is not None
-    path = seen._db.execute("PRAGMA database_list").fetchone()[2]
-    assert os.path.exists(path)
+    assert seen._files is not None
+    folder = os.path.dirname(seen._files[0].name)
+    assert os.listdir(folder)
     seen.close()
-    assert not os.path.exists(os.path.dirname(path))
+    assert not os.path.exists(folder)
 
 
 def test_validate_counts_repeats_across_batches(

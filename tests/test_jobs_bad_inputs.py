@@ -78,7 +78,8 @@ EXPECTED: dict[str, Rows | Unreadable] = {
     "unknown_vendor_or_op.jsonl": Rows(
         0,
         {
-            1: "field 'vendor' must be one of easemob, goeasy, yunxin (got 'wechat')",
+            1: "field 'vendor' must be one of easemob, goeasy, rongcloud, tencent, yunxin "
+            "(got 'wechat')",
             2: "missing field 'vendor'",
             3: "missing field 'op'",
             4: "field 'op' must be one of recall, delete_conversation for easemob "

@@ -140,7 +140,8 @@ def test_missing_vendor(tmp_path: Path) -> None:
 def test_unknown_vendor(tmp_path: Path, vendor: str) -> None:
     row = invalid(tmp_path, {**EASEMOB_RECALL, "vendor": vendor})
     assert row.problem == (
-        f"field 'vendor' must be one of easemob, goeasy, yunxin (got {vendor!r})"
+        "field 'vendor' must be one of easemob, goeasy, rongcloud, tencent, yunxin "
+        f"(got {vendor!r})"
     )
     assert (row.vendor, row.op, row.app) == (vendor, "recall", "default")
 

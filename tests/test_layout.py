@@ -70,3 +70,19 @@ def test_the_public_api_is_exported() -> None:
         assert name in batchrecall.__all__
         assert getattr(batchrecall, name) is not None
     assert batchrecall.__all__ == sorted(batchrecall.__all__)
+
+
+def test_validate_starts_without_the_log_the_display_or_http(tmp_path: Path) -> None:
+    """`validate` is timed against a bare JSON parser: its start-up loads none of these."""
+    job = tmp_path / "job.jsonl"
+    job.write_text('{"vendor":"easemob","op":"recall","msg_id":"1","to":"u","chat_type":"chat"}\n')
+    script = (
+        "import sys\n"
+        "from batchrecall.cli.main import main\n"
+        f"assert main(['validate', {str(job)!r}]) == 0\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'structlog', 'rich', 'httpx'}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.splitlines()[-1] == "[]"

@@ -161,5 +161,5 @@ def test_a_plugin_runs_the_adapter_contract(plugin_venv: Path) -> None:
     assert ran.returncode == 0, ran.stdout[-3000:]
     passed = [line for line in ran.stdout.splitlines() if "PASSED" in line]
     # Every contract test, each with Acme's profile only (BATCHRECALL_CONTRACT_VENDOR).
-    assert len(passed) == 10, ran.stdout[-3000:]
+    assert len(passed) == 13, ran.stdout[-3000:]
     assert all("[acme-recall" in line for line in passed)

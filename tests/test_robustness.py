@@ -179,7 +179,7 @@ def test_failed_jobs_as_csv_is_a_valid_job_file(tmp_path: Path) -> None:
 
 def test_the_resume_command_repeats_every_flag(tmp_path: Path) -> None:
     from batchrecall.cli.arguments import build_parser
-    from batchrecall.cli.main import _resume_command
+    from batchrecall.cli.commands import _resume_command
 
     words = ["run", "a.jsonl", "--emulate", "--rate", "yunxin=7", "--max-attempts", "2",
              "--overwrite", "--no-progress"]  # fmt: skip

@@ -8,6 +8,7 @@ from batchrecall.catalog.spec import (
     EmulatorSpec,
     OpSpec,
     RecallWindow,
+    Setting,
     VendorSpec,
 )
 from batchrecall.models import Op
@@ -142,4 +143,102 @@ YUNXIN = VendorSpec(
     ),
 )
 
-BUILTIN = (EASEMOB, GOEASY, YUNXIN)
+_TENCENT_ROWS = "batchrecall.intake.tencent_rows"
+
+TENCENT = VendorSpec(
+    name="tencent",
+    title="Tencent Cloud IM",
+    default_rate=100.0,  # half of the documented 200/s of each recall/delete API
+    config=ConfigSpec(
+        credentials=Credentials(
+            plain=("sdkappid", "identifier"), secret=("secret_key",), numbers=("sdkappid",)
+        ),
+        app_identity=("sdkappid",),
+    ),
+    # No recall window: the server APIs take back what roaming storage still holds (README).
+    ops={
+        Op.RECALL: OpSpec(
+            fields=("From_Account", "To_Account", "MsgKey", "GroupId", "MsgSeq", "Reason"),
+            build=f"{_TENCENT_ROWS}:recall",
+            # group_msg_recall: "一次请求最多可以撤回10条消息 seq"; a one-to-one recall travels
+            # alone (its item's batch key is its own).
+            max_items=10,
+        ),
+        Op.DELETE_MESSAGE: OpSpec(
+            fields=("Operator_Account", "Peer_Account", "MsgKey"),
+            build=f"{_TENCENT_ROWS}:delete_message",
+            max_items=30,  # delete_c2c_msg_ramble: "一次最多删除30条消息"
+        ),
+        Op.DELETE_CONVERSATION: OpSpec(
+            fields=("From_Account", "To_Account", "ToGroupid", "ClearRamble"),
+            build=f"{_TENCENT_ROWS}:delete_conversation",
+            max_items=1,  # recentcontact/delete: one conversation a call
+            identity=("ClearRamble",),
+        ),
+    },
+    adapter="batchrecall.vendors.tencent:TencentAdapter",
+    emulator=EmulatorSpec(
+        factory="batchrecall.emulators.tencent:TencentEmulator",
+        lane_config=f"{_EMULATED}:tencent_lane",
+        seed=f"{_EMULATED}:seed_tencent",
+    ),
+)
+
+_RONGCLOUD_ROWS = "batchrecall.intake.rongcloud_rows"
+
+RONGCLOUD = VendorSpec(
+    name="rongcloud",
+    title="RongCloud",
+    default_rate=50.0,  # recall: "每秒钟限 100 次"
+    config=ConfigSpec(
+        credentials=Credentials(plain=("app_key",), secret=("app_secret",)),
+        settings=(
+            Setting(
+                name="timestamp_unit",
+                kind=str,
+                default="s",
+                doc='the signature\'s Timestamp in seconds (what the official SDKs send) or "ms" '
+                "(what the documents say)",
+                choices=("s", "ms"),
+            ),
+        ),
+        app_identity=("app_key",),
+    ),
+    ops={
+        Op.RECALL: OpSpec(
+            fields=(
+                "fromUserId",
+                "conversationType",
+                "targetId",
+                "messageUID",
+                "sentTime",
+                "busChannel",
+                "isDelete",
+                "isAdmin",
+                "extra",
+                "disablePush",
+            ),
+            build=f"{_RONGCLOUD_ROWS}:recall",
+            max_items=1,  # one messageUID a call: RongCloud has no batch recall
+            identity=("isDelete",),
+            identity_defaults={"isDelete": 0},  # 0: leave a recall notice, RongCloud's default
+            # No recall window is documented for the server API (the old Python SDK: "撤回时间无
+            # 限制"); a lane's configured one is counted all the same.
+            recall_window=RecallWindow(default_s=None),
+        ),
+        Op.CLEAR_HISTORY: OpSpec(
+            fields=("conversationType", "fromUserId", "targetId", "msgTimestamp"),
+            build=f"{_RONGCLOUD_ROWS}:clear_history",
+            max_items=1,  # one conversation a call
+            identity=("msgTimestamp",),
+        ),
+    },
+    adapter="batchrecall.vendors.rongcloud:RongCloudAdapter",
+    emulator=EmulatorSpec(
+        factory="batchrecall.emulators.rongcloud:RongCloudEmulator",
+        lane_config=f"{_EMULATED}:rongcloud_lane",
+        seed=f"{_EMULATED}:seed_rongcloud",
+    ),
+)
+
+BUILTIN = (EASEMOB, GOEASY, YUNXIN, TENCENT, RONGCLOUD)

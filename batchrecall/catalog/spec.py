@@ -39,6 +39,9 @@ class Credentials(NamedTuple):
 
     plain: tuple[str, ...] = ()
     secret: tuple[str, ...] = ()
+    numbers: tuple[str, ...] = ()
+    """Plain keys that may be written as a positive whole number, kept as their digits
+    (Tencent's `sdkappid`)."""
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -52,6 +55,8 @@ class Setting(NamedTuple):
     kind: type[bool] | type[int] | type[float] | type[str]
     default: bool | int | float | str
     doc: str = ""
+    choices: tuple[bool | int | float | str, ...] = ()
+    """The values it may take (none: any of its kind)."""
 
 
 class ConfigSpec(NamedTuple):
@@ -76,11 +81,12 @@ class ConfigSpec(NamedTuple):
 class RecallWindow(NamedTuple):
     """How long after a message was sent the vendor still does this op.
 
-    `default_s` is the vendor's own; a lane's `recall_window_s` replaces it when `configurable`.
-    `by_option` gives identity options (`type=1`) their own fixed window.
+    `default_s` is the vendor's own (None: none documented, only a lane's counts); a lane's
+    `recall_window_s` replaces it when `configurable`. `by_option` gives identity options
+    (`type=1`) their own fixed window.
     """
 
-    default_s: float
+    default_s: float | None
     configurable: bool = True
     by_option: Mapping[str, float] = _NONE
 
@@ -90,7 +96,9 @@ class OpSpec(NamedTuple):
 
     `build` reads a row (`RowFields`) into its targets (`list[Target]`). `identity` names the
     params that change what the vendor does, in the order the item key gives them (SPEC §2);
-    each present one becomes an option `name=value` of the item's identity. A call carries at
+    each present one becomes an option `name=value` of the item's identity, and one a row left
+    out counts as its `identity_defaults` value when it has one (RongCloud's `isDelete`: 0), so
+    that a row giving the vendor's default names the same item. A call carries at
     most `max_items` items; one only, when the lane's bool setting `batch_switch` is false.
     `pacing_field` names the param whose value has its own documented rate (Easemob: 5
     conversation deletes a minute per user).
@@ -100,6 +108,7 @@ class OpSpec(NamedTuple):
     build: Ref
     max_items: int
     identity: tuple[str, ...] = ()
+    identity_defaults: Mapping[str, Any] = _NONE
     batch_switch: str | None = None
     pacing_field: str | None = None
     recall_window: RecallWindow | None = None
@@ -180,6 +189,12 @@ class VendorSpec(NamedTuple):
             found.append("default_rate must be positive")
         if not self.ops:
             found.append("declares no op")
+        for keys in (self.config.credentials, *self.config.auths.values()):
+            if stray := [key for key in keys.numbers if key not in keys.plain]:
+                found.append(f"credentials numbers {stray} are not among its plain keys")
+        for setting in self.config.settings:
+            if setting.choices and setting.default not in setting.choices:
+                found.append(f"setting {setting.name}: default {setting.default!r} not a choice")
         if unknown := set(self.config.builtin_settings) - set(BUILTIN_SETTINGS):
             found.append(
                 f"builtin_settings {sorted(unknown)} are not {', '.join(BUILTIN_SETTINGS)}"
@@ -191,6 +206,8 @@ class VendorSpec(NamedTuple):
                 found.append(f"op {op}: max_items must be at least 1")
             elif missing := [name for name in spec.identity if name not in spec.fields]:
                 found.append(f"op {op}: identity {missing} not among its fields")
+            elif stray := [name for name in spec.identity_defaults if name not in spec.identity]:
+                found.append(f"op {op}: identity_defaults {stray} not among its identity")
         for ref in self.refs():
             if not _is_ref(ref):
                 found.append(f"{ref!r} is not a reference 'package.module:attribute'")

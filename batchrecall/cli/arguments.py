@@ -8,7 +8,6 @@ from batchrecall.cli.collect import add_collect_parser
 from batchrecall.cli.emulate import add_emulate_parser
 from batchrecall.cli.job_options import encoding_option
 from batchrecall.cli.sharding import shard_argument
-from batchrecall.results.manifest import tool_version
 
 _RUN_EPILOG = """\
 examples:
@@ -26,36 +25,12 @@ exit codes: 0 nothing left to do, 1 items left to do (--failed-jobs writes them)
 """
 
 
-class _Version(argparse.Action):
-    """`--version`: the installed version, read only when asked (reading the package's metadata
-    cost every command some 4 ms at start)."""
-
-    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS) -> None:
-        super().__init__(
-            option_strings,
-            dest=dest,
-            default=argparse.SUPPRESS,
-            nargs=0,
-            help="show the version and exit",
-        )
-
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: object,
-        option_string: str | None = None,
-    ) -> None:
-        print(f"batchrecall {tool_version()}")
-        parser.exit()
-
-
 def build_parser() -> argparse.ArgumentParser:
     """Every command and option, each with what it does and its default."""
     parser = argparse.ArgumentParser(
         prog="batchrecall", description="Bulk recall and one-way delete of IM messages."
     )
-    parser.add_argument("--version", action=_Version)
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser(
@@ -234,3 +209,16 @@ def _log_options(parser: argparse.ArgumentParser) -> None:
         metavar="P",
         help="append every log event to this file (default: stderr)",
     )
+
+
+class _VersionAction(argparse.Action):
+    """--version, looked up when asked: the package metadata is not read on every start."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="show the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
+        from batchrecall.results.manifest import tool_version
+
+        print(f"batchrecall {tool_version()}")
+        parser.exit()

@@ -32,7 +32,7 @@ written)
 _TOP = 10
 
 # The vendors whose history sources collect reads (a plugin vendor offers none).
-_COLLECTS = (Vendor.EASEMOB, Vendor.GOEASY, Vendor.YUNXIN)
+_COLLECTS = (Vendor.EASEMOB, Vendor.GOEASY, Vendor.YUNXIN, Vendor.TENCENT)
 
 
 def add_collect_parser(sub: Any) -> None:
@@ -108,6 +108,8 @@ def cmd_collect(args: argparse.Namespace, *, now_ms: int | None = None) -> int:
 
     now = round(time.time() * 1000) if now_ms is None else now_ms
     vendor, _, app = args.target.partition(".")
+    if vendor == Vendor.RONGCLOUD:
+        raise UsageError("collect: RongCloud's history is not read yet; write its job by hand")
     if vendor not in _COLLECTS:
         raise UsageError(f"collect: unknown vendor {vendor!r}; use one of {', '.join(_COLLECTS)}")
     if args.max_items is not None and args.max_items < 1:
@@ -199,6 +201,19 @@ def cmd_collect(args: argparse.Namespace, *, now_ms: int | None = None) -> int:
     return ExitCode.OK
 
 
+def _check_tencent(conversations: list[str]) -> None:
+    from batchrecall.collect.from_tencent import conversation_problem
+
+    if not conversations:
+        raise UsageError(
+            "collect: Tencent Cloud IM has no search by sender; name the conversations to read "
+            "(--conversation user:PEER or group:GROUP_ID)"
+        )
+    for conversation in conversations:
+        if problem := conversation_problem(conversation):
+            raise UsageError(f"collect: {problem}")
+
+
 def _check_idle(args: argparse.Namespace, vendor: str) -> tuple[str, ...]:
     """A retention run's accounts, once its options fit (SPEC §8)."""
     if vendor == Vendor.EASEMOB:
@@ -233,7 +248,7 @@ def _check_source(args: argparse.Namespace, vendor: str) -> None:
         )
     if args.export and vendor != Vendor.EASEMOB:
         raise UsageError("collect: --export reads Easemob history exports only")
-    if vendor in (Vendor.EASEMOB, Vendor.GOEASY) and args.op != "recall":
+    if vendor in (Vendor.EASEMOB, Vendor.GOEASY, Vendor.TENCENT) and args.op != "recall":
         raise UsageError(f"collect: {vendor}'s messages are taken back with --op recall")
     if vendor != Vendor.EASEMOB and args.chat_type:
         raise UsageError("collect: --chat-type is Easemob's (chat, groupchat, chatroom)")
@@ -254,6 +269,8 @@ def _check_source(args: argparse.Namespace, vendor: str) -> None:
                     f"collect: --conversation {conversation!r}: a GoEasy conversation is "
                     "group:ID or USER_A:USER_B"
                 )
+    if vendor == Vendor.TENCENT:
+        _check_tencent(conversations)
     if vendor == Vendor.YUNXIN:
         from batchrecall.collect.from_yunxin import conversation_problem
 

@@ -36,7 +36,7 @@ def add_emulate_parser(sub: Any) -> None:
         "emulate",
         help="serve the vendor emulators on loopback, for rehearsals",
         description="Serve every installed vendor's API under its prefix (/easemob, /goeasy, "
-        "/yunxin and any plugin vendor's) until Ctrl-C.",
+        "/yunxin, /tencent, /rongcloud and any plugin vendor's) until Ctrl-C.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -183,7 +183,8 @@ def cmd_emulate(args: argparse.Namespace) -> int:
         print(
             f"Recall window: {_window(settings.recall_window_s)} for Easemob and Yunxin "
             f"(seeded messages count as sent at {_clock(started)}: recall them by "
-            f"{_clock(until)}), {_window(settings.goeasy_recall_window_s)} for GoEasy",
+            f"{_clock(until)}), {_window(settings.goeasy_recall_window_s)} for GoEasy, "
+            "none for Tencent IM (7 days of roaming storage) or RongCloud (none documented)",
             flush=True,
         )
         if args.rate:
@@ -195,7 +196,7 @@ def cmd_emulate(args: argparse.Namespace) -> int:
             )
         if args.write_config:
             text = emulators.config_toml(base, apps=seeded.keys())
-            Path(args.write_config).write_text(text, encoding="utf-8")
+            _write_whole(Path(args.write_config), text)
             print(f"Wrote a config for these emulators to {args.write_config}", flush=True)
         print("Stop with Ctrl-C.", flush=True)
 
@@ -217,3 +218,11 @@ def cmd_emulate(args: argparse.Namespace) -> int:
 
     anyio.run(main)
     return ExitCode.OK
+
+
+def _write_whole(path: Path, text: str) -> None:
+    """Write the file under another name, then rename it: whoever waits for it to appear (a
+    script, a test) never reads it half written."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(path)

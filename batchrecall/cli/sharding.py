@@ -10,7 +10,6 @@ from pathlib import Path
 
 from batchrecall.intake.shard import Shard
 from batchrecall.models import InvalidRow, Item
-from batchrecall.results.manifest import manifest_path, read_manifest
 from batchrecall.results.store import Format
 
 
@@ -46,6 +45,8 @@ def shards_of_results(paths: Sequence[Path]) -> list[Shard] | None:
 
 
 def _recorded_shard(results: Path) -> Shard | None:
+    from batchrecall.results.manifest import manifest_path, read_manifest
+
     try:
         runs = read_manifest(manifest_path(results))["runs"]
     except (OSError, ValueError, KeyError, TypeError):

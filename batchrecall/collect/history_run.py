@@ -32,6 +32,9 @@ DOCUMENTED_HISTORY_WINDOWS: dict[Vendor, tuple[int, float] | None] = {
     # GoEasy and Yunxin document no rate for their history endpoints: the lane's own rate.
     Vendor.GOEASY: None,
     Vendor.YUNXIN: None,
+    # Tencent: 200/s per history API (research/history-apis.md §5), shared with the app's own
+    # server traffic: half of it, as the lanes' default rate.
+    Vendor.TENCENT: (100, 1.0),
 }
 
 # The export files come from a storage link, not the rated API: a few a second at most.
@@ -112,6 +115,18 @@ async def _collect(request: HistoryRequest, sink: RowSink, progress: Progress | 
                 goeasy = GoEasyHistory(GoEasyAdapter(settings, client), settings, lane)
                 return await collect_goeasy(
                     query, goeasy, sink, now_ms=request.now_ms, progress=progress
+                )
+            if query.vendor is Vendor.TENCENT:
+                from batchrecall.collect.from_tencent import TencentHistory, collect_tencent
+                from batchrecall.vendors.tencent import TencentAdapter
+
+                tencent = TencentHistory(TencentAdapter(settings, client), lane)
+                if request.idle:
+                    from batchrecall.collect.from_tencent import collect_idle_tencent
+
+                    return await collect_idle_tencent(query, tencent, sink, progress=progress)
+                return await collect_tencent(
+                    query, tencent, sink, now_ms=request.now_ms, progress=progress
                 )
             raise NotImplementedError(query.vendor)
     except CallError as exc:

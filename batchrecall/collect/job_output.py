@@ -27,6 +27,8 @@ CSV_COLUMNS: dict[str, tuple[str, ...]] = {
                "sent_at"),
     "yunxin": ("vendor", "op", "app", "conversation_id", "message_server_id",
                "check_team_member_valid", "ref", "sent_at"),
+    "tencent": ("vendor", "op", "app", "From_Account", "To_Account", "ToGroupid", "MsgKey",
+                "GroupId", "MsgSeq", "ref", "sent_at"),
 }  # fmt: skip
 
 

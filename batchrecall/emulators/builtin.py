@@ -8,6 +8,10 @@ from typing import Any
 
 from batchrecall.emulators.easemob import EasemobEmulator
 from batchrecall.emulators.goeasy import GoEasyEmulator
+from batchrecall.emulators.rongcloud import RongCloudEmulator
+from batchrecall.emulators.rongcloud_seeding import seed_rongcloud as _seed_rongcloud
+from batchrecall.emulators.tencent import TencentEmulator
+from batchrecall.emulators.tencent_state import seed_request
 from batchrecall.emulators.yunxin import YunxinEmulator
 from batchrecall.models import Item, Op
 
@@ -28,6 +32,19 @@ def goeasy_lane(emulator: GoEasyEmulator) -> dict[str, Any]:
 
 
 def yunxin_lane(emulator: YunxinEmulator) -> dict[str, Any]:
+    return {"app_key": emulator.state.app_key, "app_secret": emulator.state.app_secret}
+
+
+def tencent_lane(emulator: TencentEmulator) -> dict[str, Any]:
+    state = emulator.state
+    return {
+        "sdkappid": state.sdkappid,
+        "identifier": state.identifier,
+        "secret_key": state.secret_key,
+    }
+
+
+def rongcloud_lane(emulator: RongCloudEmulator) -> dict[str, Any]:
     return {"app_key": emulator.state.app_key, "app_secret": emulator.state.app_secret}
 
 
@@ -75,3 +92,16 @@ def seed_yunxin(
         )
     else:
         emulator.state.add_conversation(str(params["conversation_id"]))
+
+
+def seed_tencent(
+    emulator: TencentEmulator, item: Item, twist: Mapping[str, Any], sent_at: float
+) -> None:
+    seed_request(emulator.state, item.op, item.params, sent_at=sent_at)
+
+
+def seed_rongcloud(
+    emulator: RongCloudEmulator, item: Item, twist: Mapping[str, Any], sent_at: float
+) -> None:
+    # A RongCloud row carries its own time (`sentTime`): the message is seeded at it.
+    _seed_rongcloud(emulator.state, item.op, item.params)

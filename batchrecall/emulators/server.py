@@ -28,6 +28,8 @@ from batchrecall.models import Item, LaneKey, Vendor
 if TYPE_CHECKING:
     from batchrecall.emulators.easemob import EasemobEmulator
     from batchrecall.emulators.goeasy import GoEasyEmulator
+    from batchrecall.emulators.rongcloud import RongCloudEmulator
+    from batchrecall.emulators.tencent import TencentEmulator
     from batchrecall.emulators.yunxin import YunxinEmulator
 
 DEFAULT_PORT = 8750  # SPEC §6: `batchrecall emulate --port 8750`
@@ -87,6 +89,14 @@ class EmulatorSet:
     @property
     def yunxin(self) -> YunxinEmulator:
         return cast("YunxinEmulator", self.by_vendor["yunxin"])
+
+    @property
+    def tencent(self) -> TencentEmulator:
+        return cast("TencentEmulator", self.by_vendor["tencent"])
+
+    @property
+    def rongcloud(self) -> RongCloudEmulator:
+        return cast("RongCloudEmulator", self.by_vendor["rongcloud"])
 
     @property
     def emulators(self) -> tuple[VendorEmulator, ...]:

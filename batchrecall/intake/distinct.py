@@ -1,76 +1,96 @@
 """How many distinct item keys a job holds, with memory flat on any number of them.
 
-`validate` needs the count only at the end, never an answer per key as a run does (KeyStore), so
-keys gather in a batch that goes into a temporary SQLite table sorted, all at once: a B-tree
-takes sorted keys along its leaves in order, where a key at a time lands on a random page.
-`batchrecall validate` on 1,000,000 distinct keys: 3.5 us of CPU a key, against 11 us through
-KeyStore (its Bloom filter in Python and one insert a key).
+`validate` needs the count only at the end, never an answer per key as a run does (KeyStore).
+Keys gather in a batch; a job with more than a batch of them spills each batch to one of
+`_PARTS` temporary files chosen by the key's hash, so equal keys share a file, and at the end
+each file is counted on its own with a set: the memory of one file's keys, 1/256 of the job's.
+`batchrecall validate` on 1,000,000 distinct keys: 0.3 us of CPU a key, against 2.3 us for
+sorted batches into SQLite and 11 us through KeyStore (a Bloom filter in Python, an insert a key).
 """
 
 from __future__ import annotations
 
 import shutil
-import sqlite3
 import tempfile
 import weakref
 from pathlib import Path
+from typing import IO
 
 __all__ = ["DistinctKeys"]
 
-_BATCH = 50_000
+_BATCH = 100_000
+_PARTS = 256
+_MASK = _PARTS - 1
 
 
 class DistinctKeys:
-    """Counts distinct keys: a batch in memory, then each batch into a temporary SQLite file."""
+    """Counts distinct keys: a batch in memory, then each batch spread over partition files.
+
+    A key is not empty and holds no line break (an item key's parts are percent-encoded): the
+    files keep a key a line.
+    """
 
     def __init__(self, batch: int | None = None) -> None:
         self._batch = _BATCH if batch is None else batch
         self._pending: list[str] = []
-        self._stored = 0
-        self._db: sqlite3.Connection | None = None
+        self._files: list[IO[str]] | None = None
         self._cleanup: weakref.finalize[..., DistinctKeys] | None = None
 
     def add(self, key: str) -> None:
         self._pending.append(key)
         if len(self._pending) >= self._batch:
-            self._flush()
+            self._spill()
+
+    def update(self, keys: list[str]) -> None:
+        self._pending += keys
+        if len(self._pending) >= self._batch:
+            self._spill()
 
     def count(self) -> int:
         """The distinct keys added so far."""
-        if self._db is None:
+        if self._files is None:
             return len(set(self._pending))
-        self._flush()
-        return self._stored
+        self._spill()
+        total = 0
+        for file in self._files:
+            file.flush()
+            file.seek(0)
+            keys = set(file.read().split("\n"))
+            keys.discard("")  # after the last line's break
+            total += len(keys)
+            file.seek(0, 2)  # the count goes on after being asked
+        return total
 
     def close(self) -> None:
-        """Forget the keys; the temporary file, if any, is removed."""
+        """Forget the keys; the temporary files, if any, are removed."""
         if self._cleanup is not None:
             self._cleanup()
-        self._db = None
+        self._files = None
         self._pending = []
 
-    def _flush(self) -> None:
-        db = self._db or self._open()
-        batch = sorted(set(self._pending))
+    def _spill(self) -> None:
+        files = self._files or self._open()
+        parts: list[list[str]] = [[] for _ in range(_PARTS)]
+        for key in self._pending:
+            parts[hash(key) & _MASK].append(key)
         self._pending = []
-        db.execute("BEGIN")
-        # A key already stored is ignored, so the rows inserted are the new distinct keys.
-        self._stored += db.executemany("INSERT OR IGNORE INTO k VALUES (?)", zip(batch)).rowcount
-        db.execute("COMMIT")
+        for file, part in zip(files, parts, strict=True):
+            if part:
+                part.append("")
+                file.write("\n".join(part))
 
-    def _open(self) -> sqlite3.Connection:
+    def _open(self) -> list[IO[str]]:
         folder = Path(tempfile.mkdtemp(prefix="batchrecall-"))
-        db = sqlite3.connect(folder / "keys.sqlite3", isolation_level=None)
-        self._cleanup = weakref.finalize(self, _remove, db, folder)
-        # A scratch file: nothing to recover after a crash, so no journal and no syncs.
-        db.execute("PRAGMA journal_mode = OFF")
-        db.execute("PRAGMA synchronous = OFF")
-        db.execute("PRAGMA cache_size = -4000")
-        db.execute("CREATE TABLE k (k TEXT PRIMARY KEY) WITHOUT ROWID")
-        self._db = db
-        return db
+        files: list[IO[str]] = []
+        self._cleanup = weakref.finalize(self, _remove, files, folder)
+        for part in range(_PARTS):
+            name = folder / f"{part:03d}.keys"
+            files.append(open(name, "w+", encoding="utf-8", errors="surrogatepass"))  # noqa: SIM115
+        self._files = files
+        return files
 
 
-def _remove(db: sqlite3.Connection, folder: Path) -> None:
-    db.close()
+def _remove(files: list[IO[str]], folder: Path) -> None:
+    for file in files:
+        file.close()
     shutil.rmtree(folder, ignore_errors=True)

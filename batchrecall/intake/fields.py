@@ -83,6 +83,11 @@ class RowFields:
         self._fields = {name: value for name, value in fields.items() if value is not None}
         self._from_csv = from_csv
 
+    @property
+    def from_csv(self) -> bool:
+        """Whether the row is a CSV record (its cells are strings)."""
+        return self._from_csv
+
     def names(self) -> list[str]:
         return list(self._fields)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
+from io import BufferedReader
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
@@ -22,10 +23,10 @@ from batchrecall.intake.csvcells import CsvError, quote_open_after, split_cells
 from batchrecall.intake.encoding import DEFAULT_ENCODING, job_encoding, undecodable_problem
 from batchrecall.intake.fields import parse_json
 from batchrecall.intake.schema import invalid_row, items_from_row
-from batchrecall.intake.typed import typed_items
+from batchrecall.intake.typed import typed_block_keys, typed_items
 from batchrecall.models import InvalidRow, Item
 
-__all__ = ["MAX_LINE_BYTES", "read_job"]
+__all__ = ["MAX_LINE_BYTES", "read_job", "read_job_keys"]
 
 MAX_LINE_BYTES = 1 << 20
 """The longest row: one physical line, or the lines of a CSV row whose quoted cell spans them."""
@@ -59,6 +60,26 @@ def read_job(
         next(rows)  # enters the generator, which owns the file from then on
         return cast(Iterator[Item | InvalidRow], rows)
     return _open(path, codec).rows(job)
+
+
+def read_job_keys(
+    path: Path, *, job_name: str | None = None, encoding: str = DEFAULT_ENCODING
+) -> Iterator[list[str] | InvalidRow]:
+    """The item key of every item `read_job` would yield (in lists, a block of rows at a time)
+    and the same invalid rows in their order, without making the Items: what `validate` counts.
+    A block's invalid rows come before its keys. Raises as `read_job` does."""
+    job = str(path) if job_name is None else job_name
+    codec = job_encoding(encoding)
+    if _FORMATS.get(path.suffix.lower()) == "jsonl":
+        rows = _jsonl_keys(_open_file(path), path, codec, job)
+        next(rows)
+        return cast(Iterator[list[str] | InvalidRow], rows)
+    return _item_keys(_open(path, codec).rows(job))
+
+
+def _item_keys(rows: Iterator[Item | InvalidRow]) -> Iterator[list[str] | InvalidRow]:
+    for row in rows:
+        yield row if isinstance(row, InvalidRow) else [row.item_key]
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,50 +148,128 @@ class _JobSource:
 
 
 def _jsonl_rows(
-    file: BinaryIO, path: Path, encoding: str, job: str
+    file: BufferedReader, path: Path, encoding: str, job: str
 ) -> Generator[Item | InvalidRow | None, None, None]:
     """A JSONL file's rows, one physical line each: first a None once the file is held (closing
     the generator, or dropping it, then closes the file even if no row was asked for). The
     common valid row is decoded straight from its bytes by the typed path."""
     utf8 = encoding == DEFAULT_ENCODING
-    readline = file.readline
-    number = 0
     with file:
         yield None
-        while True:
-            try:
-                chunk = readline(MAX_LINE_BYTES + 1)
-            except OSError as exc:
-                raise JobFileError(
-                    f"job file {path}: read failed after line {number} ({exc.strerror or exc})"
-                ) from exc
-            if not chunk:
-                return
-            number += 1
-            if len(chunk) > MAX_LINE_BYTES and not chunk.endswith(b"\n"):
-                _skip_rest_of_line(file, path, number)
-                yield invalid_row(
-                    job=job, line=number, raw=chunk[:MAX_LINE_BYTES],
-                    problem=_TOO_LONG,
-                )  # fmt: skip
-                continue
-            raw = chunk.removesuffix(b"\n").removesuffix(b"\r")
-            if number == 1 and raw.startswith(_BOM):
-                _check_bom(path, encoding)
-                raw = raw[len(_BOM) :]
-            if not raw.strip():
-                continue
-            if utf8 and (items := typed_items(raw, job=job, line=number)):
-                if len(items) == 1:
-                    yield items[0]
-                else:
-                    yield from items
-                continue
-            result = _careful_json_row(raw, encoding, job, number, utf8)
-            if isinstance(result, list):
-                yield from result
+        for first, lines in _line_blocks(file, path, encoding):
+            for number, raw in enumerate(lines, first):
+                if len(raw) > MAX_LINE_BYTES:
+                    yield _too_long(job, number, raw)
+                    continue
+                if not raw.strip():
+                    continue
+                if utf8 and (items := typed_items(raw, job=job, line=number)):
+                    if len(items) == 1:
+                        yield items[0]
+                    else:
+                        yield from items
+                    continue
+                yield from _careful_json_rows(raw, encoding, job, number, utf8)
+
+
+def _jsonl_keys(
+    file: BufferedReader, path: Path, encoding: str, job: str
+) -> Generator[list[str] | InvalidRow | None, None, None]:
+    """`_jsonl_rows` with each Item's key standing for it: a block's invalid rows in order, then
+    its keys in a list."""
+    utf8 = encoding == DEFAULT_ENCODING
+    with file:
+        yield None
+        for first, lines in _line_blocks(file, path, encoding):
+            if utf8:
+                keys, rest = typed_block_keys(lines, MAX_LINE_BYTES)
             else:
-                yield result
+                keys, rest = [], list(range(len(lines)))
+            for index in rest:
+                raw, number = lines[index], first + index
+                if len(raw) > MAX_LINE_BYTES:
+                    yield _too_long(job, number, raw)
+                    continue
+                if not raw.strip():
+                    continue
+                for row in _careful_json_rows(raw, encoding, job, number, utf8):
+                    if isinstance(row, InvalidRow):
+                        yield row
+                    else:
+                        keys.append(row.item_key)
+            if keys:
+                yield keys
+
+
+_BLOCK_BYTES = 1 << 17
+
+
+def _line_blocks(
+    file: BufferedReader[Any], path: Path, encoding: str
+) -> Iterator[tuple[int, list[bytes]]]:
+    """The file's physical lines a block at a time, each without its line ending, with the
+    number of the block's first line; a leading BOM is dropped. A line longer than
+    MAX_LINE_BYTES comes longer than that (so its length says it), cut where it spans blocks:
+    its rest is never held in memory."""
+    number = 1  # of the line the next block starts
+    head = b""  # a line the last block cut, to be joined to the next
+    dropping = False  # head is a too-long line's start: its rest is dropped up to its end
+    block = _read_block(file, path, number)
+    while 0 < len(block) < len(_BOM) and (more := _read_block(file, path, number)):
+        block += more  # a pipe may give fewer bytes than a BOM's at first
+    if block.startswith(_BOM):
+        _check_bom(path, encoding)
+        block = block[len(_BOM) :] or _read_block(file, path, number)
+    while block:
+        if dropping:
+            end = block.find(b"\n")
+            if end < 0:
+                block = _read_block(file, path, number)
+                continue
+            yield number, [head]
+            number += 1
+            head, dropping, block = b"", False, block[end + 1 :]
+        lines = block.split(b"\n")
+        lines[0] = head + lines[0]
+        head = lines.pop()
+        if len(head) > MAX_LINE_BYTES:
+            head, dropping = head[: MAX_LINE_BYTES + 1], True
+        if lines:
+            if b"\r" in block or lines[0].endswith(b"\r"):  # a CR may end the last block
+                _drop_carriage_returns(lines)
+            yield number, lines
+            number += len(lines)
+        block = _read_block(file, path, number)
+    if head:
+        yield number, [head if dropping else head.removesuffix(b"\r")]
+
+
+def _drop_carriage_returns(lines: list[bytes]) -> None:
+    """CRLF endings, less their LF, lose the CR; a line too long keeps it (and stays too long)."""
+    for index, line in enumerate(lines):
+        if line.endswith(b"\r") and len(line) <= MAX_LINE_BYTES:
+            lines[index] = line[:-1]
+
+
+def _read_block(file: BufferedReader[Any], path: Path, number: int) -> bytes:
+    try:
+        # What is there, up to a block: a pipe's first rows come before its writer is done.
+        return file.read1(_BLOCK_BYTES)
+    except OSError as exc:
+        raise JobFileError(
+            f"job file {path}: read failed after line {number - 1} ({exc.strerror or exc})"
+        ) from exc
+
+
+def _too_long(job: str, number: int, raw: bytes) -> InvalidRow:
+    return invalid_row(job=job, line=number, raw=raw[:MAX_LINE_BYTES], problem=_TOO_LONG)
+
+
+def _careful_json_rows(
+    raw: bytes, encoding: str, job: str, number: int, tried: bool
+) -> list[Item] | list[InvalidRow]:
+    result = _careful_json_row(raw, encoding, job, number, tried)
+    return [result] if isinstance(result, InvalidRow) else result
 
 
 def _careful_json_row(
@@ -199,7 +298,7 @@ def _check_bom(path: Path, encoding: str) -> None:
         )
 
 
-def _open_file(path: Path) -> BinaryIO:
+def _open_file(path: Path) -> BufferedReader:
     """The job file, opened; JobFileError naming why it cannot be."""
     if _FORMATS.get(path.suffix.lower()) is None:
         raise JobFileError(

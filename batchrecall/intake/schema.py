@@ -66,8 +66,11 @@ def items_from_row(
 
 
 def _options(spec: OpSpec, target: Target) -> tuple[str, ...]:
-    """The item's identity options: the params its op names as identity, in that order."""
+    """The item's identity options: the params its op names as identity, in that order (an
+    absent one as its default, if it has one)."""
     params = target.params
+    if spec.identity_defaults:
+        params = {**spec.identity_defaults, **params}
     return tuple(option(name, params[name]) for name in spec.identity if name in params)
 
 

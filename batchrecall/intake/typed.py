@@ -20,33 +20,35 @@ from batchrecall.intake.fields import APP_CHARS, MAX_TEXT, URL_UNSAFE_CHARS
 from batchrecall.intake.schema import MAX_DESCRIPTION, MAX_SENT_AT
 from batchrecall.models import Item, Op, Vendor, keyed_item, make_item_key
 
-__all__ = ["typed_items"]
+__all__ = ["typed_block_keys", "typed_items", "typed_key"]
 
 # The forms of RowFields' getters (intake/fields.py), as msgspec constraints; a pattern is
 # searched, so each is anchored at both ends.
 _Text = Annotated[str, msgspec.Meta(max_length=MAX_TEXT)]
 _Ident = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TEXT)]
-_Digits = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{1,32}\Z")]
+# Digits, checked after decoding: a pattern here costs a call into `re` for every row.
+_Digits = Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
 _App = Annotated[str, msgspec.Meta(pattern=rf"^[{APP_CHARS}]{{1,{MAX_TEXT}}}\Z")]
 _UrlIdent = Annotated[str, msgspec.Meta(max_length=MAX_TEXT, pattern=rf"^[^{URL_UNSAFE_CHARS}]+\Z")]
 # Yunxin `sender|type|receiver`, type 1, 2 or 3; it goes into the URL, so neither party may be
 # '.' or '..'.
 _PARTY = rf"(?!\.\.?(?:\||\Z))[^|{URL_UNSAFE_CHARS}]+"
-_ConversationId = Annotated[
-    str, msgspec.Meta(max_length=MAX_TEXT, pattern=rf"^{_PARTY}\|[123]\|{_PARTY}\Z")
-]
+_CONVERSATION = re.compile(rf"{_PARTY}\|[123]\|{_PARTY}")
+# A conversation id whose only character an item key quotes is '|' (as %7C).
+_PLAIN_PARTY = r"(?!\.\.?(?:\||\Z))[A-Za-z0-9_.~-]+"
+_PLAIN_CONVERSATION = re.compile(rf"{_PLAIN_PARTY}\|[123]\|{_PLAIN_PARTY}")
+# Checked by `_conversation_key`, after decoding, for the same reason as `_Digits`.
+_ConversationId = Annotated[str, msgspec.Meta(max_length=MAX_TEXT)]
 _Description = Annotated[str, msgspec.Meta(max_length=MAX_DESCRIPTION)]
 # A JSON integer only: a `sent_at` written as digits takes the careful path.
 _SentAt = Annotated[int, msgspec.Meta(gt=0, lt=MAX_SENT_AT)]
 # A JSON integer `ref` is kept as its digits; one past 64 bits takes the careful path.
 _MAX_REF_INT = 2**64
-# A conversation id whose only character an item key quotes is '|' (as %7C).
-_PLAIN_CONVERSATION = re.compile(r"[A-Za-z0-9_.~-]+\|[123]\|[A-Za-z0-9_.~-]+")
 
 _FORCE = {True: ("force=true",), False: ("force=false",)}
 _DELETE_ROAM = {True: ("delete_roam=true",), False: ("delete_roam=false",)}
 _CLEAR_MESSAGE = {True: ("clear_message=true",), False: ("clear_message=false",)}
-_TYPE = {kind: (f"type={kind}",) for kind in (1, 2, 3)}
+_TYPE: dict[int, tuple[str, ...]] = {kind: (f"type={kind}",) for kind in (1, 2, 3)}
 
 
 def typed_items(text: str | bytes, *, job: str, line: int) -> list[Item] | None:
@@ -62,12 +64,46 @@ def typed_items(text: str | bytes, *, job: str, line: int) -> list[Item] | None:
     return items
 
 
+def typed_key(text: str | bytes) -> str | None:
+    """The item key of a common valid JSONL row, by the checks `typed_items` makes, without
+    making the Item (what `validate` counts); None for any row the careful path must read."""
+    try:
+        row: _Easemob | _Yunxin = _DECODER.decode(text)
+    except msgspec.DecodeError:
+        return None
+    shape = row.shape()
+    return None if shape is None else shape[4]
+
+
+def typed_block_keys(lines: list[bytes], longest: int) -> tuple[list[str], list[int]]:
+    """`typed_key` over a block of lines at once: the keys of its common valid rows, and the
+    indexes of the lines left to the careful path (every line longer than `longest` too)."""
+    keys: list[str] = []
+    rest: list[int] = []
+    decode = _DECODER.decode
+    for index, raw in enumerate(lines):
+        try:
+            shape = decode(raw).shape() if len(raw) <= longest else None
+        except msgspec.DecodeError:
+            shape = None
+        if shape is None:
+            rest.append(index)
+        else:
+            keys.append(shape[4])
+    return keys, rest
+
+
 def _ref(ref: str | int | None) -> str | None:
     if ref is None:
         return ""
     if isinstance(ref, int):
         return str(ref) if -_MAX_REF_INT < ref < _MAX_REF_INT else None
     return ref
+
+
+_Shape = tuple[str, str, Op, tuple[str, ...], str]
+"""What a typed row asks for, once its checks passed: one item, its app, ref, op, options and
+key (a plain tuple: a NamedTuple's constructor is a Python call a row)."""
 
 
 class _Easemob(
@@ -90,51 +126,59 @@ class _Easemob(
     type: Literal["chat", "groupchat"] | None = None
     delete_roam: bool | None = None
 
-    def items(self, job: str, line: int) -> list[Item] | None:
+    def shape(self) -> _Shape | None:
         ref = "" if self.ref is None else self.ref if isinstance(self.ref, str) else _ref(self.ref)
         if ref is None:
             return None
         app = "default" if self.app is None else self.app
-        if self.op == "recall":
-            return self._recall(job, line, app, ref)
+        if self.op == "recall":  # the common row, so its checks are written in line
+            msg_id = self.msg_id
+            if (
+                msg_id is None
+                or not (msg_id.isdigit() and msg_id.isascii())
+                or self.to is None
+                or self.chat_type is None
+                or self.username is not None
+                or self.channel is not None
+                or self.type is not None
+                or self.delete_roam is not None
+            ):
+                return None
+            options = _FORCE[self.force or False]
+            # Every part is plain: the app's letters, digits, '_' and '-', the digits of msg_id.
+            return (app, ref, Op.RECALL, options, f"easemob:{app}:recall:{msg_id}:{options[0]}")
         if self.op == "delete_conversation":
-            return self._delete_conversation(job, line, app, ref)
+            return self._delete_conversation_shape(app, ref)
         return None
 
-    def _recall(self, job: str, line: int, app: str, ref: str) -> list[Item] | None:
-        msg_id, to, chat_type = self.msg_id, self.to, self.chat_type
-        if (
-            msg_id is None
-            or to is None
-            or chat_type is None
-            or self.username is not None
-            or self.channel is not None
-            or self.type is not None
-            or self.delete_roam is not None
-        ):
+    def items(self, job: str, line: int) -> list[Item] | None:
+        shape = self.shape()
+        if shape is None:
             return None
-        force = self.force or False
+        if shape[2] is Op.RECALL:
+            return [self._recall(job, line, shape)]
+        return [self._delete_conversation(job, line, shape)]
+
+    def _recall(self, job: str, line: int, shape: _Shape) -> Item:
+        msg_id = self.msg_id
+        assert msg_id is not None
         params: dict[str, Any] = {
             "msg_id": msg_id,
-            "to": to,
-            "chat_type": chat_type,
-            "force": force,
+            "to": self.to,
+            "chat_type": self.chat_type,
+            "force": self.force or False,
         }
         if self.sender is not None:
             params["from"] = self.sender
         if self.sync_device is not None:
             params["sync_device"] = self.sync_device
-        options = _FORCE[force]
-        # Every part is plain: the app's letters, digits, '_' and '-', the digits of msg_id.
-        key = f"easemob:{app}:recall:{msg_id}:{options[0]}"
-        return [
-            keyed_item(
-                job, line, 0, ref, Vendor.EASEMOB, app, Op.RECALL, msg_id, (msg_id,),
-                options, options, params, key,
-            )
-        ]  # fmt: skip
+        app, ref, _, options, key = shape
+        return keyed_item(
+            job, line, 0, ref, Vendor.EASEMOB, app, Op.RECALL, msg_id, (msg_id,), options,
+            options, params, key,
+        )  # fmt: skip
 
-    def _delete_conversation(self, job: str, line: int, app: str, ref: str) -> list[Item] | None:
+    def _delete_conversation_shape(self, app: str, ref: str) -> _Shape | None:
         username, channel, chat_type, delete_roam = (
             self.username,
             self.channel,
@@ -155,28 +199,27 @@ class _Easemob(
             or self.sync_device is not None
         ):
             return None
+        options = _DELETE_ROAM[delete_roam]
+        ids = (username, channel, chat_type)
+        key = make_item_key(Vendor.EASEMOB, app, Op.DELETE_CONVERSATION, ids, options)
+        return (app, ref, Op.DELETE_CONVERSATION, options, key)
+
+    def _delete_conversation(self, job: str, line: int, shape: _Shape) -> Item:
+        username, channel, chat_type = self.username, self.channel, self.type
+        assert username is not None
+        assert channel is not None
+        assert chat_type is not None
         params: dict[str, Any] = {
             "username": username,
             "channel": channel,
             "type": chat_type,
-            "delete_roam": delete_roam,
+            "delete_roam": self.delete_roam,
         }
-        return [
-            Item(
-                job=job,
-                line=line,
-                index=0,
-                ref=ref,
-                vendor=Vendor.EASEMOB,
-                app=app,
-                op=Op.DELETE_CONVERSATION,
-                target=f"{username}/{channel}",
-                ids=(username, channel, chat_type),
-                options=_DELETE_ROAM[delete_roam],
-                batch_key=(username,),
-                params=params,
-            )
-        ]
+        app, ref, op, options, key = shape
+        return keyed_item(
+            job, line, 0, ref, Vendor.EASEMOB, app, op, f"{username}/{channel}",
+            (username, channel, chat_type), options, (username,), params, key,
+        )  # fmt: skip
 
 
 class _Yunxin(
@@ -195,25 +238,45 @@ class _Yunxin(
     ignore_revoke_time: bool | Literal[0, 1] | None = None
     clear_message: bool | None = None
 
-    def items(self, job: str, line: int) -> list[Item] | None:
+    def shape(self) -> _Shape | None:
         ref = "" if self.ref is None else self.ref if isinstance(self.ref, str) else _ref(self.ref)
-        if ref is None or self.conversation_id is None:
+        conversation_id = self.conversation_id
+        if ref is None or conversation_id is None:
+            return None
+        plain = _PLAIN_CONVERSATION.fullmatch(conversation_id) is not None
+        if not plain and not _CONVERSATION.fullmatch(conversation_id):
             return None
         app = "default" if self.app is None else self.app
         op = self.op
-        if op == "recall":
-            if self.clear_message is not None:
-                return None
-            kind = 2 if self.type is None else self.type
-            return self._message(job, line, app, ref, Op.RECALL, "recall", kind)
-        if op == "delete_message":
+        if op == "recall" or op == "delete_message":  # the common rows: checks in line
+            message_id = self.message_server_id
             if (
-                self.type is not None
-                or self.ignore_revoke_time is not None
+                message_id is None
+                or not (message_id.isdigit() and message_id.isascii())
                 or self.clear_message is not None
             ):
                 return None
-            return self._message(job, line, app, ref, Op.DELETE_MESSAGE, "delete_message", 3)
+            if op == "recall":
+                kind = 2 if self.type is None else self.type
+                if kind == 3:
+                    return None
+                # Only a recall's type changes what the vendor does (delete is its own op).
+                op_id, options = Op.RECALL, _TYPE[kind]
+            elif self.type is None and self.ignore_revoke_time is None:
+                kind, op_id, options = 3, Op.DELETE_MESSAGE, ()
+            else:
+                return None
+            # Yunxin's one-way recall and delete take no super team (conversation type 3).
+            if kind != 2 and conversation_id.split("|")[1] == "3":
+                return None
+            if not plain:
+                ids = (conversation_id, message_id)
+                key = make_item_key(Vendor.YUNXIN, app, op_id, ids, options)
+            else:  # the id's only character to quote is '|'
+                key = f"yunxin:{app}:{op}:{conversation_id.replace('|', '%7C')}:{message_id}"
+                if options:
+                    key = f"{key}:{options[0]}"
+            return (app, ref, op_id, options, key)
         if (
             self.message_server_id is not None
             or self.description is not None
@@ -221,29 +284,27 @@ class _Yunxin(
         ):
             return None
         if op == "delete_conversation" and self.type is None:
-            clear = self.clear_message or False
-            options = _CLEAR_MESSAGE[clear]
-            params = {"conversation_id": self.conversation_id, "clear_message": clear}
-            return self._conversation(job, line, app, ref, Op.DELETE_CONVERSATION, params, options)
+            options = _CLEAR_MESSAGE[self.clear_message or False]
+            return self._conversation_shape(app, ref, Op.DELETE_CONVERSATION, options)
         if op == "clear_history" and self.clear_message is None:
-            kind = 3 if self.type is None else self.type
-            params = {"conversation_id": self.conversation_id, "type": kind}
-            return self._conversation(job, line, app, ref, Op.CLEAR_HISTORY, params, _TYPE[kind])
+            options = _TYPE[3 if self.type is None else self.type]
+            return self._conversation_shape(app, ref, Op.CLEAR_HISTORY, options)
         return None
 
-    def _message(
-        self, job: str, line: int, app: str, ref: str, op: Op, op_name: str, kind: int
-    ) -> list[Item] | None:
-        """A recall (type 1 or 2) or a delete (type 3) of one message."""
+    def items(self, job: str, line: int) -> list[Item] | None:
+        shape = self.shape()
+        if shape is None:
+            return None
+        if shape[2] is Op.RECALL or shape[2] is Op.DELETE_MESSAGE:
+            return [self._message(job, line, shape)]
+        return [self._conversation(job, line, shape)]
+
+    def _message(self, job: str, line: int, shape: _Shape) -> Item:
         conversation_id, message_id = self.conversation_id, self.message_server_id
         assert conversation_id is not None
-        if (
-            message_id is None
-            or (op is Op.RECALL and kind == 3)
-            # Yunxin's one-way recall and delete take no super team (conversation type 3).
-            or (kind != 2 and conversation_id.split("|")[1] == "3")
-        ):
-            return None
+        assert message_id is not None
+        app, ref, op, options, key = shape
+        kind = 3 if op is Op.DELETE_MESSAGE else 2 if self.type is None else self.type
         params: dict[str, Any] = {
             "conversation_id": conversation_id,
             "message_server_id": message_id,
@@ -253,52 +314,33 @@ class _Yunxin(
             params["description"] = self.description
         if self.ignore_revoke_time is not None:
             params["ignore_revoke_time"] = int(self.ignore_revoke_time)
-        ids = (conversation_id, message_id)
-        # delete_message is its own op; only a recall's type changes what the vendor does.
-        options = _TYPE[kind] if kind != 3 else ()
-        if not _PLAIN_CONVERSATION.fullmatch(conversation_id):
-            key = make_item_key(Vendor.YUNXIN, app, op, ids, options)
-        else:  # the id's only character to quote is '|'
-            part = conversation_id.replace("|", "%7C")
-            key = f"yunxin:{app}:{op_name}:{part}:{message_id}"
-            if options:
-                key = f"{key}:{options[0]}"
-        return [
-            keyed_item(
-                job, line, 0, ref, Vendor.YUNXIN, app, op, message_id, ids, options, (), params,
-                key,
-            )
-        ]  # fmt: skip
+        return keyed_item(
+            job, line, 0, ref, Vendor.YUNXIN, app, op, message_id, (conversation_id, message_id),
+            options, (), params, key,
+        )  # fmt: skip
 
-    def _conversation(
-        self,
-        job: str,
-        line: int,
-        app: str,
-        ref: str,
-        op: Op,
-        params: dict[str, Any],
-        options: tuple[str, ...],
-    ) -> list[Item]:
+    def _conversation_shape(self, app: str, ref: str, op: Op, options: tuple[str, ...]) -> _Shape:
         conversation_id = self.conversation_id
         assert conversation_id is not None
-        return [
-            Item(
-                job=job,
-                line=line,
-                index=0,
-                ref=ref,
-                vendor=Vendor.YUNXIN,
-                app=app,
-                op=op,
-                target=conversation_id,
-                ids=(conversation_id,),
-                options=options,
-                # Yunxin takes a list of conversations to delete, all of one clear_message.
-                batch_key=options if op is Op.DELETE_CONVERSATION else (),
-                params=params,
-            )
-        ]
+        key = make_item_key(Vendor.YUNXIN, app, op, (conversation_id,), options)
+        return (app, ref, op, options, key)
+
+    def _conversation(self, job: str, line: int, shape: _Shape) -> Item:
+        conversation_id = self.conversation_id
+        assert conversation_id is not None
+        app, ref, op, options, key = shape
+        params: dict[str, Any] = {"conversation_id": conversation_id}
+        if op is Op.DELETE_CONVERSATION:
+            params["clear_message"] = self.clear_message or False
+        else:
+            params["type"] = 3 if self.type is None else self.type
+        return keyed_item(
+            job, line, 0, ref, Vendor.YUNXIN, app, op, conversation_id, (conversation_id,),
+            options,
+            # Yunxin takes a list of conversations to delete, all of one clear_message.
+            options if op is Op.DELETE_CONVERSATION else (),
+            params, key,
+        )  # fmt: skip
 
 
 _DECODER = msgspec.json.Decoder(_Easemob | _Yunxin)

@@ -26,7 +26,10 @@ async def test_composite_app_mounts_each_vendor_and_merges_logs(clock: FakeClock
     emulators.goeasy.state.add_message(1, group_id="g1", sent_at=clock.now)
     async with client_for(emulators.app) as client:
         health = await client.get("/_emulator/health")
-        assert health.json() == {"status": "ok", "vendors": ["easemob", "goeasy", "yunxin"]}
+        assert health.json() == {
+            "status": "ok",
+            "vendors": ["easemob", "goeasy", "rongcloud", "tencent", "yunxin"],
+        }
         assert (await client.post("/goeasy/v2/im/history/recall", json=recall_body(1))).json() == {
             "code": 200,
             "content": "OK",
@@ -35,14 +38,23 @@ async def test_composite_app_mounts_each_vendor_and_merges_logs(clock: FakeClock
         assert token.status_code == 400
         yunxin = await client.delete("/yunxin/im/v2/conversations/a%7C1%7Cb")
         assert yunxin.json()["code"] == 414
+        rongcloud = await client.post("/rongcloud/message/recall.json", data={"messageUID": "u"})
+        assert (rongcloud.status_code, rongcloud.json()["code"]) == (401, 1004)  # unsigned
         logged = (await client.get("/_emulator/requests")).json()
     assert [(entry["vendor"], entry["path"]) for entry in logged] == [
         ("goeasy", "/v2/im/history/recall"),
         ("easemob", "/demo-org/demo-app/token"),
         ("yunxin", "/im/v2/conversations/a|1|b"),
+        ("rongcloud", "/message/recall.json"),
     ]
     assert logged[0]["items"] == ["1"]
-    assert [entry.vendor for entry in emulators.requests()] == ["goeasy", "easemob", "yunxin"]
+    assert logged[3]["items"] == ["u"]
+    assert [entry.vendor for entry in emulators.requests()] == [
+        "goeasy",
+        "easemob",
+        "yunxin",
+        "rongcloud",
+    ]
 
 
 def test_config_toml_points_each_vendor_at_its_mount() -> None:
@@ -76,6 +88,23 @@ def test_config_toml_points_each_vendor_at_its_mount() -> None:
                 "rate": 50,
             }
         },
+        "tencent": {
+            "default": {
+                "base_url": "http://127.0.0.1:8750/tencent",
+                "sdkappid": 1400000000,
+                "identifier": "administrator",
+                "secret_key": emulators.tencent.state.secret_key,
+                "rate": 100,
+            },
+        },
+        "rongcloud": {
+            "default": {
+                "base_url": "http://127.0.0.1:8750/rongcloud",
+                "app_key": "emulatorrongcloudkey",
+                "app_secret": "emulatorrongsecret",
+                "rate": 50,
+            }
+        },
     }
 
 
@@ -84,7 +113,7 @@ def test_config_toml_keeps_the_products_default_rates_whatever_the_emulators_lim
     for settings in (EmulatorSettings(), EmulatorSettings(rate=3)):
         config = tomllib.loads(EmulatorSet(settings).config_toml("http://[::1]:9000"))
         rates = {vendor: config[vendor]["default"]["rate"] for vendor in config}
-        assert rates == {"easemob": 50, "goeasy": 10, "yunxin": 50}
+        assert rates == {"easemob": 50, "goeasy": 10, "yunxin": 50, "tencent": 100, "rongcloud": 50}
 
 
 def test_config_toml_has_a_lane_for_every_app_named() -> None:
@@ -104,7 +133,7 @@ async def test_rates_override_the_rate_per_vendor(clock: FakeClock) -> None:
         second = await client.post("/goeasy/v2/im/history/recall", json=recall_body(2))
     assert (first.status_code, second.status_code) == (200, 429)
     with pytest.raises(ValueError, match="unknown vendors"):
-        EmulatorSet(rates={"tencent": 5})
+        EmulatorSet(rates={"wechat": 5})
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ import pytest
 
 from batchrecall.models import Vendor
 from batchrecall.results.summary import ExitCode
-from tests.harness import Harness
+from tests.harness import FAST_RUN, Harness
 
 Row = dict[str, Any]
 
@@ -92,6 +92,99 @@ PROFILES = [
         },
         target=lambda i: f"owner|1|peer-{i}",
         has_window=False,
+    ),
+    # Tencent's admin recalls have no time limit, only the roaming period (research §T3.1,
+    # §T3.2): past it a message "does not exist" (not_found), so no profile has a window.
+    Profile(
+        name="tencent-recall-c2c",
+        vendor=Vendor.TENCENT,
+        limit=1,  # admin_msgwithdraw: one MsgKey a call
+        row=lambda i: {
+            "vendor": "tencent",
+            "op": "recall",
+            "From_Account": "user-a",
+            "To_Account": "user-b",
+            "MsgKey": f"{31906 + i}_833502_1572869830",
+        },
+        target=lambda i: f"{31906 + i}_833502_1572869830",
+        has_window=False,
+        item_path="/admin_msgwithdraw",
+    ),
+    Profile(
+        name="tencent-recall-group",
+        vendor=Vendor.TENCENT,
+        limit=10,  # group_msg_recall: at most 10 seqs a call
+        row=lambda i: {
+            "vendor": "tencent",
+            "op": "recall",
+            "GroupId": "@TGS#2J4SZEAEL",
+            "MsgSeq": 100 + i,
+        },
+        target=lambda i: f"@TGS#2J4SZEAEL#{100 + i}",
+        has_window=False,
+        item_path="/group_msg_recall",
+    ),
+    Profile(
+        name="tencent-delete-message",
+        vendor=Vendor.TENCENT,
+        limit=30,  # delete_c2c_msg_ramble: at most 30 MsgKeys a call
+        row=lambda i: {
+            "vendor": "tencent",
+            "op": "delete_message",
+            "Operator_Account": "user0",
+            "Peer_Account": "user1",
+            "MsgKey": f"{1472765512 + i}_1000001_1697790495",
+        },
+        target=lambda i: f"user0/{1472765512 + i}_1000001_1697790495",
+        has_window=False,
+        item_path="/delete_c2c_msg_ramble",
+    ),
+    Profile(
+        name="tencent-delete-conversation",
+        vendor=Vendor.TENCENT,
+        limit=1,  # recentcontact/delete: one conversation a call
+        row=lambda i: {
+            "vendor": "tencent",
+            "op": "delete_conversation",
+            "From_Account": f"owner-{i}",
+            "To_Account": "peer",
+            "ClearRamble": 1,
+        },
+        target=lambda i: f"owner-{i}/peer",
+        has_window=False,
+        item_path="/recentcontact/",
+    ),
+    Profile(
+        name="rongcloud-recall",
+        vendor=Vendor.RONGCLOUD,
+        limit=1,  # RongCloud /message/recall.json: one messageUID a call
+        row=lambda i: {
+            "vendor": "rongcloud",
+            "op": "recall",
+            "fromUserId": "user-a",
+            "conversationType": 1,
+            "targetId": "user-b",
+            "messageUID": f"C{i:03d}-7VA9-G4DD-4V5P",
+            "sentTime": 1_763_000_000_000 + i,
+        },
+        target=lambda i: f"C{i:03d}-7VA9-G4DD-4V5P",
+        has_window=False,  # no recall window is documented for the server API
+        item_path="/message/recall",
+    ),
+    Profile(
+        name="rongcloud-clear-history",
+        vendor=Vendor.RONGCLOUD,
+        limit=1,  # one conversation a call
+        row=lambda i: {
+            "vendor": "rongcloud",
+            "op": "clear_history",
+            "fromUserId": "owner",
+            "conversationType": 3,
+            "targetId": f"group-{i}",
+        },
+        target=lambda i: f"owner/3/group-{i}",
+        has_window=False,
+        item_path="/clean",
     ),
 ]
 
@@ -238,3 +331,66 @@ async def test_partial_failure_is_mapped_item_by_item(profile: Profile, harness:
     statuses = outcome.statuses()
     assert statuses[profile.target(1)] == "not_found"
     assert statuses[profile.target(0)] == statuses[profile.target(2)] == "ok"
+
+
+@pytest.mark.anyio
+async def test_a_lone_item_is_one_call_of_one(profile: Profile, harness: Harness) -> None:
+    harness.write_job(profile.rows(1))
+    harness.seed()
+    outcome = await harness.run()
+    (request,) = _item_requests(harness, profile.vendor)
+    assert len(request.items) == 1
+    assert outcome.statuses() == {profile.target(0): "ok"}
+
+
+@pytest.mark.anyio
+async def test_resume_after_a_stopped_lane_sends_each_item_once_more(
+    profile: Profile, harness: Harness
+) -> None:
+    n = profile.limit + 1
+    harness.write_job(profile.rows(n))
+    harness.seed()
+    good = harness.config
+    harness.break_secret(profile.vendor)
+    first = await harness.run()
+    assert first.summary.stopped_lanes == {f"{profile.vendor}.default": "auth-failed"}
+    before = len(_item_requests(harness, profile.vendor))
+    harness.config = good
+    again = await harness.run(resume=True)
+    assert set(again.statuses().values()) == {"ok"}
+    assert len(again.statuses()) == n
+    resent = _item_requests(harness, profile.vendor)[before:]
+    carried = [item for request in resent for item in request.items]
+    assert sorted(carried) == sorted({*carried}), "no item sent twice"
+    assert len(carried) == n
+
+
+@pytest.mark.anyio
+async def test_resume_sends_only_what_is_left(profile: Profile, harness: Harness) -> None:
+    harness.write_job(profile.rows(3))
+    harness.seed()
+    vendor = harness.emulators.by_vendor[str(profile.vendor)]
+    vendor.faults.push("http_503", only_path_contains=profile.item_path)
+    first = await harness.run(replace(FAST_RUN, max_attempts=1))
+    left = {t for t, status in first.statuses().items() if status != "ok"}
+    assert left, "the 503 left some item to do"
+    assert {first.by_target()[t]["error"] for t in left} == {"vendor-unavailable"}
+    sent_before = len(_item_requests(harness, profile.vendor))
+    second = await harness.run(resume=True)
+    resent = _item_requests(harness, profile.vendor)[sent_before:]
+    assert sorted(i for r in resent for i in r.items) == sorted(
+        i for t in left for i in _carried(profile, t)
+    )
+    assert set(second.statuses().values()) == {"ok"}
+    assert second.summary.exit_code() == ExitCode.OK
+
+
+def _carried(profile: Profile, target: str) -> tuple[str, ...]:
+    """The ids a request names for an item of this target (its log's `items`)."""
+    if profile.vendor is Vendor.RONGCLOUD and "/" in target:
+        return (target.rsplit("/", 1)[1],)  # the clean names the conversation's targetId
+    if profile.vendor is Vendor.TENCENT and "#" in target:
+        return (target.rsplit("#", 1)[1],)  # a group recall names its seqs
+    if profile.vendor is Vendor.TENCENT and profile.item_path == "/delete_c2c_msg_ramble":
+        return (target.rsplit("/", 1)[1],)  # a one-side delete names the MsgKeys
+    return (target,)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import httpx
 import orjson
@@ -20,12 +21,15 @@ import pytest
 
 from batchrecall.config import LaneSettings, Secret
 from batchrecall.emulators.agora_token import check_chat_app_token
+from batchrecall.emulators.tencent_usersig import SigCheck, check_usersig
 from batchrecall.errors import CallError
 from batchrecall.intake.reader import read_job
 from batchrecall.models import Call, Item, LaneKey, Vendor
 from batchrecall.vendors import Adapter
 from batchrecall.vendors.easemob import EasemobAdapter
 from batchrecall.vendors.goeasy import GoEasyAdapter
+from batchrecall.vendors.rongcloud import RongCloudAdapter
+from batchrecall.vendors.tencent import TencentAdapter
 from batchrecall.vendors.yunxin import YunxinAdapter
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -49,7 +53,24 @@ _LANES: dict[str, dict[str, Any]] = {
         "credentials": {"app_key": "fixture-app-key"},
         "secrets": {"app_secret": "fixture-app-secret"},
     },
+    "tencent": {
+        # research §T1.1's URL example: https://xxxxxx/...?sdkappid=88888888&identifier=admin;
+        # the key is the reference SDKs' demo key (§T2.4).
+        "base_url": "https://xxxxxx",
+        "credentials": {"sdkappid": "88888888", "identifier": "admin"},
+        "secrets": {"secret_key": "5bd2850fff3ecb11d7c805251c51ee46"
+                                  "3a25727bddc2385f3fa8bfee1bb93b5e"},
+    },
+    "rongcloud": {
+        "base_url": "https://api.rong-api.com",  # research §R1.4: the BJ data center's host
+        # research §R1.1: the signature page's App-Key and its PHP sample's App Secret
+        "credentials": {"app_key": "uwd1c0sxdlx2"},
+        "secrets": {"app_secret": "Y1W2MeFwwwRxa0"},
+    },
 }  # fmt: skip
+# Tencent: the URL example's `random` (research §T1.1), what the adapter draws here.
+TENCENT_RANDOM = 99999999
+RONGCLOUD_NONCE = "14314"  # research §R1.1: the signature page's example Nonce
 # vendors.md §1.2: the documented token answer, given whenever an Easemob adapter asks for one
 # and the fixture is not about the token request itself.
 TOKEN_ANSWER = {
@@ -109,17 +130,26 @@ def _settings(lane: dict[str, Any]) -> LaneSettings:
         batch_recall=merged.get("batch_recall", True),
         auth=merged.get("auth", "easemob"),
         token_lifetime_s=merged.get("token_lifetime_s", 3600),
+        extras={"timestamp_unit": merged["timestamp_unit"]} if "timestamp_unit" in merged else {},
     )
 
 
-def _adapter(settings: LaneSettings, client: httpx.AsyncClient) -> Adapter:
+def _adapter(
+    settings: LaneSettings, client: httpx.AsyncClient, wall_clock: int = WALL_CLOCK
+) -> Adapter:
     def wall() -> float:
-        return float(WALL_CLOCK)
+        return float(wall_clock)
 
     if settings.lane.vendor is Vendor.EASEMOB:
         return EasemobAdapter(settings, client, clock=lambda: 0.0, wall_clock=wall)
     if settings.lane.vendor is Vendor.YUNXIN:
         return YunxinAdapter(settings, client, wall_clock=wall)
+    if settings.lane.vendor is Vendor.TENCENT:
+        return TencentAdapter(
+            settings, client, clock=lambda: 0.0, wall_clock=wall, random=lambda: TENCENT_RANDOM
+        )
+    if settings.lane.vendor is Vendor.RONGCLOUD:
+        return RongCloudAdapter(settings, client, wall_clock=wall, nonce=lambda: RONGCLOUD_NONCE)
     return GoEasyAdapter(settings, client)
 
 
@@ -143,6 +173,10 @@ def _check_header(
         # Yunxin: sha1(AppSecret + Nonce + CurTime), lower-case hex (vendors.md §2.2)
         text = secrets["app_secret"] + request.headers["Nonce"] + request.headers["CurTime"]
         assert actual == hashlib.sha1(text.encode()).hexdigest(), "CheckSum"
+    elif expected == "<signature>":
+        # RongCloud: sha1(App Secret + Nonce + Timestamp), hex (research §R1.1)
+        text = secrets["app_secret"] + request.headers["Nonce"] + request.headers["Timestamp"]
+        assert actual == hashlib.sha1(text.encode()).hexdigest(), "Signature"
     elif expected == "Bearer <agora-app-token>":
         token = actual.removeprefix("Bearer ")
         check = check_chat_app_token(
@@ -160,13 +194,34 @@ def _check_request(
     expected: dict[str, Any], request: httpx.Request, secrets: dict[str, str]
 ) -> None:
     assert request.method == expected["method"]
-    assert str(request.url) == expected["url"]
+    assert str(request.url) == _expected_url(expected["url"], request, secrets)
     for name, value in expected.get("headers", {}).items():
         _check_header(name, value, request, secrets)
     if "json" in expected:
         assert orjson.loads(request.content) == expected["json"]
+    elif "form" in expected:
+        form = parse_qsl(request.content.decode(), keep_blank_values=True, strict_parsing=True)
+        assert len(form) == len(dict(form)), "a form field sent twice"
+        assert dict(form) == expected["form"]
     else:
         assert request.content == b"", "no body expected"
+
+
+def _expected_url(expected: str, request: httpx.Request, secrets: dict[str, str]) -> str:
+    """The expected URL, its `<usersig>` the request's own once it is a valid UserSig of the
+    lane's admin (Tencent: built from the secret key and the wall time)."""
+    if "<usersig>" not in expected:
+        return expected
+    usersig = request.url.params["usersig"]
+    check = check_usersig(
+        usersig,
+        sdkappid=int(secrets["sdkappid"]),
+        identifier=secrets["identifier"],
+        secret_key=secrets["secret_key"],
+        now=WALL_CLOCK,
+    )
+    assert check is SigCheck.OK, f"not a valid UserSig: {check}"
+    return expected.replace("<usersig>", usersig)
 
 
 def _check_outcome(fixture: dict[str, Any], run: Callable[[], Any]) -> Any:
@@ -196,7 +251,7 @@ async def test_golden_fixture(fixture: dict[str, Any], tmp_path: Path) -> None:
     vendor = _Vendor(fixture["exchanges"])
     call = _call(tmp_path, fixture["rows"])
     async with httpx.AsyncClient(transport=httpx.MockTransport(vendor)) as client:
-        adapter = _adapter(settings, client)
+        adapter = _adapter(settings, client, fixture.get("wall_clock", WALL_CLOCK))
         outcomes: list[Any] = []
         try:
             outcomes = await adapter.send(call)
@@ -223,4 +278,10 @@ async def test_golden_fixture(fixture: dict[str, Any], tmp_path: Path) -> None:
 
 
 def test_every_vendor_has_fixtures() -> None:
-    assert {path.parent.name for path in _fixtures()} == {"easemob", "goeasy", "yunxin"}
+    assert {path.parent.name for path in _fixtures()} == {
+        "easemob",
+        "goeasy",
+        "yunxin",
+        "tencent",
+        "rongcloud",
+    }
