@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 
 from batchrecall import catalog
-from batchrecall.catalog import PluginError
-from batchrecall.catalog.builtin import EASEMOB, GOEASY, YUNXIN
+from batchrecall.catalog import Credentials, PluginError, Setting
+from batchrecall.catalog.builtin import EASEMOB, GOEASY, RONGCLOUD, TENCENT, YUNXIN
 from batchrecall.catalog.registry import GROUP, load_specs
 from batchrecall.cli.main import main
 from batchrecall.models import Op, Vendor
 
 BUILTIN_POINTS = [
     EntryPoint(name, f"batchrecall.catalog.builtin:{name.upper()}", GROUP)
-    for name in ("easemob", "goeasy", "yunxin")
+    for name in ("easemob", "goeasy", "rongcloud", "tencent", "yunxin")
 ]
 # A registration a test module holds: entry points load it like any other.
 RENAMED = EASEMOB._replace(name="other")
@@ -81,6 +81,8 @@ def test_the_same_registration_found_twice_is_one_vendor() -> None:
     assert list(load_specs([*BUILTIN_POINTS, BUILTIN_POINTS[0]])) == [
         "easemob",
         "goeasy",
+        "rongcloud",
+        "tencent",
         "yunxin",
     ]
 
@@ -123,6 +125,32 @@ def test_recall_windows_are_declared_per_op_and_option(
     op: Op, options: tuple[str, ...], configured: float | None, expected: float | None
 ) -> None:
     assert YUNXIN.recall_window_s(op, options, configured) == expected
+
+
+def test_the_builtin_registrations_declare_nothing_wrong() -> None:
+    assert [spec.problems() for spec in (EASEMOB, GOEASY, YUNXIN, TENCENT, RONGCLOUD)] == [[]] * 5
+
+
+def test_numbers_settings_and_identity_defaults_are_checked() -> None:
+    config = TENCENT.config
+    keys = config.credentials._replace(numbers=("secret_key",))
+    assert TENCENT._replace(config=config._replace(credentials=keys)).problems() == [
+        "credentials numbers ['secret_key'] are not among its plain keys"
+    ]
+    unit = Setting(name="timestamp_unit", kind=str, default="us", choices=("s", "ms"))
+    wrong = RONGCLOUD._replace(config=RONGCLOUD.config._replace(settings=(unit,)))
+    assert wrong.problems() == ["setting timestamp_unit: default 'us' not a choice"]
+    recall = RONGCLOUD.ops[Op.RECALL]._replace(identity_defaults={"isAdmin": 0})
+    stray = RONGCLOUD._replace(ops={**RONGCLOUD.ops, Op.RECALL: recall})
+    assert stray.problems() == ["op recall: identity_defaults ['isAdmin'] not among its identity"]
+    assert Credentials(plain=("sdkappid",), numbers=("sdkappid",)).keys == ("sdkappid",)
+
+
+def test_a_window_of_no_default_is_only_a_lanes_own() -> None:
+    assert RONGCLOUD.recall_window_s(Op.RECALL, ("isDelete=0",), None) is None
+    assert RONGCLOUD.recall_window_s(Op.RECALL, ("isDelete=1",), 600.0) == 600.0
+    assert RONGCLOUD.recall_window_s(Op.CLEAR_HISTORY, (), 600.0) is None
+    assert TENCENT.recall_window_s(Op.RECALL, (), 600.0) is None
 
 
 def test_a_switch_setting_makes_calls_of_one_item() -> None:
