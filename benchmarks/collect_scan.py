@@ -68,7 +68,7 @@ def _timed(command: list[str] | str, *, shell: bool = False) -> tuple[float, int
 
 def _collect(export: Path, out: Path) -> tuple[float, int]:
     seconds, rss, _ = _timed(
-        [sys.executable, "-m", "batchrecall.cli.main", "collect", "easemob", "--export",
+        [sys.executable, "-m", "batchrecall", "collect", "easemob", "--export",
          str(export), "--sender", SENDERS[0], "--since", "2025-01-01T00:00Z", "--out", str(out)]
     )  # fmt: skip
     out.unlink(missing_ok=True)

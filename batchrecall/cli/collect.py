@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from batchrecall.cli.job_options import encoding_option
-from batchrecall.errors import UsageError
+from batchrecall.errors import ExitCode, UsageError
 from batchrecall.models import Vendor
-from batchrecall.results.summary import ExitCode
 
 _EPILOG = """\
 examples:
@@ -94,6 +93,17 @@ def add_collect_parser(sub: Any) -> None:
         help="not for collect: rehearse with `batchrecall emulate --seed JOB --write-config P` "
         "and --config P",
     )  # fmt: skip
+
+
+def collect_main(words: list[str]) -> int:
+    """`batchrecall collect ...` on collect's own modules (the entry point sends it here)."""
+    from batchrecall.cli.guard import run_command
+
+    parser = argparse.ArgumentParser(prog="batchrecall")
+    add_collect_parser(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
+    args = parser.parse_args(words)
+    args.words = words
+    return run_command(cmd_collect, args)
 
 
 def cmd_collect(args: argparse.Namespace, *, now_ms: int | None = None) -> int:

@@ -16,10 +16,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
-import structlog
-
 from batchrecall.cli import output
 from batchrecall.cli.arguments import build_parser
+from batchrecall.cli.guard import run_command
 from batchrecall.cli.sharding import shard_reader, shard_results_path, shards_of_results
 from batchrecall.config import (
     Config,
@@ -36,7 +35,6 @@ from batchrecall.intake.reader import read_job
 from batchrecall.intake.shard import Shard
 from batchrecall.logs import configure_logging
 from batchrecall.models import InvalidRow, Item, JobRef, Vendor
-from batchrecall.redact import redact
 from batchrecall.results.manifest import Manifest, recorded_encodings
 from batchrecall.results.store import (
     Format,
@@ -56,33 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.words = words
     # Until a command sets up its own log (run, collect), events go to stderr, secrets redacted.
     configure_logging(level=logging.WARNING)
-    try:
-        code: int = _handlers()[args.command](args)
-    except UsageError as exc:
-        print(f"batchrecall: {redact(str(exc))}", file=sys.stderr)
-        return ExitCode.USAGE
-    except KeyboardInterrupt:
-        print("\nbatchrecall: interrupted", file=sys.stderr)
-        return ExitCode.INTERRUPTED
-    except BrokenPipeError:
-        # The reader of our output went away (`| head`): nothing more to say to it, and no
-        # traceback. What was done stays done; the exit code says not everything was shown.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return ExitCode.INCOMPLETE
-    except Exception as exc:  # a bug: say so, keep the traceback, and exit with its own code
-        leaf: BaseException = exc
-        while isinstance(leaf, BaseExceptionGroup) and leaf.exceptions:
-            leaf = leaf.exceptions[0]  # the task group's wrapping says nothing
-        structlog.get_logger("batchrecall").exception(
-            "batchrecall.internal_error", error=leaf.__class__.__name__
-        )
-        print(
-            f"batchrecall: internal error ({leaf.__class__.__name__}); this is a bug, "
-            "the traceback is in the log. Rows written so far are kept: --resume continues.",
-            file=sys.stderr,
-        )
-        return ExitCode.INTERNAL
-    return code
+    return run_command(_handlers()[args.command], args)
 
 
 _JOB_SUFFIXES = (".jsonl", ".ndjson", ".csv")

@@ -9,7 +9,7 @@ hour is millions of records and the operator wants a few senders' of them.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -129,12 +129,8 @@ def _lines(
         text = carry + block
         cut = text.rfind(_NEWLINE) + 1
         carry = text[cut:]
-        newlines = text.count(_NEWLINE, 0, cut)
-        scan.records += newlines
-        yield from _block_lines(path, text, cut, line_number, needles, scan)
-        line_number += newlines
+        line_number = yield from _block_lines(path, text, cut, line_number, needles, scan)
     if carry.strip():
-        scan.records += 1
         yield from _block_lines(path, carry + _NEWLINE, len(carry) + 1, line_number, needles, scan)
 
 
@@ -142,20 +138,23 @@ def _block_lines(
     path: Path,
     text: bytes,
     end: int,
-    first_line: int,
+    lines_before: int,
     needles: tuple[bytes, ...],
     scan: ExportScan,
-) -> Iterator[Found]:
-    """The whole lines of `text[:end]` (counted by the caller), parsed where a needle is."""
+) -> Generator[Found, None, int]:
+    """The whole lines of `text[:end]`, counted into `scan.records`, parsed where a needle or
+    an escape is; returns the line number of the last."""
     if needles:
         starts = sorted(
             {_line_start(text, at) for needle in needles for at in _finds(text, needle, end)}
+            | set(_escaped_lines(text, end))
         )
     else:
         starts = [0, *(at + 1 for at in _finds(text, _NEWLINE, end) if at + 1 < end)]
-    line_number, counted_to = first_line + 1, 0
+    records_before = scan.records - lines_before  # of the files read before this one
+    line_number, counted_to = lines_before + 1, 0
     for start in starts:
-        line_number += text.count(_NEWLINE, counted_to, start)
+        line_number += text.count(_NEWLINE, counted_to, start)  # one pass over the block in all
         counted_to = start
         line = text[start : text.find(_NEWLINE, start)]
         if not line.strip():
@@ -170,7 +169,23 @@ def _block_lines(
         if not isinstance(record, dict):
             scan.bad(where, "not a JSON object")
             continue
+        scan.records = records_before + line_number  # read so far, if the reader stops here
         yield where, record
+    last = line_number - 1 + text.count(_NEWLINE, counted_to, end)
+    scan.records = records_before + last
+    return last
+
+
+def _escaped_lines(text: bytes, end: int) -> Iterator[int]:
+    """Where the lines holding a backslash start: a JSON string may write any character as an
+    escape (`\\u002d` for `-`), so a sender's id there need not appear as its own bytes."""
+    at = text.find(b"\\", 0, end)
+    while at >= 0:
+        yield _line_start(text, at)
+        next_line = text.find(_NEWLINE, at, end)
+        if next_line < 0:
+            return
+        at = text.find(b"\\", next_line, end)
 
 
 def _finds(text: bytes, needle: bytes, end: int) -> Iterator[int]:
