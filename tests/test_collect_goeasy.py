@@ -16,6 +16,7 @@ from batchrecall.cli.main import main
 from batchrecall.emulators.server import EmulatorSet
 from batchrecall.intake.reader import read_job
 from batchrecall.models import Item
+from batchrecall.results.manifest import manifest_path
 from batchrecall.vendors.goeasy_history import history_path, read_history
 from tests.collect_server import served
 
@@ -83,6 +84,8 @@ def test_pages_back_to_since_and_keeps_the_senders_messages(tmp_path: Path) -> N
     calls = [r for r in emulators.goeasy.log if r.path == "/v2/im/history"]
     assert all(int(r.query["limit"]) == 30 for r in calls)
     assert len([r for r in calls if r.query.get("groupId") == "g1"]) == 3  # 70 + 1, 30 a page
+    manifest = orjson.loads(manifest_path(out).read_bytes())
+    assert manifest["calls"] == {"history": len(calls), "retries": 0}
 
 
 def test_recalled_messages_are_left_out(tmp_path: Path) -> None:

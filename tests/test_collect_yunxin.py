@@ -164,6 +164,9 @@ def test_search_pages_and_windows(tmp_path: Path) -> None:
     assert sorted(ids) == sorted(str(5000 + n) for n in range(250))
     tokens = [r for r in emulators.yunxin.log if "page_token" in r.query]
     assert tokens  # more than one page was read
+    # the calls made are counted (each through the history lane's window), not assumed
+    manifest = orjson.loads(manifest_path(out).read_bytes())
+    assert manifest["calls"] == {"history": len(emulators.yunxin.log), "retries": 0}
 
 
 def test_operator_searches_five_senders_a_call(tmp_path: Path) -> None:

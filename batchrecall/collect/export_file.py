@@ -21,8 +21,9 @@ __all__ = ["ExportError", "ExportScan", "Found", "scan_export"]
 
 Found = tuple[str, dict[str, Any]]
 
-_BLOCK = 1 << 20
-_COMPRESSED_READ = 1 << 18
+_BLOCK = 1 << 18  # a block is searched while it is still in the CPU's cache
+_COMPRESSED_READ = 1 << 16
+_LONGEST_RECORD = 16 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
 _MAX_NAMED = 5
 _WHITESPACE = b" \t\r\n"
@@ -126,33 +127,44 @@ def _lines(
     carry = b""
     line_number = 0
     for block in blocks:
-        text = carry + block
-        cut = text.rfind(_NEWLINE) + 1
-        carry = text[cut:]
-        line_number = yield from _block_lines(path, text, cut, line_number, needles, scan)
+        first = block.find(_NEWLINE) + 1
+        if not first:
+            carry += block
+            continue
+        # The line begun in the block before is read on its own; the rest of the block's
+        # whole lines where they are, without copying the block.
+        head = carry + block[:first]
+        line_number = yield from _block_lines(path, head, 0, len(head), line_number, needles, scan)
+        cut = block.rfind(_NEWLINE) + 1
+        line_number = yield from _block_lines(path, block, first, cut, line_number, needles, scan)
+        carry = block[cut:]
     if carry.strip():
-        yield from _block_lines(path, carry + _NEWLINE, len(carry) + 1, line_number, needles, scan)
+        carry += _NEWLINE
+        yield from _block_lines(path, carry, 0, len(carry), line_number, needles, scan)
 
 
 def _block_lines(
     path: Path,
     text: bytes,
+    begin: int,
     end: int,
     lines_before: int,
     needles: tuple[bytes, ...],
     scan: ExportScan,
 ) -> Generator[Found, None, int]:
-    """The whole lines of `text[:end]`, counted into `scan.records`, parsed where a needle or
-    an escape is; returns the line number of the last."""
+    """The whole lines of `text[begin:end]`, counted into `scan.records`, parsed where a needle
+    or an escape is; returns the line number of the last."""
     if needles:
         starts = sorted(
-            {_line_start(text, at) for needle in needles for at in _finds(text, needle, end)}
-            | set(_escaped_lines(text, end))
+            {_line_start(text, at) for needle in needles for at in _finds(text, needle, begin, end)}
+            | set(_escaped_lines(text, begin, end))
         )
+    elif begin < end:
+        starts = [begin, *(at + 1 for at in _finds(text, _NEWLINE, begin, end) if at + 1 < end)]
     else:
-        starts = [0, *(at + 1 for at in _finds(text, _NEWLINE, end) if at + 1 < end)]
+        starts = []
     records_before = scan.records - lines_before  # of the files read before this one
-    line_number, counted_to = lines_before + 1, 0
+    line_number, counted_to = lines_before + 1, begin
     for start in starts:
         line_number += text.count(_NEWLINE, counted_to, start)  # one pass over the block in all
         counted_to = start
@@ -176,10 +188,10 @@ def _block_lines(
     return last
 
 
-def _escaped_lines(text: bytes, end: int) -> Iterator[int]:
+def _escaped_lines(text: bytes, begin: int, end: int) -> Iterator[int]:
     """Where the lines holding a backslash start: a JSON string may write any character as an
     escape (`\\u002d` for `-`), so a sender's id there need not appear as its own bytes."""
-    at = text.find(b"\\", 0, end)
+    at = text.find(b"\\", begin, end)
     while at >= 0:
         yield _line_start(text, at)
         next_line = text.find(_NEWLINE, at, end)
@@ -188,8 +200,8 @@ def _escaped_lines(text: bytes, end: int) -> Iterator[int]:
         at = text.find(b"\\", next_line, end)
 
 
-def _finds(text: bytes, needle: bytes, end: int) -> Iterator[int]:
-    at = text.find(needle, 0, end)
+def _finds(text: bytes, needle: bytes, begin: int, end: int) -> Iterator[int]:
+    at = text.find(needle, begin, end)
     while at >= 0:
         yield at
         at = text.find(needle, at + len(needle), end)
@@ -225,7 +237,7 @@ def _objects(path: Path, blocks: Iterator[bytes], scan: ExportScan) -> Iterator[
             try:
                 record, end = decoder.raw_decode(buffer, at)
             except json.JSONDecodeError:
-                if len(buffer) - at > 16 * _BLOCK:  # no record is this long: the text is broken
+                if len(buffer) - at > _LONGEST_RECORD:  # the text is broken
                     raise ExportError(
                         f"export {path}: record {number + 1} is not JSON; the file may be damaged"
                     ) from None
