@@ -69,8 +69,9 @@ def test_easemob_export_and_goeasy_history(tmp_path: Path) -> None:
     assert sorted(r["msg_id"] for r in rows_of(easemob)) == [
         str(1_500_000_000 + n) for n in range(3)
     ]
-    assert collect("goeasy", "--sender", "spammer-7", "--since", "1h", "--conversation",
-                   "spammer-7:bob", "--emulate", "--seed", str(seed), "--out", str(goeasy)) == 0  # fmt: skip
+    goeasy_args = ["--conversation", "spammer-7:bob", "--emulate", "--seed", str(seed)]
+    assert collect("goeasy", "--sender", "spammer-7", "--since", "1h", *goeasy_args,
+                   "--out", str(goeasy)) == 0  # fmt: skip
     [row] = rows_of(goeasy)
     assert len(row["messages"]) == 2
     assert row["userAId"] == "spammer-7"

@@ -385,4 +385,5 @@ def test_senders_searches_run_side_by_side() -> None:
     collected = collect_history(request, sink)
     assert collected.error == ""
     assert collected.found.items == 3 * len(senders)
-    assert [source["search"]["operator"] for source in collected.sources] == list(senders)
+    searched = [source["search"] for source in collected.sources]
+    assert searched == [{"operator": sender, "senders": [sender]} for sender in senders]
