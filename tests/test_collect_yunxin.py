@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import anyio
 import httpx
 import orjson
 import pytest
 
 from batchrecall.cli.main import main
-from batchrecall.collect.from_yunxin import SEARCH_CHAINS
+from batchrecall.collect.chains import CHAINS as SEARCH_CHAINS
 from batchrecall.collect.history_calls import HistoryLane
 from batchrecall.collect.history_run import HistoryRequest, collect_history
 from batchrecall.collect.query import Query
@@ -42,7 +41,7 @@ from batchrecall.vendors.yunxin_history import (
     read_page,
     search_path,
 )
-from tests.collect_server import served
+from tests.collect_server import Gate, served
 
 HOUR_S = 3600.0
 
@@ -347,25 +346,6 @@ def test_csv_job_file_keeps_every_field(tmp_path: Path) -> None:
     assert team.params["check_team_member_valid"] is False
 
 
-class _Gate(httpx.AsyncBaseTransport):
-    """Holds every request until `width` are in flight at once (5 s at most)."""
-
-    def __init__(self, inner: httpx.AsyncBaseTransport, width: int) -> None:
-        self.inner, self.width, self.in_flight = inner, width, 0
-        self.full = anyio.Event()
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.in_flight += 1
-        if self.in_flight >= self.width:
-            self.full.set()
-        try:
-            with anyio.fail_after(5):
-                await self.full.wait()
-            return await self.inner.handle_async_request(request)
-        finally:
-            self.in_flight -= 1
-
-
 def test_senders_searches_run_side_by_side() -> None:
     # Each search is a chain of pages; chains side by side keep the lane's history rate
     # whatever one call's round trip (a chain alone makes at most one call a round trip).
@@ -377,7 +357,7 @@ def test_senders_searches_run_side_by_side() -> None:
             emulators.yunxin.state.add_message(f"{sender}|1|v{n}", 100 * s + n, sent_at=now - 60)
     raw = tomllib.loads(emulators.config_toml("http://127.0.0.1"))
     config = parse_config(raw, environ={}, source="test")
-    gate = _Gate(httpx.ASGITransport(app=emulators.app), SEARCH_CHAINS)
+    gate = Gate(httpx.ASGITransport(app=emulators.app), SEARCH_CHAINS)
     query = Query(vendor=Vendor.YUNXIN, app="default", senders=senders,
                   since_ms=int((now - 3600) * 1000), until_ms=None, ref="t")  # fmt: skip
     sink = RowSink(query, None, Collected())

@@ -13,14 +13,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-import anyio
-
+from batchrecall.collect.chains import side_by_side
 from batchrecall.collect.history_calls import HistoryLane
 from batchrecall.collect.query import Query
 from batchrecall.collect.sources import Collected, Progress, RowSink
-from batchrecall.errors import CallError, PermanentCallError
+from batchrecall.errors import PermanentCallError
 from batchrecall.vendors.yunxin import YunxinAdapter
 from batchrecall.vendors.yunxin_history import (
     MAX_SENDERS,
@@ -35,7 +35,6 @@ from batchrecall.vendors.yunxin_history import (
 __all__ = ["SEARCH_STEP_MS", "YunxinHistory", "collect_yunxin", "conversation_problem"]
 
 SEARCH_STEP_MS = 86_400_000  # time_period: "86400000 = 1 day" is the page's own example
-SEARCH_CHAINS = 4  # operators searched side by side, each paging on its own
 _SUPER_TEAM = "3"
 
 
@@ -112,57 +111,48 @@ async def _search(
     collected.unit_name = "search windows"
     collected.units_total = len(groups) * len(steps)
     sources: dict[int, dict[str, object]] = {}
-    failed: list[CallError] = []
-    chains = anyio.CapacityLimiter(SEARCH_CHAINS)
 
-    async def search(number: int, who: str, senders: tuple[str, ...]) -> None:
+    async def search(number: int, who: str, senders: tuple[str, ...]) -> bool:
         records = 0
         try:
-            async with chains:
-                for start, period in steps:
-                    token = ""
-                    while True:
-                        path = search_path(
-                            operator=who, senders=senders, start_ms=start, period_ms=period,
-                            page_token=token,
-                        )  # fmt: skip
-                        page = await history.page("search_messages", path)
-                        records += len(page.items)
-                        if sink.room() == 0 or not _take(
-                            page.items, query, sink, where=f"search {who}"
-                        ):
-                            group.cancel_scope.cancel()  # --max-items: the other chains stop
-                            return
-                        if not page.has_more or not page.next_token:
-                            break
-                        token = page.next_token
-                    collected.units_done += 1
-                    if progress is not None:
-                        progress(collected)
+            for start, period in steps:
+                token = ""
+                while True:
+                    path = search_path(
+                        operator=who, senders=senders, start_ms=start, period_ms=period,
+                        page_token=token,
+                    )  # fmt: skip
+                    page = await history.page("search_messages", path)
+                    records += len(page.items)
+                    if sink.room() == 0 or not _take(
+                        page.items, query, sink, where=f"search {who}"
+                    ):
+                        return False
+                    if not page.has_more or not page.next_token:
+                        break
+                    token = page.next_token
+                collected.units_done += 1
+                if progress is not None:
+                    progress(collected)
         except PermanentCallError as exc:
             if exc.vendor_code != "404":
-                failed.append(exc)
-                group.cancel_scope.cancel()
-                return
+                raise
             # Inferred: code 404 on search is the operator account unknown to the app.
             collected.unknown_senders.append(who)
             collected.units_done += len(steps)
-        except CallError as exc:
-            failed.append(exc)
-            group.cancel_scope.cancel()
-            return
         finally:
             sources[number] = {"search": {"operator": who, "senders": list(senders)},
                                "records": records}  # fmt: skip
+        return True
 
-    # Each operator's search is its own chain of pages; a few chains run side by side, so the
-    # lane's history rate, not one call's round trip, sets the pace. Their rows interleave.
-    async with anyio.create_task_group() as group:
-        for number, (who, senders) in enumerate(groups):
-            group.start_soon(search, number, who, senders)
-    collected.sources.extend(sources[number] for number in sorted(sources))
-    if failed:
-        raise failed[0]
+    # Each operator's search is a chain of pages; a few run side by side (their rows
+    # interleave), so the lane's history rate, not one call's round trip, sets the pace.
+    try:
+        await side_by_side(
+            [partial(search, number, who, senders) for number, (who, senders) in enumerate(groups)]
+        )
+    finally:
+        collected.sources.extend(sources[number] for number in sorted(sources))
 
 
 async def _conversations(
