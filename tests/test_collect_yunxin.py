@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from batchrecall.cli.main import main
-from batchrecall.collect.chains import CHAINS as SEARCH_CHAINS
+from batchrecall.collect.chains import CHAINS
 from batchrecall.collect.history_calls import HistoryLane
 from batchrecall.collect.history_run import HistoryRequest, collect_history
 from batchrecall.collect.query import Query
@@ -351,13 +351,13 @@ def test_senders_searches_run_side_by_side() -> None:
     # whatever one call's round trip (a chain alone makes at most one call a round trip).
     now = time.time()
     emulators = EmulatorSet()
-    senders = tuple(f"spammer-{n}" for n in range(SEARCH_CHAINS + 1))
+    senders = tuple(f"spammer-{n}" for n in range(CHAINS + 1))
     for s, sender in enumerate(senders):
         for n in range(3):
             emulators.yunxin.state.add_message(f"{sender}|1|v{n}", 100 * s + n, sent_at=now - 60)
     raw = tomllib.loads(emulators.config_toml("http://127.0.0.1"))
     config = parse_config(raw, environ={}, source="test")
-    gate = Gate(httpx.ASGITransport(app=emulators.app), SEARCH_CHAINS)
+    gate = Gate(httpx.ASGITransport(app=emulators.app), CHAINS)
     query = Query(vendor=Vendor.YUNXIN, app="default", senders=senders,
                   since_ms=int((now - 3600) * 1000), until_ms=None, ref="t")  # fmt: skip
     sink = RowSink(query, None, Collected())
