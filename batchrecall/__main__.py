@@ -2,6 +2,6 @@
 
 import sys
 
-from batchrecall.cli.main import main
+from batchrecall.cli.entry import main
 
 sys.exit(main())

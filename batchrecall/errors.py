@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
+from enum import IntEnum, StrEnum
+
+
+class ExitCode(IntEnum):
+    """The command's exit status (SPEC §6)."""
+
+    OK = 0
+    INCOMPLETE = 1
+    USAGE = 2
+    HALTED = 3
+    INTERNAL = 4
+    INTERRUPTED = 130
 
 
 class ErrorCode(StrEnum):

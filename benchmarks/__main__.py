@@ -22,6 +22,7 @@ from typing import TypeVar
 from batchrecall.logs import configure_logging
 from benchmarks import (
     batching,
+    collect_history,
     collect_scan,
     flow,
     http_clients,
@@ -440,6 +441,19 @@ def bench_collect(tmp: Path) -> None:
         line(text)
 
 
+def bench_collect_history(tmp: Path) -> None:
+    rate, limit = collect_history.HISTORY_RATE, collect_history.EMULATOR_LIMIT
+    heading(f"collect over HTTP: history calls at history_rate = {rate} (emulator limit {limit})")
+    rates = {"yunxin": float(limit), "goeasy": float(limit)}
+    with vendor_server(tmp, rates=rates, history=True) as served:
+        config = collect_history.with_history_rate(served.config_path, tmp / "history.toml")
+        for vendor in ("yunxin", "goeasy"):
+            runs = [
+                collect_history.run_collect(served, config, vendor, tmp) for _ in range(REPEATS)
+            ]
+            line(collect_history.describe(vendor, runs))
+
+
 SECTIONS: dict[str, Callable[[Path], None]] = {
     "raw": bench_raw,
     "rates": bench_rates,
@@ -452,6 +466,7 @@ SECTIONS: dict[str, Callable[[Path], None]] = {
     "limiters": bench_limiters,
     "parse": parsing.bench_parsing,
     "collect": bench_collect,
+    "history": bench_collect_history,
 }
 
 

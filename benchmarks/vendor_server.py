@@ -53,12 +53,15 @@ def vendor_server(
     latency_ms: float = 0.0,
     jitter_ms: float = 0.0,
     seed: Sequence[Path] = (),
+    history: bool = False,
 ) -> Iterator[Served]:
-    """The emulators in another process, with these per-vendor rate limits and latency."""
+    """The emulators in another process, with these per-vendor rate limits and latency;
+    `history`: the messages `collect_history` searches (benchmarks.collect_history)."""
     settings = {
         "rates": dict(rates or {}),
         "latency_ms": latency_ms,
         "jitter_ms": jitter_ms,
+        "history": history,
     }
     config = tmp / f"emulators-{id(settings)}.toml"
     args = [json.dumps(settings), str(config), *(str(job) for job in seed)]
@@ -96,6 +99,10 @@ def main() -> None:
         rates=options["rates"],
     )
     seed_jobs(emulators, [Path(job) for job in jobs])
+    if options.get("history"):
+        from benchmarks.collect_history import seed_history
+
+        seed_history(emulators, time.time())
     # The seeded messages live to the end: keep the collector from walking them again and
     # again (a full collection over them held every answer for some 50 ms).
     gc.freeze()

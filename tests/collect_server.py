@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import anyio
+import httpx
 
 from batchrecall.emulators.server import EmulatorSet, serve
 
@@ -41,3 +42,22 @@ def served(emulators: EmulatorSet, config: Path) -> Iterator[str]:
     finally:
         anyio.from_thread.run_sync(stop[0].set, token=token[0])
         thread.join(30)
+
+
+class Gate(httpx.AsyncBaseTransport):
+    """Holds every request until `width` are in flight at once (5 s at most)."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, width: int) -> None:
+        self.inner, self.width, self.in_flight = inner, width, 0
+        self.full = anyio.Event()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.in_flight += 1
+        if self.in_flight >= self.width:
+            self.full.set()
+        try:
+            with anyio.fail_after(5):
+                await self.full.wait()
+            return await self.inner.handle_async_request(request)
+        finally:
+            self.in_flight -= 1

@@ -5,6 +5,8 @@ the window, each once, with a manifest; bad input is named, never fatal to what 
 from __future__ import annotations
 
 import gzip
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -215,3 +217,64 @@ def test_a_senders_file_in_another_encoding(tmp_path: Path) -> None:
     assert collect(tmp_path, *args, "--out", str(out)) == 2  # not UTF-8: said, nothing read
     assert collect(tmp_path, *args, "--out", str(out), "--encoding", "gbk") == 0
     assert {row["from"] for row in job_rows(out)} == {"垃圾用户"}
+
+
+def test_a_sender_id_written_with_escapes_still_matches_and_counts_stay_right(
+    tmp_path: Path,
+) -> None:
+    # Lines are searched for the id's bytes; a line with an escape is parsed whatever it holds,
+    # since JSON may write any character of the id as \uXXXX.
+    plain = [orjson.dumps(record(n, f"user-{n}")) for n in range(20_000)]  # several blocks
+    escaped = orjson.dumps(record(20_001, "spammer-7")).replace(
+        b'"spammer-7"', b'"spammer\\u002d7"'
+    )
+    assert b'"spammer-7"' not in escaped
+    broken_escape = b'{"msg_id": "1", "payload": {"from": "a\\u0062", "to": "x"'  # cut, escaped
+    broken_plain = b'{"msg_id": "2", "payload": {"from": "someone"'  # cut, names no sender
+    lines = [*plain[:15_000], escaped, broken_escape, broken_plain, *plain[15_000:]]
+    export = tmp_path / "e.gz"
+    export.write_bytes(gzip.compress(b"\n".join(lines) + b"\n"))
+    out = tmp_path / "o.jsonl"
+    assert collect(tmp_path, "--export", str(export), "--sender", "spammer-7", "--since", SINCE,
+                   "--out", str(out)) == 0  # fmt: skip
+    rows = job_rows(out)
+    assert [row["msg_id"] for row in rows] == [str(1_400_000_000_000_000_000 + 20_001)]
+    assert rows[0]["from"] == "spammer-7"
+    manifest = orjson.loads(manifest_path(out).read_bytes())
+    assert manifest["scan"]["records"] == len(lines)
+    # the escaped line is looked at; the plain broken one names no sender and is passed over
+    assert manifest["scan"]["malformed"] == 1
+    assert manifest["scan"]["malformed_first"] == [
+        f"{export}:15002: not JSON (unexpected end of data)"
+    ]
+
+
+def test_collect_starts_without_the_run_modules(tmp_path: Path) -> None:
+    export = write_export(tmp_path / "e.gz", records())
+    out = tmp_path / "o.jsonl"
+    script = (
+        "import sys\n"
+        "from batchrecall.cli.entry import main\n"
+        f"code = main(['collect', 'easemob', '--export', {str(export)!r}, '--sender', "
+        f"'spammer-7', '--since', {SINCE!r}, '--out', {str(out)!r}])\n"
+        "heavy = ('anyio', 'httpx', 'aiohttp', 'rich', 'structlog', 'batchrecall.run', "
+        "'batchrecall.intake.reader', 'batchrecall.config')\n"
+        "print(code, sorted(name for name in heavy if name in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip().splitlines()[-1] == "0 []"
+    assert len(job_rows(out)) == 12
+
+
+def test_collect_through_the_entry_point_keeps_the_exit_codes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from batchrecall.cli.entry import main as entry
+
+    assert entry(["collect", "easemob", "--sender", "a", "--since", "nonsense"]) == 2
+    assert "batchrecall: " in capsys.readouterr().err
+    with pytest.raises(SystemExit) as bad_option:
+        entry(["collect", "easemob", "--no-such-option"])
+    assert bad_option.value.code == 2

@@ -4,6 +4,7 @@ call), filtered by senderId, rows of at most 20 timestamps; from the emulator ov
 from __future__ import annotations
 
 import time
+import tomllib
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -13,11 +14,17 @@ import orjson
 import pytest
 
 from batchrecall.cli.main import main
+from batchrecall.collect.chains import CHAINS
+from batchrecall.collect.history_run import HistoryRequest, collect_history
+from batchrecall.collect.query import Query
+from batchrecall.collect.sources import Collected, RowSink
+from batchrecall.config import parse_config
 from batchrecall.emulators.server import EmulatorSet
 from batchrecall.intake.reader import read_job
-from batchrecall.models import Item
+from batchrecall.models import Item, Vendor
+from batchrecall.results.manifest import manifest_path
 from batchrecall.vendors.goeasy_history import history_path, read_history
-from tests.collect_server import served
+from tests.collect_server import Gate, served
 
 
 def rows(path: Path) -> list[dict[str, Any]]:
@@ -83,6 +90,8 @@ def test_pages_back_to_since_and_keeps_the_senders_messages(tmp_path: Path) -> N
     calls = [r for r in emulators.goeasy.log if r.path == "/v2/im/history"]
     assert all(int(r.query["limit"]) == 30 for r in calls)
     assert len([r for r in calls if r.query.get("groupId") == "g1"]) == 3  # 70 + 1, 30 a page
+    manifest = orjson.loads(manifest_path(out).read_bytes())
+    assert manifest["calls"] == {"history": len(calls), "retries": 0}
 
 
 def test_recalled_messages_are_left_out(tmp_path: Path) -> None:
@@ -121,3 +130,25 @@ def test_csv_job_file_keeps_every_field(tmp_path: Path) -> None:
     read = list(read_job(out))
     assert all(isinstance(item, Item) for item in read)
     assert len(read) == 35  # one item a timestamp
+
+
+def test_conversations_are_read_side_by_side() -> None:
+    # A conversation is a chain of pages; several read at once keep the lane's history rate
+    # whatever one call's round trip.
+    now_ms = int(time.time() * 1000)
+    emulators = EmulatorSet()
+    names = [f"group:g{n}" for n in range(CHAINS + 1)]
+    for n in range(CHAINS + 1):
+        emulators.goeasy.state.add_message(now_ms - 5_000, group_id=f"g{n}", sender="spammer-7")
+    raw = tomllib.loads(emulators.config_toml("http://127.0.0.1"))
+    config = parse_config(raw, environ={}, source="test")
+    gate = Gate(httpx.ASGITransport(app=emulators.app), CHAINS)
+    query = Query(vendor=Vendor.GOEASY, app="default", senders=("spammer-7",),
+                  since_ms=now_ms - 3_600_000, until_ms=None, ref="t",
+                  conversations=tuple(names))  # fmt: skip
+    sink = RowSink(query, None, Collected())
+    request = HistoryRequest(query=query, config=config, now_ms=now_ms, transport=gate)
+    collected = collect_history(request, sink)
+    assert collected.error == ""
+    assert collected.found.items == len(names)
+    assert [source["conversation"] for source in collected.sources] == names

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import random
 import time
+import tomllib
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -15,7 +16,12 @@ import orjson
 import pytest
 
 from batchrecall.cli.main import main
+from batchrecall.collect.chains import CHAINS
 from batchrecall.collect.history_calls import HistoryLane
+from batchrecall.collect.history_run import HistoryRequest, collect_history
+from batchrecall.collect.query import Query
+from batchrecall.collect.sources import Collected, RowSink
+from batchrecall.config import parse_config
 from batchrecall.emulators.server import EmulatorSet
 from batchrecall.errors import (
     ErrorCode,
@@ -24,7 +30,7 @@ from batchrecall.errors import (
     TransientCallError,
 )
 from batchrecall.intake.reader import read_job
-from batchrecall.models import Item
+from batchrecall.models import Item, Vendor
 from batchrecall.results.manifest import manifest_path
 from batchrecall.run.clock import VirtualClock
 from batchrecall.run.limits import MemoryPermitStore, window_for_rate
@@ -35,7 +41,7 @@ from batchrecall.vendors.yunxin_history import (
     read_page,
     search_path,
 )
-from tests.collect_server import served
+from tests.collect_server import Gate, served
 
 HOUR_S = 3600.0
 
@@ -164,6 +170,9 @@ def test_search_pages_and_windows(tmp_path: Path) -> None:
     assert sorted(ids) == sorted(str(5000 + n) for n in range(250))
     tokens = [r for r in emulators.yunxin.log if "page_token" in r.query]
     assert tokens  # more than one page was read
+    # the calls made are counted (each through the history lane's window), not assumed
+    manifest = orjson.loads(manifest_path(out).read_bytes())
+    assert manifest["calls"] == {"history": len(emulators.yunxin.log), "retries": 0}
 
 
 def test_operator_searches_five_senders_a_call(tmp_path: Path) -> None:
@@ -296,7 +305,7 @@ async def test_calls_keep_the_history_rate() -> None:
     [(["--conversation", "not-an-id"], "owner|type|other"),
      (["--chat-type", "chat"], "--chat-type is Easemob's"),
      (["--op", "delete_conversation"], "invalid choice"),
-     (["--emulate"], "emulate --seed"),
+     (["--emulate"], "--emulate needs no --config"),
      (["--since", "yesterday"], "--since 'yesterday'")],
 )  # fmt: skip
 def test_bad_options_exit_2(tmp_path: Path, capsys: Any, args: list[str], words: str) -> None:
@@ -335,3 +344,26 @@ def test_csv_job_file_keeps_every_field(tmp_path: Path) -> None:
     assert sorted(item.target for item in items) == ["1001", "1002", "1003"]
     team = next(item for item in items if item.target == "1003")
     assert team.params["check_team_member_valid"] is False
+
+
+def test_senders_searches_run_side_by_side() -> None:
+    # Each search is a chain of pages; chains side by side keep the lane's history rate
+    # whatever one call's round trip (a chain alone makes at most one call a round trip).
+    now = time.time()
+    emulators = EmulatorSet()
+    senders = tuple(f"spammer-{n}" for n in range(CHAINS + 1))
+    for s, sender in enumerate(senders):
+        for n in range(3):
+            emulators.yunxin.state.add_message(f"{sender}|1|v{n}", 100 * s + n, sent_at=now - 60)
+    raw = tomllib.loads(emulators.config_toml("http://127.0.0.1"))
+    config = parse_config(raw, environ={}, source="test")
+    gate = Gate(httpx.ASGITransport(app=emulators.app), CHAINS)
+    query = Query(vendor=Vendor.YUNXIN, app="default", senders=senders,
+                  since_ms=int((now - 3600) * 1000), until_ms=None, ref="t")  # fmt: skip
+    sink = RowSink(query, None, Collected())
+    request = HistoryRequest(query=query, config=config, now_ms=int(now * 1000), transport=gate)
+    collected = collect_history(request, sink)
+    assert collected.error == ""
+    assert collected.found.items == 3 * len(senders)
+    searched = [source["search"] for source in collected.sources]
+    assert searched == [{"operator": sender, "senders": [sender]} for sender in senders]

@@ -47,8 +47,8 @@ def test_the_wheel_holds_the_whole_package_and_its_entry_points(dist: Path) -> N
         entry_points = archive.read(info).decode()
     assert _package_files() <= names
     assert "batchrecall/py.typed" in names
-    assert "batchrecall = batchrecall.cli.main:main" in entry_points
-    for vendor in ("easemob", "goeasy", "yunxin"):
+    assert "batchrecall = batchrecall.cli.entry:main" in entry_points
+    for vendor in ("easemob", "goeasy", "rongcloud", "tencent", "yunxin"):
         assert f"{vendor} = batchrecall.catalog.builtin:{vendor.upper()}" in entry_points
     assert not any(name.startswith("tests/") for name in names)
 

@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from batchrecall.cli.job_options import encoding_option
-from batchrecall.errors import UsageError
+from batchrecall.errors import ExitCode, UsageError
 from batchrecall.models import Vendor
-from batchrecall.results.summary import ExitCode
 
 _EPILOG = """\
 examples:
@@ -23,7 +22,8 @@ examples:
   batchrecall collect yunxin --sender spammer-7 --since 6h --config batchrecall.toml
   batchrecall plan jobs/spam.jsonl
 
-rehearsal: batchrecall emulate --seed JOB --write-config P, then collect ... --config P
+rehearsal: batchrecall collect yunxin --sender spammer-7 --since 1h --emulate --seed JOB
+  (in process), or batchrecall emulate --seed JOB --write-config P, then collect ... --config P
 
 exit codes: 0 rows written, 1 nothing matched or a sender the vendor does not know (no file
 written), 2 bad options, or an export or history call that failed (the rows found before it are
@@ -94,9 +94,24 @@ def add_collect_parser(sub: Any) -> None:
     )  # fmt: skip
     collect.add_argument(
         "--emulate", action="store_true",
-        help="not for collect: rehearse with `batchrecall emulate --seed JOB --write-config P` "
-        "and --config P",
+        help="rehearse: collect from the built-in emulators in this process (no config, no "
+        "network), which hold the messages of the --seed job files, sent just now",
     )  # fmt: skip
+    collect.add_argument(
+        "--seed", action="append", default=[], metavar="JOB", nargs="+",
+        help="with --emulate: the job files whose messages and conversations the emulators hold",
+    )  # fmt: skip
+
+
+def collect_main(words: list[str]) -> int:
+    """`batchrecall collect ...` on collect's own modules (the entry point sends it here)."""
+    from batchrecall.cli.guard import run_command
+
+    parser = argparse.ArgumentParser(prog="batchrecall")
+    add_collect_parser(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
+    args = parser.parse_args(words)
+    args.words = words
+    return run_command(cmd_collect, args)
 
 
 def cmd_collect(args: argparse.Namespace, *, now_ms: int | None = None) -> int:
@@ -106,6 +121,9 @@ def cmd_collect(args: argparse.Namespace, *, now_ms: int | None = None) -> int:
     from batchrecall.collect.query import Query
     from batchrecall.collect.times import parse_moment, utc_text
 
+    _check_emulate(args)
+    # The emulators are seeded first: their messages, "sent just now", are then before `now`.
+    lanes = _history_lanes(args) if args.emulate else None
     now = round(time.time() * 1000) if now_ms is None else now_ms
     vendor, _, app = args.target.partition(".")
     if vendor == Vendor.RONGCLOUD:
@@ -154,14 +172,13 @@ def cmd_collect(args: argparse.Namespace, *, now_ms: int | None = None) -> int:
         raise UsageError(
             f"collect: {out} exists and was not written by collect; choose another --out"
         )
-    config = None if args.export else _config(args)
+    config, transport = lanes or _history_lanes(args)
     writer = None if args.dry_run else JobFileWriter(out, CSV_COLUMNS[vendor])
     try:
         if args.export:
             outcome = collect_exports([Path(p) for p in args.export], query, writer)
         else:
-            assert config is not None
-            outcome = _from_history(args, query, config, writer, now)
+            outcome = _from_history(args, query, (config, transport), writer, now)
     except BaseException:
         if writer is not None:
             writer.abort()
@@ -229,8 +246,7 @@ def _check_idle(args: argparse.Namespace, vendor: str) -> tuple[str, ...]:
         ("--sender", args.sender), ("--senders-file", args.senders_file),
         ("--since", args.since), ("--until", args.until), ("--conversation", args.conversation),
         ("--export", args.export), ("--contains", args.contains),
-        ("--chat-type", args.chat_type), ("--operator", args.operator),
-        ("--emulate", args.emulate)) if value]  # fmt: skip
+        ("--chat-type", args.chat_type), ("--operator", args.operator)) if value]  # fmt: skip
     if given:
         raise UsageError(f"collect: --idle-before does not take {', '.join(given)}")
     accounts = tuple(dict.fromkeys(a for group in args.account for a in group if a))
@@ -241,11 +257,6 @@ def _check_idle(args: argparse.Namespace, vendor: str) -> tuple[str, ...]:
 
 def _check_source(args: argparse.Namespace, vendor: str) -> None:
     """The options each source takes (SPEC §8); UsageError naming the one that does not fit."""
-    if args.emulate:
-        raise UsageError(
-            "collect: --emulate has no messages to find; rehearse with `batchrecall emulate "
-            "--seed JOB --write-config P` and `collect ... --config P`"
-        )
     if args.export and vendor != Vendor.EASEMOB:
         raise UsageError("collect: --export reads Easemob history exports only")
     if vendor in (Vendor.EASEMOB, Vendor.GOEASY, Vendor.TENCENT) and args.op != "recall":
@@ -279,18 +290,50 @@ def _check_source(args: argparse.Namespace, vendor: str) -> None:
                 raise UsageError(f"collect: {problem}")
 
 
-def _config(args: argparse.Namespace) -> Any:
+def _check_emulate(args: argparse.Namespace) -> None:
+    """`--emulate` reads the in-process emulators, which hold what `--seed` names."""
+    if args.seed and not args.emulate:
+        raise UsageError("collect: --seed goes with --emulate (the emulators' messages)")
+    if not args.emulate:
+        return
+    if args.export:
+        raise UsageError("collect: --emulate reads the emulators' history, --export reads "
+                         "files: give one of them")  # fmt: skip
+    if args.config:
+        raise UsageError("collect: --emulate needs no --config (its lanes are the emulators')")
+    if not args.seed:
+        raise UsageError(
+            "collect: --emulate needs --seed JOB...: the emulators in this process hold the "
+            "messages and conversations of those job files, sent just now"
+        )
+
+
+def _history_lanes(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The config of the history calls and the transport they go through (None: the
+    network); neither for --export."""
+    if args.export:
+        return None, None
+    if args.emulate:
+        from batchrecall.cli.collect_emulated import emulated_history
+
+        lanes, seeded = emulated_history([job for group in args.seed for job in group])
+        print(f"Emulators in this process hold {seeded:,} messages and conversations from "
+              "the --seed job files", file=sys.stderr)  # fmt: skip
+        return lanes.config, lanes.transport
     from batchrecall.config import load_config, resolve_config_path
 
-    return load_config(resolve_config_path(args.config))
+    return load_config(resolve_config_path(args.config)), None
 
 
-def _from_history(args: argparse.Namespace, query: Any, config: Any, writer: Any, now: int) -> Any:
+def _from_history(
+    args: argparse.Namespace, query: Any, lanes: tuple[Any, Any], writer: Any, now: int
+) -> Any:
     from batchrecall.collect.history_run import HistoryRequest, collect_history
     from batchrecall.collect.sources import Collected, RowSink
     from batchrecall.logs import configure_logging
     from batchrecall.models import LaneKey
 
+    config, transport = lanes
     # A missing section is exit 2 before any call.
     config.lane(LaneKey(vendor=query.vendor, app=query.app))
     # Logs go to stderr, JSON off a terminal; on one the progress line shows life instead.
@@ -303,6 +346,7 @@ def _from_history(args: argparse.Namespace, query: Any, config: Any, writer: Any
         now_ms=now,
         operator=args.operator,
         idle=args.idle_before is not None,
+        transport=transport,
     )
     with _progress(sys.stderr) as progress:
         return collect_history(request, sink, progress)

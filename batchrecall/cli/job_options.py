@@ -8,7 +8,6 @@ from pathlib import Path
 
 from batchrecall.errors import JobFileError
 from batchrecall.intake.encoding import DEFAULT_ENCODING, job_encoding
-from batchrecall.intake.reader import read_job
 from batchrecall.models import JobRef
 
 __all__ = ["encoding_option", "job_refs"]
@@ -39,6 +38,8 @@ _JOB_SUFFIXES = (".jsonl", ".ndjson", ".csv")
 def job_refs(paths: Sequence[str], encoding: str | None = None) -> list[JobRef]:
     """The job files, refused now (JobFileError) if one cannot be a job file; they are opened
     once, by the pass that reads them."""
+    from batchrecall.intake.reader import read_job  # not for collect, which reads no job
+
     refs = [JobRef(path=Path(p), name=p, encoding=encoding or DEFAULT_ENCODING) for p in paths]
     for ref in refs:
         if ref.path.suffix.lower() not in _JOB_SUFFIXES or not ref.path.is_file():

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from collections.abc import Callable, Sequence
 
 from batchrecall.cli.arguments import build_parser
+from batchrecall.cli.guard import run_command
 from batchrecall.cli.job_options import job_refs
-from batchrecall.errors import JobFileError, UsageError
+from batchrecall.errors import JobFileError
 from batchrecall.intake.distinct import DistinctKeys
 from batchrecall.intake.reader import read_job_keys
-from batchrecall.redact import redact
 from batchrecall.results.summary import ExitCode, count_phrase
 
 # Commands that log nothing start without the log's imports (structlog, rich): `validate` is
@@ -28,37 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Until a command sets up its own log (run, collect), events go to stderr, secrets redacted.
     if args.command not in _SILENT:
         _configure_logging()
-    try:
-        code = _handler(args.command)(args)
-    except UsageError as exc:
-        print(f"batchrecall: {redact(str(exc))}", file=sys.stderr)
-        return ExitCode.USAGE
-    except KeyboardInterrupt:
-        print("\nbatchrecall: interrupted", file=sys.stderr)
-        return ExitCode.INTERRUPTED
-    except BrokenPipeError:
-        # The reader of our output went away (`| head`): nothing more to say to it, and no
-        # traceback. What was done stays done; the exit code says not everything was shown.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return ExitCode.INCOMPLETE
-    except Exception as exc:  # a bug: say so, keep the traceback, and exit with its own code
-        leaf: BaseException = exc
-        while isinstance(leaf, BaseExceptionGroup) and leaf.exceptions:
-            leaf = leaf.exceptions[0]  # the task group's wrapping says nothing
-        if args.command in _SILENT:
-            _configure_logging()
-        import structlog
-
-        structlog.get_logger("batchrecall").exception(
-            "batchrecall.internal_error", error=leaf.__class__.__name__
-        )
-        print(
-            f"batchrecall: internal error ({leaf.__class__.__name__}); this is a bug, "
-            "the traceback is in the log. Rows written so far are kept: --resume continues.",
-            file=sys.stderr,
-        )
-        return ExitCode.INTERNAL
-    return code
+    return run_command(lambda parsed: _handler(parsed.command)(parsed), args)
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:

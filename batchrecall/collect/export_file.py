@@ -9,7 +9,7 @@ hour is millions of records and the operator wants a few senders' of them.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -21,8 +21,9 @@ __all__ = ["ExportError", "ExportScan", "Found", "scan_export"]
 
 Found = tuple[str, dict[str, Any]]
 
-_BLOCK = 1 << 20
-_COMPRESSED_READ = 1 << 18
+_BLOCK = 1 << 18  # a block is searched while it is still in the CPU's cache
+_COMPRESSED_READ = 1 << 16
+_LONGEST_RECORD = 16 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
 _MAX_NAMED = 5
 _WHITESPACE = b" \t\r\n"
@@ -126,36 +127,46 @@ def _lines(
     carry = b""
     line_number = 0
     for block in blocks:
-        text = carry + block
-        cut = text.rfind(_NEWLINE) + 1
-        carry = text[cut:]
-        newlines = text.count(_NEWLINE, 0, cut)
-        scan.records += newlines
-        yield from _block_lines(path, text, cut, line_number, needles, scan)
-        line_number += newlines
+        first = block.find(_NEWLINE) + 1
+        if not first:
+            carry += block
+            continue
+        # The line begun in the block before is read on its own; the rest of the block's
+        # whole lines where they are, without copying the block.
+        head = carry + block[:first]
+        line_number = yield from _block_lines(path, head, 0, len(head), line_number, needles, scan)
+        cut = block.rfind(_NEWLINE) + 1
+        line_number = yield from _block_lines(path, block, first, cut, line_number, needles, scan)
+        carry = block[cut:]
     if carry.strip():
-        scan.records += 1
-        yield from _block_lines(path, carry + _NEWLINE, len(carry) + 1, line_number, needles, scan)
+        carry += _NEWLINE
+        yield from _block_lines(path, carry, 0, len(carry), line_number, needles, scan)
 
 
 def _block_lines(
     path: Path,
     text: bytes,
+    begin: int,
     end: int,
-    first_line: int,
+    lines_before: int,
     needles: tuple[bytes, ...],
     scan: ExportScan,
-) -> Iterator[Found]:
-    """The whole lines of `text[:end]` (counted by the caller), parsed where a needle is."""
+) -> Generator[Found, None, int]:
+    """The whole lines of `text[begin:end]`, counted into `scan.records`, parsed where a needle
+    or an escape is; returns the line number of the last."""
     if needles:
         starts = sorted(
-            {_line_start(text, at) for needle in needles for at in _finds(text, needle, end)}
+            {_line_start(text, at) for needle in needles for at in _finds(text, needle, begin, end)}
+            | set(_escaped_lines(text, begin, end))
         )
+    elif begin < end:
+        starts = [begin, *(at + 1 for at in _finds(text, _NEWLINE, begin, end) if at + 1 < end)]
     else:
-        starts = [0, *(at + 1 for at in _finds(text, _NEWLINE, end) if at + 1 < end)]
-    line_number, counted_to = first_line + 1, 0
+        starts = []
+    records_before = scan.records - lines_before  # of the files read before this one
+    line_number, counted_to = lines_before + 1, begin
     for start in starts:
-        line_number += text.count(_NEWLINE, counted_to, start)
+        line_number += text.count(_NEWLINE, counted_to, start)  # one pass over the block in all
         counted_to = start
         line = text[start : text.find(_NEWLINE, start)]
         if not line.strip():
@@ -170,11 +181,27 @@ def _block_lines(
         if not isinstance(record, dict):
             scan.bad(where, "not a JSON object")
             continue
+        scan.records = records_before + line_number  # read so far, if the reader stops here
         yield where, record
+    last = line_number - 1 + text.count(_NEWLINE, counted_to, end)
+    scan.records = records_before + last
+    return last
 
 
-def _finds(text: bytes, needle: bytes, end: int) -> Iterator[int]:
-    at = text.find(needle, 0, end)
+def _escaped_lines(text: bytes, begin: int, end: int) -> Iterator[int]:
+    """Where the lines holding a backslash start: a JSON string may write any character as an
+    escape (`\\u002d` for `-`), so a sender's id there need not appear as its own bytes."""
+    at = text.find(b"\\", begin, end)
+    while at >= 0:
+        yield _line_start(text, at)
+        next_line = text.find(_NEWLINE, at, end)
+        if next_line < 0:
+            return
+        at = text.find(b"\\", next_line, end)
+
+
+def _finds(text: bytes, needle: bytes, begin: int, end: int) -> Iterator[int]:
+    at = text.find(needle, begin, end)
     while at >= 0:
         yield at
         at = text.find(needle, at + len(needle), end)
@@ -210,7 +237,7 @@ def _objects(path: Path, blocks: Iterator[bytes], scan: ExportScan) -> Iterator[
             try:
                 record, end = decoder.raw_decode(buffer, at)
             except json.JSONDecodeError:
-                if len(buffer) - at > 16 * _BLOCK:  # no record is this long: the text is broken
+                if len(buffer) - at > _LONGEST_RECORD:  # the text is broken
                     raise ExportError(
                         f"export {path}: record {number + 1} is not JSON; the file may be damaged"
                     ) from None

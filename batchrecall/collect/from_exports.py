@@ -6,8 +6,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import orjson
-
 from batchrecall.collect.easemob_records import recall_row
 from batchrecall.collect.export_file import ExportError, scan_export
 from batchrecall.collect.job_output import JobFileWriter
@@ -56,9 +54,12 @@ def read_export(path: Path, sink: RowSink, *, source: dict[str, object]) -> bool
 
 
 def _needles(senders: Sequence[str]) -> tuple[bytes, ...]:
-    """The senders as they appear in the export's JSON text; none (parse every record) where an
-    id might be written escaped."""
-    if all(sender.isascii() and sender.isprintable() and not set(sender) & set('"\\/')
-           for sender in senders):  # fmt: skip
-        return tuple(orjson.dumps(sender) for sender in senders)
-    return ()
+    """The senders as a line without escapes holds them (the scan parses every line with one);
+    none (parse every record) for an id JSON cannot write without an escape."""
+    try:
+        needles = tuple(b'"' + sender.encode("utf-8") + b'"' for sender in senders)
+    except UnicodeEncodeError:  # a lone surrogate from the command line
+        return ()
+    if any(ch in '"\\' or ch < " " for sender in senders for ch in sender):
+        return ()
+    return needles

@@ -5,8 +5,10 @@ start time). Rows group a conversation's timestamps, 20 a row: a recall call's o
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
+from batchrecall.collect.chains import side_by_side
 from batchrecall.collect.history_calls import HistoryLane
 from batchrecall.collect.query import Query
 from batchrecall.collect.sources import Collected, Progress, RowSink
@@ -65,19 +67,28 @@ async def collect_goeasy(
     collected.unit_name = "conversations"
     collected.units_total = len(query.conversations)
     until = query.until_ms if query.until_ms is not None else now_ms
+    sources: dict[int, dict[str, object]] = {}
+
+    async def read(number: int, name: str) -> bool:
+        fields = conversation_fields(name)
+        assert fields is not None  # the command checked it
+        records = [0]
+        try:
+            keep_on = await _conversation(query, history, sink, name, fields, until, records)
+        finally:
+            sources[number] = {"conversation": name, "records": records[0]}
+        collected.units_done += 1
+        if progress is not None:
+            progress(collected)
+        return keep_on
+
+    # Each conversation is a chain of pages; a few are read side by side.
     try:
-        for name in query.conversations:
-            fields = conversation_fields(name)
-            assert fields is not None  # the command checked it
-            read, keep_on = await _conversation(query, history, sink, name, fields, until)
-            collected.units_done += 1
-            collected.sources.append({"conversation": name, "records": read})
-            if progress is not None:
-                progress(collected)
-            if not keep_on:
-                break
+        await side_by_side([partial(read, n, name) for n, name in enumerate(query.conversations)])
     except PermanentCallError as exc:
         collected.error = f"GoEasy refused a history request ({exc.message})"
+    finally:
+        collected.sources.extend(sources[number] for number in sorted(sources))
     return collected
 
 
@@ -88,14 +99,16 @@ async def _conversation(
     name: str,
     fields: dict[str, str],
     until: int,
-) -> tuple[int, bool]:
+    read: list[int],
+) -> bool:
+    """The conversation paged back to --since (entries read counted into `read[0]`), then its
+    rows written; False once --max-items is reached."""
     scan = sink.collected.scan
     by_sender: dict[str, list[int]] = {}
     before = until
-    read = 0
     while True:
         messages, entries = await history.page(fields, before)
-        read += entries
+        read[0] += entries
         scan.records += entries
         scan.candidates += entries
         for _ in range(entries - len(messages)):
@@ -111,7 +124,7 @@ async def _conversation(
         if entries < MAX_LIMIT or oldest is None or oldest < query.since_ms or oldest >= before:
             break
         before = oldest
-    return read, _write(query, sink, name, fields, by_sender)
+    return _write(query, sink, name, fields, by_sender)
 
 
 def _write(

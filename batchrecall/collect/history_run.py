@@ -80,6 +80,7 @@ async def _collect(request: HistoryRequest, sink: RowSink, progress: Progress | 
         policy=policy,
         clock=request.clock or MonotonicClock(),
     )
+    downloads = replace(lane, key=f"{lane.key}:download", window=_DOWNLOADS)
     try:
         async with open_client(request.config.run, request.transport) as client:
             if query.vendor is Vendor.YUNXIN:
@@ -103,7 +104,6 @@ async def _collect(request: HistoryRequest, sink: RowSink, progress: Progress | 
                 from batchrecall.collect.from_easemob import EasemobExports, collect_easemob
                 from batchrecall.vendors.easemob import EasemobAdapter
 
-                downloads = replace(lane, key=f"{lane.key}:download", window=_DOWNLOADS)
                 exports = EasemobExports(EasemobAdapter(settings, client), client, lane, downloads)
                 return await collect_easemob(
                     query, exports, settings, sink, now_ms=request.now_ms, progress=progress
@@ -135,4 +135,7 @@ async def _collect(request: HistoryRequest, sink: RowSink, progress: Progress | 
         sink.collected.error = f"a {query.vendor} history call failed: {exc.message}"
         return sink.collected
     finally:
+        sink.collected.calls = {"history": lane.calls, "retries": lane.retries}
+        if query.vendor is Vendor.EASEMOB:
+            sink.collected.calls["downloads"] = downloads.calls
         await store.aclose()

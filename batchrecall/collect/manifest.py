@@ -41,6 +41,7 @@ def write_collect_manifest(
             "malformed_first": outcome.scan.malformed_named,
         },
         "found": outcome.found.counts(),
+        "calls": outcome.calls,
         "job": {"path": str(out.resolve()), "rows": writer.rows, "sha256": writer.sha256},
     }
     write_atomically(path, orjson.dumps(data, option=orjson.OPT_INDENT_2))

@@ -34,6 +34,9 @@ class Collected:
     units_total: int = 0
     unit_name: str = "export files"
     notes: list[str] = field(default_factory=list)
+    calls: dict[str, int] = field(default_factory=dict)
+    """The vendor calls made: `history` (each attempt, retries included), `retries`, and
+    Easemob's export `downloads`; empty for files read from disk."""
 
 
 @dataclass

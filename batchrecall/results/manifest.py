@@ -15,14 +15,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from batchrecall.config import Config
-from batchrecall.models import JobRef
 from batchrecall.redact import redact
-from batchrecall.results.summary import Summary
+
+if TYPE_CHECKING:  # collect writes its manifest without loading the run's modules
+    from batchrecall.config import Config
+    from batchrecall.models import JobRef
+    from batchrecall.results.summary import Summary
 
 MANIFEST_SUFFIX = ".manifest.json"
 FORMAT_VERSION = 1

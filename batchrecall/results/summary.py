@@ -5,22 +5,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import IntEnum
 from typing import Any, Protocol
 
 from batchrecall.errors import ErrorCode
+from batchrecall.errors import ExitCode as ExitCode  # its home was here: still importable
 from batchrecall.keystore import KeyStore
 from batchrecall.models import ResultRow, Status
 from batchrecall.results.store import is_done
-
-
-class ExitCode(IntEnum):
-    OK = 0
-    INCOMPLETE = 1
-    USAGE = 2
-    HALTED = 3
-    INTERNAL = 4
-    INTERRUPTED = 130
 
 
 class _LaneView(Protocol):
