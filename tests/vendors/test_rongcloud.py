@@ -223,9 +223,7 @@ async def test_code_200_under_another_http_status_is_not_ok(tmp_path: Path) -> N
 
 
 def test_recall_window_is_the_configured_one_only() -> None:
-    spec = catalog.get(Vendor.RONGCLOUD)
-    recall = spec.recall_window_s
-    assert recall(Op.RECALL, ("isDelete=0",), None) is None
-    assert recall(Op.RECALL, ("isDelete=1",), _settings().recall_window_s) is None
-    assert recall(Op.RECALL, ("isDelete=0",), _settings(recall_window_s=60.0).recall_window_s) == 60
-    assert spec.recall_window_s(Op.CLEAR_HISTORY, (), 60.0) is None
+    window = catalog.get(Vendor.RONGCLOUD).recall_window_s
+    assert window(Op.RECALL, ("isDelete=0",), _settings().recall_window_s) is None
+    assert window(Op.RECALL, ("isDelete=1",), _settings(recall_window_s=60.0).recall_window_s) == 60
+    assert window(Op.CLEAR_HISTORY, (), 60.0) is None
