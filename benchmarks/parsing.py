@@ -97,6 +97,7 @@ def bench_parsing(tmp: Path) -> None:
         "\n== Parsing: validate and plan on mixed Easemob / Yunxin JSONL, orjson alone", flush=True
     )
     medians: dict[int, Figures] = {}
+    shares_of: dict[int, float] = {}
     for rows in SIZES:
         path = mixed_job(tmp / f"parse-{rows}.jsonl", rows)
         runs = [measure(path, rows, tmp) for _ in range(REPEATS)]
@@ -114,10 +115,13 @@ def bench_parsing(tmp: Path) -> None:
             },
         )
         medians[rows] = median
+        # Each run's share is of the two measured back to back; their median is the figure.
+        share = statistics.median(run.share for run in runs)
+        shares_of[rows] = share
         shares = ", ".join(f"{run.share:.3f}" for run in runs)
         print(
             f"   {rows:>9,} rows: orjson.loads {median.orjson_rows_s:>9,.0f} rows/s;"
-            f" validate {median.validate_rows_s:>8,.0f} rows/s = {median.share:.3f} x orjson"
+            f" validate {median.validate_rows_s:>8,.0f} rows/s = {share:.3f} x orjson"
             f" (runs {shares}), peak {median.validate_rss_kib / 1024:.0f} MiB;"
             f" plan {median.plan_rows_s:>8,.0f} rows/s, peak {median.plan_rss_kib / 1024:.0f} MiB",
             flush=True,
@@ -125,11 +129,12 @@ def bench_parsing(tmp: Path) -> None:
         path.unlink()
     big = medians[SIZES[-1]]
     small = medians[SIZES[0]]
-    ok = big.validate_rows_s >= VALIDATE_TARGET_ROWS_S and big.share >= ORJSON_SHARE_TARGET
+    big_share = shares_of[big.rows]
+    ok = big.validate_rows_s >= VALIDATE_TARGET_ROWS_S and big_share >= ORJSON_SHARE_TARGET
     print(
         f"   target: validate >= {VALIDATE_TARGET_ROWS_S:,} rows/s and >="
         f" {ORJSON_SHARE_TARGET} x orjson on {big.rows:,} rows: {big.validate_rows_s:,.0f} rows/s,"
-        f" {big.share:.3f} x  {'MEETS' if ok else 'MISSES'}"
+        f" {big_share:.3f} x (median of the runs' shares)  {'MEETS' if ok else 'MISSES'}"
     )
     print(
         f"   RSS flat: validate peak {big.rows:,} / {small.rows:,} rows ="

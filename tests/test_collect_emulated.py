@@ -89,8 +89,7 @@ def test_collected_job_runs_against_the_emulators(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("args", "words"),
-    [(["--emulate"], "--emulate needs --seed JOB"),
-     (["--seed", "x.jsonl"], "--seed goes with --emulate"),
+    [(["--seed", "x.jsonl"], "--seed goes with --emulate"),
      (["--emulate", "--seed", "x.jsonl", "--export", "e.gz"], "give one of them"),
      (["--emulate", "--seed", "x.jsonl", "--config", "c.toml"], "needs no --config")],
 )  # fmt: skip
@@ -99,3 +98,17 @@ def test_emulate_options_that_do_not_fit_exit_2(
 ) -> None:
     assert collect("easemob", "--sender", "a", "--since", "1h", *args) == 2
     assert words in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("vendor", ["yunxin", "goeasy"])
+def test_emulate_without_seed_finds_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], vendor: str
+) -> None:
+    """The emulators hold no messages then: nothing matched is exit 1, with what to give."""
+    out = tmp_path / "found.jsonl"
+    where = ["--conversation", "group:g1"] if vendor == "goeasy" else []
+    code = collect(vendor, "--sender", "a", "--since", "1h", *where, "--emulate",
+                   "--out", str(out))  # fmt: skip
+    assert code == 1
+    assert "--seed JOB" in capsys.readouterr().err
+    assert not out.exists()

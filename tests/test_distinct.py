@@ -36,8 +36,8 @@ def test_spilled_keys_leave_no_file_behind() -> None:
     for key in ("a", "b", "a", "c"):
         seen.add(key)
     assert seen.count() == 3
-    assert seen._files is not None
-    folder = os.path.dirname(seen._files[0].name)
+    assert seen._file is not None
+    folder = os.path.dirname(seen._file.name)
     assert os.listdir(folder)
     seen.close()
     assert not os.path.exists(folder)

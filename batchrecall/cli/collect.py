@@ -291,7 +291,8 @@ def _check_source(args: argparse.Namespace, vendor: str) -> None:
 
 
 def _check_emulate(args: argparse.Namespace) -> None:
-    """`--emulate` reads the in-process emulators, which hold what `--seed` names."""
+    """`--emulate` reads the in-process emulators, which hold what `--seed` names (nothing
+    without it: a collect that finds nothing)."""
     if args.seed and not args.emulate:
         raise UsageError("collect: --seed goes with --emulate (the emulators' messages)")
     if not args.emulate:
@@ -301,11 +302,6 @@ def _check_emulate(args: argparse.Namespace) -> None:
                          "files: give one of them")  # fmt: skip
     if args.config:
         raise UsageError("collect: --emulate needs no --config (its lanes are the emulators')")
-    if not args.seed:
-        raise UsageError(
-            "collect: --emulate needs --seed JOB...: the emulators in this process hold the "
-            "messages and conversations of those job files, sent just now"
-        )
 
 
 def _history_lanes(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -317,8 +313,12 @@ def _history_lanes(args: argparse.Namespace) -> tuple[Any, Any]:
         from batchrecall.cli.collect_emulated import emulated_history
 
         lanes, seeded = emulated_history([job for group in args.seed for job in group])
-        print(f"Emulators in this process hold {seeded:,} messages and conversations from "
-              "the --seed job files", file=sys.stderr)  # fmt: skip
+        if args.seed:
+            print(f"Emulators in this process hold {seeded:,} messages and conversations from "
+                  "the --seed job files", file=sys.stderr)  # fmt: skip
+        else:
+            print("Emulators in this process hold no messages: --seed JOB... makes those of a "
+                  "job exist, sent just now", file=sys.stderr)  # fmt: skip
         return lanes.config, lanes.transport
     from batchrecall.config import load_config, resolve_config_path
 

@@ -11,14 +11,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import anyio
-
 from batchrecall import catalog
 from batchrecall.cli.job_options import encoding_option
-from batchrecall.errors import UsageError
+from batchrecall.errors import ExitCode, UsageError
 from batchrecall.intake.encoding import DEFAULT_ENCODING
 from batchrecall.models import JobRef, Vendor
-from batchrecall.results.summary import ExitCode
 
 REHEARSAL_RECALL_WINDOW_S = 3600.0
 """Long enough that reading the plan and confirming never outruns it; --recall-window-s
@@ -147,6 +144,8 @@ def _clock(epoch: float) -> str:
 
 
 def cmd_emulate(args: argparse.Namespace) -> int:
+    import anyio
+
     from batchrecall.emulators.common import EmulatorSettings
     from batchrecall.emulators.seeding import load_scenario, seed_jobs
     from batchrecall.emulators.server import EmulatorSet, serve

@@ -10,10 +10,10 @@ from collections.abc import Callable, Sequence
 from batchrecall.cli.arguments import build_parser
 from batchrecall.cli.guard import run_command
 from batchrecall.cli.job_options import job_refs
-from batchrecall.errors import JobFileError
+from batchrecall.errors import ExitCode, JobFileError
 from batchrecall.intake.distinct import DistinctKeys
 from batchrecall.intake.reader import read_job_keys
-from batchrecall.results.summary import ExitCode, count_phrase
+from batchrecall.results.phrases import count_phrase
 
 # Commands that log nothing start without the log's imports (structlog, rich): `validate` is
 # timed against a bare JSON parser.

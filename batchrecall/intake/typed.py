@@ -49,6 +49,12 @@ _FORCE = {True: ("force=true",), False: ("force=false",)}
 _DELETE_ROAM = {True: ("delete_roam=true",), False: ("delete_roam=false",)}
 _CLEAR_MESSAGE = {True: ("clear_message=true",), False: ("clear_message=false",)}
 _TYPE: dict[int, tuple[str, ...]] = {kind: (f"type={kind}",) for kind in (1, 2, 3)}
+# The tail of a key for each option, and the ops, looked up once (an enum member's lookup costs
+# a call a row).
+_FORCE_TAIL = {force: f":{options[0]}" for force, options in _FORCE.items()}
+_TYPE_TAIL = {kind: f":{options[0]}" for kind, options in _TYPE.items()}
+_RECALL = Op.RECALL
+_DELETE_MESSAGE = Op.DELETE_MESSAGE
 
 
 def typed_items(text: str | bytes, *, job: str, line: int) -> list[Item] | None:
@@ -144,9 +150,10 @@ class _Easemob(
                 or self.delete_roam is not None
             ):
                 return None
-            options = _FORCE[self.force or False]
+            force = self.force or False
             # Every part is plain: the app's letters, digits, '_' and '-', the digits of msg_id.
-            return (app, ref, Op.RECALL, options, f"easemob:{app}:recall:{msg_id}:{options[0]}")
+            key = f"easemob:{app}:recall:{msg_id}{_FORCE_TAIL[force]}"
+            return (app, ref, _RECALL, _FORCE[force], key)
         if self.op == "delete_conversation":
             return self._delete_conversation_shape(app, ref)
         return None
@@ -261,9 +268,9 @@ class _Yunxin(
                 if kind == 3:
                     return None
                 # Only a recall's type changes what the vendor does (delete is its own op).
-                op_id, options = Op.RECALL, _TYPE[kind]
+                op_id, options, tail = _RECALL, _TYPE[kind], _TYPE_TAIL[kind]
             elif self.type is None and self.ignore_revoke_time is None:
-                kind, op_id, options = 3, Op.DELETE_MESSAGE, ()
+                kind, op_id, options, tail = 3, _DELETE_MESSAGE, (), ""
             else:
                 return None
             # Yunxin's one-way recall and delete take no super team (conversation type 3).
@@ -273,9 +280,8 @@ class _Yunxin(
                 ids = (conversation_id, message_id)
                 key = make_item_key(Vendor.YUNXIN, app, op_id, ids, options)
             else:  # the id's only character to quote is '|'
-                key = f"yunxin:{app}:{op}:{conversation_id.replace('|', '%7C')}:{message_id}"
-                if options:
-                    key = f"{key}:{options[0]}"
+                part = conversation_id.replace("|", "%7C")
+                key = f"yunxin:{app}:{op}:{part}:{message_id}{tail}"
             return (app, ref, op_id, options, key)
         if (
             self.message_server_id is not None

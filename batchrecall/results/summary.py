@@ -11,6 +11,7 @@ from batchrecall.errors import ErrorCode
 from batchrecall.errors import ExitCode as ExitCode  # its home was here: still importable
 from batchrecall.keystore import KeyStore
 from batchrecall.models import ResultRow, Status
+from batchrecall.results.phrases import count_phrase as count_phrase  # its home was here
 from batchrecall.results.store import is_done
 
 
@@ -153,18 +154,3 @@ class Summary:
         if any(every.get(s, 0) for s in bad):
             return ExitCode.INCOMPLETE
         return ExitCode.OK
-
-
-def count_phrase(items: int, invalid_rows: int, duplicates: int) -> str:
-    """How the plan, the run's summary and the report name what they counted, alike."""
-    text = _plural(items, "item")
-    extra = [
-        _plural(n, word)
-        for n, word in ((invalid_rows, "invalid row"), (duplicates, "duplicate"))
-        if n
-    ]
-    return text + (f" (and {', '.join(extra)})" if extra else "")
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
