@@ -178,6 +178,10 @@ def test_over_http_both_exports_and_rongclouds_disabled_log(
     tencent.add_group_message("@TGS#g1", 8, sender="bob", sent_at=now_s - 40)
     rongcloud.add_message("UID-9", sender="spammer-7", conversation_type=1, target_id="bob",
                           sent_ms=int(now_s * 1000) - 30_000)  # fmt: skip
+    # A 5xx of each hour request and of a download is asked again, through the lane's retries.
+    emulators.tencent.faults.push("code_500", only_path_contains="get_history")
+    emulators.tencent.faults.push("http_502", only_path_contains="/_export/")
+    emulators.rongcloud.faults.push("http_502", only_path_contains="history.json")
     config = tmp_path / "c.toml"
     with served(emulators, config):
         out_t, out_r = tmp_path / "t.jsonl", tmp_path / "r.jsonl"
@@ -185,6 +189,9 @@ def test_over_http_both_exports_and_rongclouds_disabled_log(
                      "--config", str(config), "--out", str(out_t)]) == 0  # fmt: skip
         assert main(["collect", "rongcloud", "--sender", "spammer-7", "--since", "10m",
                      "--config", str(config), "--out", str(out_r)]) == 0  # fmt: skip
+        # The collected job runs as it is: the message is recalled.
+        assert main(["run", str(out_r), "--config", str(config), "--yes", "--no-progress"]) == 0
+        assert rongcloud.is_recalled("UID-9")
         emulators.rongcloud.export.enabled = False
         out_x = tmp_path / "x.jsonl"
         code = main(["collect", "rongcloud", "--sender", "spammer-7", "--since", "10m",
@@ -200,6 +207,11 @@ def test_over_http_both_exports_and_rongclouds_disabled_log(
     paths = [r.path for r in emulators.tencent.log]
     assert paths.count("/v4/open_msg_svc/get_history") >= 2
     assert any(p.startswith("/_export/") for p in paths)
+    calls_t = orjson.loads(manifest_path(out_t).read_bytes())["calls"]
+    calls_r = orjson.loads(manifest_path(out_r).read_bytes())["calls"]
+    assert calls_t["retries"] == 1  # the hour request's 91000
+    assert calls_r["retries"] == 1
+    assert calls_t["downloads"] == 2 + 1  # one file each kind, one sent again
 
 
 # Files already downloaded.

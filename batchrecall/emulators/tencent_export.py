@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from starlette.routing import Route
 
+from batchrecall.emulators.common import SlidingWindow
 from batchrecall.emulators.wire import Answer, Incoming
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ class TencentExport:
     def __init__(self, emulator: TencentEmulator) -> None:
         self.emulator = emulator
         self._key = secrets.token_bytes(16)
+        self._window = SlidingWindow.per_second(EXPORT_RATE)
 
     def routes(
         self, route: Callable[..., Route], no_items: Callable[[Incoming], Any]
@@ -59,10 +61,12 @@ class TencentExport:
         return gzip.compress(b"".join(lines))
 
     def _get_history(self, incoming: Incoming) -> Answer:
-        from batchrecall.emulators.tencent import _answer, _reject
+        from batchrecall.emulators.tencent import _THROTTLED_INFO, THROTTLED, _answer, _reject
         from batchrecall.emulators.tencent_state import OK
 
         body = self.emulator._gate(incoming, GET_HISTORY)
+        if not self._window.admit(self.emulator.clock()):
+            raise _reject(THROTTLED, _THROTTLED_INFO)
         chat_type, hour = body.get("ChatType"), body.get("MsgTime")
         if chat_type not in ("C2C", "Group"):
             raise _reject(50002, "ChatType: C2C or Group expected")
