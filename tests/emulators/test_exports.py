@@ -36,7 +36,7 @@ def tencent_query(emulator: TencentEmulator) -> dict[str, Any]:
             secret_key=state.secret_key,
             issued_at=int(NOW),
             expire_s=86400,
-        ),  # fmt: skip
+        ),
         "random": 99999999,
         "contenttype": "json",
     }
