@@ -83,6 +83,7 @@ async def _collect(request: HistoryRequest, sink: RowSink, progress: Progress | 
         clock=request.clock or MonotonicClock(),
     )
     downloads = replace(lane, key=f"{lane.key}:download", window=_DOWNLOADS)
+    downloading = query.vendor is Vendor.EASEMOB  # an hourly export: its files are counted
     try:
         async with open_client(request.config.run, request.transport) as client:
             if query.vendor is Vendor.YUNXIN:
@@ -131,6 +132,7 @@ async def _collect(request: HistoryRequest, sink: RowSink, progress: Progress | 
                     else export_sources.rongcloud_exports
                 )
                 hourly = make(settings, client, lane, downloads)
+                downloading = True
                 lane = hourly.api  # counted below, whichever window it took
                 return await collect_hours(
                     query,
@@ -160,6 +162,6 @@ async def _collect(request: HistoryRequest, sink: RowSink, progress: Progress | 
         return sink.collected
     finally:
         sink.collected.calls = {"history": lane.calls, "retries": lane.retries}
-        if query.vendor is Vendor.EASEMOB or downloads.calls:
+        if downloading:
             sink.collected.calls["downloads"] = downloads.calls
         await store.aclose()
