@@ -121,7 +121,7 @@ def test_collected_rows_recall_the_messages(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (["--sender", "s", "--since", "1h"], "no search by sender"),
+        (["--sender", "s", "--since", "1h", "--chat-type", "chat"], "--chat-type is Easemob"),
         (["--sender", "s", "--since", "1h", "--conversation", "alice"], "user:PEER"),
         (
             [

@@ -85,13 +85,16 @@ def test_a_rehearsal_over_real_http(tmp_path: Path, emulate_factory: Any) -> Non
     assert secret not in everything
 
 
-def test_collect_refuses_rongcloud_without_a_traceback(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_collect_rongcloud_without_a_config_says_so_without_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.chdir(tmp_path)
     out = tmp_path / "found.jsonl"
     code = main(
         ["collect", "rongcloud", "--sender", "spammer-1", "--since", "2h", "--out", str(out)]
     )
     assert code == 2
-    assert "RongCloud's history is not read" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "config file not found" in err
+    assert "Traceback" not in err
     assert not out.exists()

@@ -20,6 +20,7 @@ examples:
   batchrecall collect easemob --export 2026120309.gz 2026120310.gz --sender spammer-7 \\
       --since 2026-12-03T09:40+08:00 --out jobs/spam.jsonl
   batchrecall collect yunxin --sender spammer-7 --since 6h --config batchrecall.toml
+  batchrecall collect rongcloud --sender spammer-7 --since 3h --config batchrecall.toml
   batchrecall plan jobs/spam.jsonl
 
 rehearsal: batchrecall collect yunxin --sender spammer-7 --since 1h --emulate --seed JOB
@@ -32,7 +33,7 @@ written)
 _TOP = 10
 
 # The vendors whose history sources collect reads (a plugin vendor offers none).
-_COLLECTS = (Vendor.EASEMOB, Vendor.GOEASY, Vendor.YUNXIN, Vendor.TENCENT)
+_COLLECTS = (Vendor.EASEMOB, Vendor.GOEASY, Vendor.YUNXIN, Vendor.TENCENT, Vendor.RONGCLOUD)
 
 
 def add_collect_parser(sub: Any) -> None:
@@ -61,13 +62,15 @@ def add_collect_parser(sub: Any) -> None:
         "--conversation", action="append", default=[], metavar="ID", nargs="+",
         help="only these conversations (Easemob: the receiver, group or chat room id; "
         "Yunxin: owner|type|other, read from each one's history; GoEasy: group:ID or "
-        "USER_A:USER_B)",
+        "USER_A:USER_B; Tencent: user:PEER or group:ID, read from each one's history instead "
+        "of the hourly export; RongCloud: the targetId)",
     )  # fmt: skip
     collect.add_argument("--chat-type", choices=("chat", "groupchat", "chatroom"))
     collect.add_argument("--contains", metavar="TEXT", help="only text messages holding TEXT")
     collect.add_argument(
         "--export", nargs="+", default=[], metavar="FILE",
-        help="Easemob export files already downloaded (gzip or plain)",
+        help="export files already downloaded (gzip or plain): Easemob's hourly export, "
+        "Tencent's hourly message records, RongCloud's hourly history log",
     )  # fmt: skip
     collect.add_argument("--op", choices=("recall", "delete_message"), default="recall")
     collect.add_argument("--ref", help="the rows' ref (default: collect-<time>)")
@@ -126,8 +129,6 @@ def cmd_collect(args: argparse.Namespace, *, now_ms: int | None = None) -> int:
     lanes = _history_lanes(args) if args.emulate else None
     now = round(time.time() * 1000) if now_ms is None else now_ms
     vendor, _, app = args.target.partition(".")
-    if vendor == Vendor.RONGCLOUD:
-        raise UsageError("collect: RongCloud's history is not read yet; write its job by hand")
     if vendor not in _COLLECTS:
         raise UsageError(f"collect: unknown vendor {vendor!r}; use one of {', '.join(_COLLECTS)}")
     if args.max_items is not None and args.max_items < 1:
@@ -218,14 +219,11 @@ def cmd_collect(args: argparse.Namespace, *, now_ms: int | None = None) -> int:
     return ExitCode.OK
 
 
-def _check_tencent(conversations: list[str]) -> None:
+def _check_tencent_conversations(conversations: list[str]) -> None:
+    """Without --conversation Tencent's hourly export is read; with it, each conversation's
+    history (user:PEER or group:GROUP_ID)."""
     from batchrecall.collect.from_tencent import conversation_problem
 
-    if not conversations:
-        raise UsageError(
-            "collect: Tencent Cloud IM has no search by sender; name the conversations to read "
-            "(--conversation user:PEER or group:GROUP_ID)"
-        )
     for conversation in conversations:
         if problem := conversation_problem(conversation):
             raise UsageError(f"collect: {problem}")
@@ -242,6 +240,9 @@ def _check_idle(args: argparse.Namespace, vendor: str) -> tuple[str, ...]:
     if vendor == Vendor.GOEASY:
         raise UsageError("collect: --idle-before is not supported for GoEasy: it has no REST "
                          "conversation list")  # fmt: skip
+    if vendor == Vendor.RONGCLOUD:
+        raise UsageError("collect: --idle-before is not supported for RongCloud: its server "
+                         "conversation list was not found in its documents")  # fmt: skip
     given = [name for name, value in (
         ("--sender", args.sender), ("--senders-file", args.senders_file),
         ("--since", args.since), ("--until", args.until), ("--conversation", args.conversation),
@@ -257,9 +258,12 @@ def _check_idle(args: argparse.Namespace, vendor: str) -> tuple[str, ...]:
 
 def _check_source(args: argparse.Namespace, vendor: str) -> None:
     """The options each source takes (SPEC §8); UsageError naming the one that does not fit."""
-    if args.export and vendor != Vendor.EASEMOB:
-        raise UsageError("collect: --export reads Easemob history exports only")
-    if vendor in (Vendor.EASEMOB, Vendor.GOEASY, Vendor.TENCENT) and args.op != "recall":
+    if args.export and vendor not in (Vendor.EASEMOB, Vendor.TENCENT, Vendor.RONGCLOUD):
+        raise UsageError(
+            "collect: --export reads the hourly exports of Easemob, Tencent and RongCloud only"
+        )
+    recall_only = (Vendor.EASEMOB, Vendor.GOEASY, Vendor.TENCENT, Vendor.RONGCLOUD)
+    if vendor in recall_only and args.op != "recall":
         raise UsageError(f"collect: {vendor}'s messages are taken back with --op recall")
     if vendor != Vendor.EASEMOB and args.chat_type:
         raise UsageError("collect: --chat-type is Easemob's (chat, groupchat, chatroom)")
@@ -281,7 +285,12 @@ def _check_source(args: argparse.Namespace, vendor: str) -> None:
                     "group:ID or USER_A:USER_B"
                 )
     if vendor == Vendor.TENCENT:
-        _check_tencent(conversations)
+        _check_tencent_conversations(conversations)
+    if vendor == Vendor.RONGCLOUD and args.contains is not None:
+        raise UsageError(
+            "collect: --contains is not supported for RongCloud: the history log's content "
+            "field is not documented"
+        )
     if vendor == Vendor.YUNXIN:
         from batchrecall.collect.from_yunxin import conversation_problem
 

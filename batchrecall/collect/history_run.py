@@ -35,6 +35,8 @@ DOCUMENTED_HISTORY_WINDOWS: dict[Vendor, tuple[int, float] | None] = {
     # Tencent: 200/s per history API (research/history-apis.md §5), shared with the app's own
     # server traffic: half of it, as the lanes' default rate.
     Vendor.TENCENT: (100, 1.0),
+    # RongCloud documents no rate for its history log: the lane's own rate.
+    Vendor.RONGCLOUD: None,
 }
 
 # The export files come from a storage link, not the rated API: a few a second at most.
@@ -81,6 +83,7 @@ async def _collect(request: HistoryRequest, sink: RowSink, progress: Progress | 
         clock=request.clock or MonotonicClock(),
     )
     downloads = replace(lane, key=f"{lane.key}:download", window=_DOWNLOADS)
+    downloading = query.vendor is Vendor.EASEMOB  # an hourly export: its files are counted
     try:
         async with open_client(request.config.run, request.transport) as client:
             if query.vendor is Vendor.YUNXIN:
@@ -116,6 +119,29 @@ async def _collect(request: HistoryRequest, sink: RowSink, progress: Progress | 
                 return await collect_goeasy(
                     query, goeasy, sink, now_ms=request.now_ms, progress=progress
                 )
+            if query.vendor in (Vendor.TENCENT, Vendor.RONGCLOUD) and not (
+                request.idle or (query.conversations and query.vendor is Vendor.TENCENT)
+            ):
+                from batchrecall.collect import export_sources
+                from batchrecall.collect.from_exports import reader_for
+                from batchrecall.collect.hourly_exports import collect_hours
+
+                make = (
+                    export_sources.tencent_exports
+                    if query.vendor is Vendor.TENCENT
+                    else export_sources.rongcloud_exports
+                )
+                hourly = make(settings, client, lane, downloads)
+                downloading = True
+                lane = hourly.api  # counted below, whichever window it took
+                return await collect_hours(
+                    query,
+                    hourly,
+                    reader_for(query.vendor),
+                    sink,
+                    now_ms=request.now_ms,
+                    progress=progress,
+                )
             if query.vendor is Vendor.TENCENT:
                 from batchrecall.collect.from_tencent import TencentHistory, collect_tencent
                 from batchrecall.vendors.tencent import TencentAdapter
@@ -136,6 +162,6 @@ async def _collect(request: HistoryRequest, sink: RowSink, progress: Progress | 
         return sink.collected
     finally:
         sink.collected.calls = {"history": lane.calls, "retries": lane.retries}
-        if query.vendor is Vendor.EASEMOB:
+        if downloading:
             sink.collected.calls["downloads"] = downloads.calls
         await store.aclose()

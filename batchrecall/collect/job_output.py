@@ -29,6 +29,8 @@ CSV_COLUMNS: dict[str, tuple[str, ...]] = {
                "check_team_member_valid", "ref", "sent_at"),
     "tencent": ("vendor", "op", "app", "From_Account", "To_Account", "ToGroupid", "MsgKey",
                 "GroupId", "MsgSeq", "ref", "sent_at"),
+    "rongcloud": ("vendor", "op", "app", "fromUserId", "conversationType", "targetId",
+                  "busChannel", "messageUID", "sentTime", "ref", "sent_at"),
 }  # fmt: skip
 
 

@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from batchrecall.emulators.common import DEFAULT_SETTINGS, Clock, EmulatorSettings
 from batchrecall.emulators.faults import Fault, FaultKind
+from batchrecall.emulators.rongcloud_export import RongCloudExport
 from batchrecall.emulators.rongcloud_state import (
     BAD_PARAMETER,
     BAD_SIGNATURE,
@@ -77,10 +78,12 @@ class RongCloudEmulator(VendorEmulator):
         app_secret: str = DEFAULT_APP_SECRET,
     ) -> None:
         self.state = RongCloudState(settings, clock=clock, app_key=app_key, app_secret=app_secret)
+        self.export = RongCloudExport(self)
         super().__init__(settings, clock)
 
     def _routes(self) -> list[Route]:
         return [
+            *self.export.routes(self._form_route, self._route),
             self._form_route("/message/recall.json", self._recall, "messageUID"),
             self._form_route("/conversation/message/history/clean.json", self._clean, "targetId"),
         ]

@@ -132,6 +132,10 @@ class RongCloudState:
         if conversation_type == PRIVATE:
             self._conversations.add((target_id, conversation_type, sender))
 
+    def sent_messages(self) -> list[_Message]:
+        """Every message sent, recalled or not (the history log records what was sent)."""
+        return list(self._messages.values())
+
     def add_conversation(self, user: str, conversation_type: int, target_id: str) -> None:
         """A conversation `user` has a history in."""
         self._conversations.add((user, conversation_type, target_id))

@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from batchrecall.emulators.common import DEFAULT_SETTINGS, Clock, EmulatorSettings
 from batchrecall.emulators.faults import Fault, FaultKind
+from batchrecall.emulators.tencent_export import GET_HISTORY, HISTORY_FIELDS, TencentExport
 from batchrecall.emulators.tencent_state import (
     DEFAULT_IDENTIFIER,
     DEFAULT_SDKAPPID,
@@ -70,6 +71,7 @@ _FIELDS = {
     ROAM_MSGS: {"Operator_Account", "Peer_Account", "MaxCnt", "MinTime", "MaxTime", "LastMsgKey"},
     GROUP_MSGS: {"GroupId", "ReqMsgNumber", "ReqMsgSeq", "WithRecalledMsg", "TopicId"},
     CONTACTS: {"From_Account", "AssistFlags", *_CURSOR},
+    GET_HISTORY: set(HISTORY_FIELDS),
 }
 
 
@@ -91,10 +93,12 @@ class TencentEmulator(VendorEmulator):
         self.state = TencentState(
             settings, clock=clock, sdkappid=sdkappid, identifier=identifier, secret_key=secret_key
         )
+        self.export = TencentExport(self)
         super().__init__(settings, clock)
 
     def _routes(self) -> list[Route]:
         return [
+            *self.export.routes(self._route, _no_items),
             self._route(C2C_RECALL, "POST", self._recall_c2c, _msg_key),
             self._route(GROUP_RECALL, "POST", self._recall_group, _seqs),
             self._route(C2C_DELETE, "POST", self._delete_c2c, _msg_keys),

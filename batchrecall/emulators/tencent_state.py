@@ -200,6 +200,42 @@ class TencentState:
             )
         return answered
 
+    def sent_records(self, chat_type: str) -> list[tuple[float, dict[str, Any]]]:
+        """Every message sent, one-to-one (`C2C`) or a group's (`Group`), with its send time,
+        as the hourly export records it: a log of what was sent, which recalls do not
+        change (the record's fields: inferred, README)."""
+        body = [{"MsgType": "TIMTextElem", "MsgContent": {"Text": ""}}]
+        if chat_type == "C2C":
+            return [
+                (
+                    message.sent_at,
+                    {
+                        "From_Account": message.sender,
+                        "To_Account": message.receiver,
+                        "MsgTimestamp": int(message.sent_at),
+                        "MsgSeq": message.number,
+                        "MsgRandom": message.number * 7919 % 2**32,
+                        "MsgKey": key,
+                        "MsgBody": body,
+                    },
+                )
+                for key, message in self._c2c.items()
+            ]
+        return [
+            (
+                message.sent_at,
+                {
+                    "GroupId": group_id,
+                    "From_Account": message.sender,
+                    "MsgTimestamp": int(message.sent_at),
+                    "MsgSeq": seq,
+                    "MsgRandom": seq * 7919 % 2**32,
+                    "MsgBody": body,
+                },
+            )
+            for (group_id, seq), message in self._seqs.items()
+        ]
+
     def conversation_list(self, owner: str) -> list[dict[str, Any]]:
         """`owner`'s conversations as recentcontact/get_list's SessionItem, newest first."""
         mine = [(when, key) for key, when in self._conversations.items() if key[0] == owner]
