@@ -92,3 +92,38 @@ def test_goeasy(tmp_path: Path, servers: Any) -> None:
     found = _rehearse(tmp_path, server, "goeasy", "--sender", "spammer-7", "--since", "1h",
                       "--conversation", "group:g1")  # fmt: skip
     assert [sorted(r["messages"]) for r in found] == [sorted(stamps[:3])]
+
+
+def test_tencent(tmp_path: Path, servers: Any) -> None:
+    seed = _write(tmp_path / "seed.jsonl", [
+        {"vendor": "tencent", "op": "recall", "From_Account": sender, "To_Account": to,
+         "MsgKey": key}
+        for sender, to, key in (("spammer-7", "bob", "1_2_3"), ("spammer-7", "carol", "4_5_6"),
+                                ("alice", "bob", "7_8_9"), ("spammer-7", "dave", "9_9_9"))
+    ])  # fmt: skip
+    scenario = tmp_path / "scenario.json"
+    scenario.write_bytes(
+        orjson.dumps([{"vendor": "tencent", "target": "9_9_9", "age_s": 3 * 3600}])
+    )
+    server = servers("--seed", str(seed), "--scenario", str(scenario))
+    found = _rehearse(tmp_path, server, "tencent", "--sender", "spammer-7", "--since", "1h")
+    assert sorted(r["MsgKey"] for r in found) == ["1_2_3", "4_5_6"]  # 9_9_9: 3 hours ago
+
+
+def test_rongcloud(tmp_path: Path, servers: Any) -> None:
+    now_ms = int(time.time() * 1000)
+    seed = _write(tmp_path / "seed.jsonl", [
+        {"vendor": "rongcloud", "op": "recall", "fromUserId": sender, "conversationType": kind,
+         "targetId": target, "messageUID": uid, "sentTime": now_ms - 5000}
+        for sender, kind, target, uid in (("spammer-7", 1, "bob", "UID-1"),
+                                          ("spammer-7", 3, "g1", "UID-2"),
+                                          ("alice", 1, "bob", "UID-3"),
+                                          ("spammer-7", 1, "carol", "UID-4"))
+    ])  # fmt: skip
+    scenario = tmp_path / "scenario.json"
+    scenario.write_bytes(
+        orjson.dumps([{"vendor": "rongcloud", "target": "UID-4", "age_s": 3 * 3600}])
+    )
+    server = servers("--seed", str(seed), "--scenario", str(scenario))
+    found = _rehearse(tmp_path, server, "rongcloud", "--sender", "spammer-7", "--since", "1h")
+    assert sorted(r["messageUID"] for r in found) == ["UID-1", "UID-2"]  # UID-4: 3 hours ago

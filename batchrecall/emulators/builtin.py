@@ -103,5 +103,7 @@ def seed_tencent(
 def seed_rongcloud(
     emulator: RongCloudEmulator, item: Item, twist: Mapping[str, Any], sent_at: float
 ) -> None:
-    # A RongCloud row carries its own time (`sentTime`): the message is seeded at it.
-    _seed_rongcloud(emulator.state, item.op, item.params)
+    # A RongCloud row carries its own time (`sentTime`): the message is seeded at it, unless a
+    # scenario says how long ago it was sent.
+    sent_ms = round(sent_at * 1000) if "age_s" in twist else None
+    _seed_rongcloud(emulator.state, item.op, item.params, sent_ms=sent_ms)
