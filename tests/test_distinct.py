@@ -55,3 +55,17 @@ def test_validate_counts_repeats_across_batches(
     job.write_bytes(b"".join(orjson.dumps(row) + b"\n" for row in rows) + b"{}\n")
     assert main(["validate", str(job)]) == 1
     assert capsys.readouterr().out.splitlines()[-1] == ("6 items (and 1 invalid row, 3 duplicates)")
+
+
+def test_validate_counts_a_repeat_across_job_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Several job files are one job: a row repeated in the second is a duplicate, and a file of
+    a lone row counts its one item."""
+    row = {"vendor": "yunxin", "op": "recall", "conversation_id": "a|1|b", "message_server_id": "7"}
+    first, second, lone = tmp_path / "a.jsonl", tmp_path / "b.csv", tmp_path / "c.jsonl"
+    first.write_bytes(orjson.dumps(row) + b"\n")
+    second.write_text("vendor,op,conversation_id,message_server_id\nyunxin,recall,a|1|b,7\n")
+    lone.write_bytes(orjson.dumps({**row, "message_server_id": "8"}))  # no line break at the end
+    assert main(["validate", str(first), str(second), str(lone)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "2 items (and 1 duplicate)"
